@@ -1,0 +1,70 @@
+"""The one place where labelled user data becomes numpy arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from models.errors import InputError
+
+
+def align(
+    values: pd.Series,
+    universe: pd.Index,
+    *,
+    field: str,
+    account_id: str | None = None,
+    default: float | None = None,
+) -> np.ndarray:
+    """Return ``values`` ordered like ``universe`` as floats.
+
+    Duplicate labels and non-finite values are rejected. Assets missing from
+    ``values`` are an error unless ``default`` is given, which fills them.
+    """
+    duplicated = values.index[values.index.duplicated()]
+    if len(duplicated):
+        raise InputError(
+            "duplicate asset",
+            account_id=account_id,
+            asset=str(duplicated[0]),
+            field=field,
+        )
+    missing = universe.difference(values.index)
+    if len(missing) and default is None:
+        raise InputError(
+            f"missing for {len(missing)} asset(s): {list(missing[:3])}",
+            account_id=account_id,
+            asset=str(missing[0]),
+            field=field,
+        )
+    numeric = pd.to_numeric(values, errors="coerce")
+    out = numeric.reindex(universe).to_numpy(dtype=float, na_value=np.nan, copy=True)
+    present = universe.isin(values.index)
+    bad = universe[present & ~np.isfinite(out)]
+    if len(bad):
+        raise InputError(
+            f"not a finite number: {values.loc[bad[0]]!r}",
+            account_id=account_id,
+            asset=str(bad[0]),
+            field=field,
+        )
+    if default is not None:
+        out[~present] = default
+    return out
+
+
+def require_columns(
+    frame: pd.DataFrame,
+    columns: tuple[str, ...],
+    *,
+    table: str,
+    account_id: str | None = None,
+) -> None:
+    """Raise ``InputError`` naming the first required column that is absent."""
+    for column in columns:
+        if column not in frame.columns:
+            raise InputError(
+                f"missing required column in table {table!r}",
+                account_id=account_id,
+                field=column,
+            )

@@ -1,0 +1,137 @@
+"""One account: cash, tax lots, recent trades and tax rates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from models._align import require_columns
+from models.errors import InputError
+
+LOT_COLUMNS = ("asset", "lot_id", "quantity", "cost_basis", "acquired")
+RECENT_TRADE_COLUMNS = ("asset", "date", "side", "quantity")
+TRADE_SIDES = ("buy", "sell")
+
+
+@dataclass(frozen=True)
+class Account:
+    """Cash and tax lots of one account, validated at construction.
+
+    Parameters
+    ----------
+    account_id : str
+        Identifier used in every message and output row.
+    cash : float
+        Cash balance in currency; must be finite and non-negative.
+    lots : pd.DataFrame
+        The ``lots`` table of DATA.md for this account: columns ``asset``,
+        ``lot_id``, ``quantity`` (shares), ``cost_basis`` (per share) and
+        ``acquired`` (date). Other columns are ignored.
+    recent_trades : pd.DataFrame or None
+        The ``recent_trades`` table of DATA.md for this account (columns
+        ``asset``, ``date``, ``side``, ``quantity``, optional
+        ``realized_gain``); used by the wash-sale rule.
+    tax_rate_short, tax_rate_long : float
+        Tax rates (fractions) on short- and long-term realized gains.
+
+    Raises
+    ------
+    InputError
+        On a missing column, a negative or non-finite quantity, cash or cost
+        basis, a duplicate lot id or an unreadable date.
+    """
+
+    account_id: str
+    cash: float
+    lots: pd.DataFrame
+    recent_trades: pd.DataFrame | None = None
+    tax_rate_short: float = 0.408
+    tax_rate_long: float = 0.238
+
+    def __post_init__(self) -> None:
+        where = {"account_id": self.account_id}
+        if not isinstance(self.cash, int | float) or not np.isfinite(self.cash):
+            raise InputError(f"not a finite number: {self.cash!r}", field="cash", **where)
+        if self.cash < 0:
+            raise InputError(f"negative cash {self.cash!r}", field="cash", **where)
+        for field in ("tax_rate_short", "tax_rate_long"):
+            rate = getattr(self, field)
+            if not 0 <= rate < 1:
+                raise InputError(f"must be in [0, 1), got {rate!r}", field=field, **where)
+        object.__setattr__(self, "lots", _clean_lots(self.lots, self.account_id))
+        if self.recent_trades is not None:
+            trades = _clean_recent_trades(self.recent_trades, self.account_id)
+            object.__setattr__(self, "recent_trades", trades)
+
+
+def _clean_lots(lots: pd.DataFrame, account_id: str) -> pd.DataFrame:
+    """Return the lots with canonical dtypes, or raise on the first bad value."""
+    require_columns(lots, LOT_COLUMNS, table="lots", account_id=account_id)
+    out = lots.loc[:, list(LOT_COLUMNS)].copy()
+    out["asset"] = out["asset"].astype(str)
+    out["lot_id"] = out["lot_id"].astype(str)
+    duplicated = out["lot_id"][out["lot_id"].duplicated()]
+    if len(duplicated):
+        raise InputError(
+            "duplicate lot id",
+            account_id=account_id,
+            lot_id=str(duplicated.iloc[0]),
+            field="lot_id",
+        )
+    for field in ("quantity", "cost_basis"):
+        values = pd.to_numeric(out[field], errors="coerce").astype(float)
+        bad = ~np.isfinite(values) | (values < 0)
+        if bad.any():
+            row = out.index[bad.to_numpy()][0]
+            raise InputError(
+                f"must be a finite number >= 0, got {lots.loc[row, field]!r}",
+                account_id=account_id,
+                asset=str(out.loc[row, "asset"]),
+                lot_id=str(out.loc[row, "lot_id"]),
+                field=field,
+            )
+        out[field] = values
+    out["acquired"] = _dates(out, "acquired", account_id)
+    return out.reset_index(drop=True)
+
+
+def _clean_recent_trades(trades: pd.DataFrame, account_id: str) -> pd.DataFrame:
+    """Return recent trades with canonical dtypes, or raise on a bad value."""
+    require_columns(trades, RECENT_TRADE_COLUMNS, table="recent_trades", account_id=account_id)
+    columns = [*RECENT_TRADE_COLUMNS]
+    if "realized_gain" in trades.columns:
+        columns.append("realized_gain")
+    out = trades.loc[:, columns].copy()
+    out["asset"] = out["asset"].astype(str)
+    bad_side = ~out["side"].isin(TRADE_SIDES)
+    if bad_side.any():
+        row = out.index[bad_side.to_numpy()][0]
+        raise InputError(
+            f"side must be one of {TRADE_SIDES}, got {out.loc[row, 'side']!r}",
+            account_id=account_id,
+            asset=str(out.loc[row, "asset"]),
+            field="side",
+        )
+    out["date"] = _dates(out, "date", account_id)
+    gains = out["realized_gain"] if "realized_gain" in out else np.nan
+    out["realized_gain"] = pd.to_numeric(gains, errors="coerce")
+    return out.reset_index(drop=True)
+
+
+def _dates(frame: pd.DataFrame, field: str, account_id: str) -> pd.Series:
+    """Parse a date column, naming the first unreadable row."""
+    parsed = pd.to_datetime(frame[field], errors="coerce")
+    bad = parsed.isna()
+    if bad.any():
+        row = frame.index[bad.to_numpy()][0]
+        lot_id = frame.loc[row, "lot_id"] if "lot_id" in frame else None
+        raise InputError(
+            f"not a date: {frame.loc[row, field]!r}",
+            account_id=account_id,
+            asset=str(frame.loc[row, "asset"]),
+            lot_id=None if lot_id is None else str(lot_id),
+            field=field,
+        )
+    return parsed.dt.normalize()

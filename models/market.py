@@ -1,0 +1,60 @@
+"""The market snapshot shared by every account: prices and a risk model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from models._align import require_columns
+from models.errors import InputError
+from models.risk import RiskModel
+
+PRICE_DEFAULTS = {"lot_size": 1.0, "min_trade_value": 0.0, "cost_bps": 0.0}
+OPTIONAL_PRICE_COLUMNS = ("adv", "volatility")
+
+
+@dataclass(frozen=True)
+class Market:
+    """Prices, trading parameters and a risk model as of one date.
+
+    Parameters
+    ----------
+    as_of : pd.Timestamp
+        Trade date; holding periods and wash-sale windows count to it.
+    prices : pd.DataFrame
+        The ``prices`` table of DATA.md: column ``asset`` and ``price``, and
+        optionally ``lot_size`` (default 1), ``min_trade_value`` (default 0),
+        ``cost_bps`` (default 0), ``adv`` (shares/day), ``volatility``
+        (daily) and ``sector``. Stored indexed by ``asset``.
+    risk_model : RiskModel
+        Covariance of asset returns, in the units of the tracking error.
+
+    Raises
+    ------
+    InputError
+        On a missing column or a duplicate asset. Price values are checked
+        per account, for the assets that account uses.
+    """
+
+    as_of: pd.Timestamp
+    prices: pd.DataFrame
+    risk_model: RiskModel
+
+    def __post_init__(self) -> None:
+        require_columns(self.prices, ("asset", "price"), table="prices")
+        prices = self.prices.copy()
+        prices["asset"] = prices["asset"].astype(str)
+        duplicated = prices["asset"][prices["asset"].duplicated()]
+        if len(duplicated):
+            raise InputError(
+                "duplicate asset in prices", asset=str(duplicated.iloc[0]), field="asset"
+            )
+        for column, default in PRICE_DEFAULTS.items():
+            if column not in prices:
+                prices[column] = default
+        for column in OPTIONAL_PRICE_COLUMNS:
+            if column not in prices:
+                prices[column] = float("nan")
+        object.__setattr__(self, "prices", prices.set_index("asset"))
+        object.__setattr__(self, "as_of", pd.Timestamp(self.as_of).normalize())

@@ -1,0 +1,128 @@
+"""Objective terms: tracking error and trading costs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sp
+
+from models.errors import InputError
+from models.terms import Outcome, ProgramVars
+
+
+def _check_weight(weight: float, field: str) -> None:
+    """Reject negative or non-finite term weights."""
+    if not (np.isfinite(weight) and weight >= 0):
+        raise InputError(f"weight must be a finite number >= 0, got {weight!r}", field=field)
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingError:
+    """Squared tracking error to the target weights.
+
+    Parameters
+    ----------
+    weight : float
+        Weight of the term (risk aversion), in objective units per unit of
+        variance.
+
+    Notes
+    -----
+    ``(w - w_tgt)' Sigma (w - w_tgt) = ||G a||^2 + sum_i d_i a_i^2`` with
+    ``a = w - w_tgt``. The diagonal part enters the QP matrix directly as
+    ``M' diag(d) M`` over the stacked trade variables, the factor part as a
+    ``k``-row block: no dense ``n x n`` matrix for a factor model.
+    """
+
+    weight: float = 1.0
+    name: ClassVar[str] = "tracking_error"
+
+    def __post_init__(self) -> None:
+        _check_weight(self.weight, self.name)
+
+    def expr(self, x: ProgramVars) -> cp.Expression:
+        """Return ``a' Sigma a`` as a function of the trade variables."""
+        risk = x.snapshot.risk
+        M, a0, z = x.weight_map, x.active_offset, x.trades
+        P = sp.csc_array(M.T @ sp.diags_array(risk.d) @ M)
+        diagonal = cp.quad_form(z, cp.psd_wrap(P)) + (2 * (M.T @ (risk.d * a0))) @ z
+        constant = float(risk.d @ a0**2)
+        if risk.G.shape[0] == 0:
+            return diagonal + constant
+        factor = cp.sum_squares((risk.G @ M) @ z + risk.G @ a0)
+        return diagonal + factor + constant
+
+    def evaluate(self, o: Outcome) -> float:
+        """Return the squared tracking error of an outcome."""
+        return o.snapshot.risk.variance(o.active)
+
+
+@dataclass(frozen=True, slots=True)
+class LinearCost:
+    """Spread and commission: ``sum_i c_i (b_i + sells_i)``.
+
+    Parameters
+    ----------
+    weight : float
+        Weight of the term. The rates ``c_i`` are the ``cost_bps`` column of
+        the prices table (bps of traded value); the same cost is charged to
+        cash.
+    """
+
+    weight: float = 1.0
+    name: ClassVar[str] = "linear_cost"
+
+    def __post_init__(self) -> None:
+        _check_weight(self.weight, self.name)
+
+    def expr(self, x: ProgramVars) -> cp.Expression:
+        """Return the linear cost of the trades."""
+        return x.snapshot.cost_rate @ x.traded
+
+    def evaluate(self, o: Outcome) -> float:
+        """Return the linear cost of an outcome."""
+        return o.cost
+
+
+@dataclass(frozen=True, slots=True)
+class MarketImpact:
+    """Market impact growing with the 3/2 power of the traded value.
+
+    Parameters
+    ----------
+    coefficient : float
+        Scale of the impact model (dimensionless, about 1).
+    weight : float
+        Weight of the term.
+
+    Notes
+    -----
+    ``coefficient * sum_i sigma_i sqrt(V / (ADV_i p_i)) t_i^(3/2)`` with
+    ``t_i`` the traded fraction of V, ``sigma_i`` the daily volatility and
+    ``ADV_i`` the average daily volume in shares: the cost of trading
+    ``T`` dollars is ``sigma T sqrt(T / (ADV p))``. Assets without ``adv``
+    or ``volatility`` in the prices table have no impact cost.
+    """
+
+    coefficient: float = 1.0
+    weight: float = 1.0
+    name: ClassVar[str] = "market_impact"
+
+    def __post_init__(self) -> None:
+        _check_weight(self.weight, self.name)
+        _check_weight(self.coefficient, "market_impact.coefficient")
+
+    def expr(self, x: ProgramVars) -> cp.Expression:
+        """Return the impact cost; zero when no asset has ADV and volatility."""
+        scale = x.snapshot.impact_scale
+        used = np.flatnonzero(scale > 0)
+        if not len(used):
+            return cp.Constant(0.0)
+        return (self.coefficient * scale[used]) @ cp.power(x.traded[used], 1.5)
+
+    def evaluate(self, o: Outcome) -> float:
+        """Return the impact cost of an outcome."""
+        return float(self.coefficient * o.snapshot.impact_scale @ o.traded**1.5)

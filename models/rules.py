@@ -1,0 +1,86 @@
+"""Trade rules: restrictions and wash sales, as masks on buys and lot sales."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import pandas as pd
+
+from models.errors import InputError
+from models.snapshot import Snapshot
+from models.terms import TradeMask
+
+RESTRICTION_RULES = ("no_buy", "no_sell", "no_trade", "liquidate")
+
+
+@dataclass(frozen=True, slots=True)
+class Restrictions:
+    """Account-level restrictions by asset.
+
+    Parameters
+    ----------
+    rules : pd.DataFrame
+        Columns ``asset`` and ``rule`` in {no_buy, no_sell, no_trade,
+        liquidate}; several rules for one asset combine. Assets the account
+        neither holds nor targets are ignored.
+    """
+
+    rules: pd.DataFrame
+    name: ClassVar[str] = "restrictions"
+
+    def __post_init__(self) -> None:
+        for column in ("asset", "rule"):
+            if column not in self.rules:
+                raise InputError("missing required column in table 'restrictions'", field=column)
+        unknown = ~self.rules["rule"].isin(RESTRICTION_RULES)
+        if unknown.any():
+            row = self.rules[unknown].iloc[0]
+            raise InputError(
+                f"rule must be one of {RESTRICTION_RULES}, got {row['rule']!r}",
+                asset=str(row["asset"]),
+                field="rule",
+            )
+
+    def mask(self, snapshot: Snapshot) -> TradeMask:
+        """Forbid and force trades as the rules say."""
+        mask = TradeMask.everything(snapshot)
+        for rule, group in self.rules.groupby("rule"):
+            assets = snapshot.universe.isin(group["asset"].astype(str))
+            lots = assets[snapshot.lot_asset]
+            if rule in ("no_buy", "no_trade", "liquidate"):
+                mask.can_buy[assets] = False
+            if rule in ("no_sell", "no_trade"):
+                mask.can_sell[lots] = False
+            if rule == "liquidate":
+                mask.must_sell[lots] = True
+        return mask
+
+
+@dataclass(frozen=True, slots=True)
+class WashSaleRule:
+    """Avoid wash sales against trades of the last ``window_days`` days.
+
+    An asset sold at a loss in the window is not bought (a sale whose
+    ``realized_gain`` is unknown counts as a loss); a lot at a loss is not
+    sold where the asset was bought in the window (by a recent trade or a
+    lot acquired in it). Within one rebalance, use :class:`NoBuyAndSell`.
+    """
+
+    window_days: int = 30
+    name: ClassVar[str] = "wash_sale"
+
+    def mask(self, snapshot: Snapshot) -> TradeMask:
+        """Forbid the buys and loss-lot sales that would wash."""
+        mask = TradeMask.everything(snapshot)
+        start = snapshot.as_of - pd.Timedelta(days=self.window_days)
+        recent = snapshot.recent_trades[snapshot.recent_trades["date"] >= start]
+        sold_at_loss = recent[(recent["side"] == "sell") & ~(recent["realized_gain"] >= 0)]
+        mask.can_buy[snapshot.universe.isin(sold_at_loss["asset"])] = False
+        bought = set(recent.loc[recent["side"] == "buy", "asset"])
+        bought |= set(snapshot.lots.loc[snapshot.lots["acquired"] >= start, "asset"])
+        bought_recently = snapshot.universe.isin(sorted(bought))[snapshot.lot_asset]
+        at_loss = snapshot.lot_gain_fraction < 0
+        mask.can_sell[bought_recently & at_loss] = False
+        return mask
+

@@ -1,0 +1,208 @@
+"""An account's data aligned to its universe, as numpy arrays.
+
+Every vector is a fraction of the pre-trade value ``V`` unless its name says
+otherwise; ``universe`` orders the assets and ``lot_ids`` the lots.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from models._align import align
+from models.account import Account
+from models.errors import InputError
+from models.market import Market
+from models.risk import RiskRoot
+from models.tax import is_long_term, lot_tax_rates
+
+CASH = "CASH"
+TARGET_SUM_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Aligned numeric state of one account before trading."""
+
+    account_id: str
+    as_of: pd.Timestamp
+    universe: pd.Index
+    value: float  # V, currency
+    cash: float  # fraction of V
+    prices: np.ndarray  # currency per share
+    current: np.ndarray  # w0
+    target: np.ndarray  # risky target weights; the rest is the cash target
+    target_cash: float
+    cost_rate: np.ndarray  # linear cost per unit traded (bps / 1e4)
+    lot_size: np.ndarray  # shares
+    min_trade_value: np.ndarray  # currency
+    impact_scale: np.ndarray  # sigma * sqrt(V / (ADV * price)); 0 without ADV
+    sector: pd.Series  # index asset
+    risk: RiskRoot
+    lots: pd.DataFrame  # cleaned lots of Account, in lot order
+    lot_asset: np.ndarray  # index into universe, per lot
+    lot_capacity: np.ndarray  # lot value / V
+    lot_gain_fraction: np.ndarray  # (p - basis) / p
+    lot_long_term: np.ndarray  # bool
+    lot_tax_rate: np.ndarray
+    holdings: sp.csr_array  # S: (n assets, n lots) 0/1 membership
+    recent_trades: pd.DataFrame  # within the account, dated up to as_of
+
+    @property
+    def n_assets(self) -> int:
+        """Number of assets in the universe."""
+        return len(self.universe)
+
+    @property
+    def n_lots(self) -> int:
+        """Number of tax lots."""
+        return len(self.lot_asset)
+
+
+def build_snapshot(account: Account, targets: pd.Series, market: Market) -> Snapshot:
+    """Validate and align one account against its targets and the market.
+
+    Parameters
+    ----------
+    account : Account
+        Cash, lots and recent trades.
+    targets : pd.Series
+        Target weights, index ``asset``; may hold a ``CASH`` entry; sums to 1.
+    market : Market
+        Prices and risk model.
+
+    Returns
+    -------
+    Snapshot
+        The universe is every held or targeted asset, sorted.
+
+    Raises
+    ------
+    InputError
+        Naming account, asset, lot and field of the first bad value.
+    """
+    aid = account.account_id
+    target_cash, risky_targets = _check_targets(targets, aid)
+    lots = account.lots[account.lots["quantity"] > 0].reset_index(drop=True)
+    universe = pd.Index(
+        sorted(set(risky_targets.index) | set(lots["asset"])), name="asset", dtype=str
+    )
+    unknown = universe.difference(market.prices.index)
+    if len(unknown):
+        raise InputError(
+            "no price for a held or targeted asset",
+            account_id=aid,
+            asset=str(unknown[0]),
+            field="price",
+        )
+    table = market.prices.loc[universe]
+    prices = align(table["price"], universe, field="price", account_id=aid)
+    lot_size = align(table["lot_size"], universe, field="lot_size", account_id=aid)
+    for field, values in (("price", prices), ("lot_size", lot_size)):
+        if (values <= 0).any():
+            asset = str(universe[np.argmax(values <= 0)])
+            raise InputError("must be > 0", account_id=aid, asset=asset, field=field)
+    late = lots["acquired"] > market.as_of
+    if late.any():
+        row = lots[late].iloc[0]
+        raise InputError(
+            f"acquired {row['acquired'].date()} is after as_of {market.as_of.date()}",
+            account_id=aid,
+            asset=str(row["asset"]),
+            lot_id=str(row["lot_id"]),
+            field="acquired",
+        )
+    lot_asset = universe.get_indexer(lots["asset"])
+    lot_price = prices[lot_asset]
+    lot_market_value = lots["quantity"].to_numpy() * lot_price
+    value = account.cash + float(lot_market_value.sum())
+    if value <= 0:
+        raise InputError("account has no value (no cash, no priced lots)", account_id=aid, field="cash")
+    holdings = sp.csr_array(
+        (np.ones(len(lots)), (lot_asset, np.arange(len(lots)))),
+        shape=(len(universe), len(lots)),
+    )
+    long_term = is_long_term(lots["acquired"], market.as_of)
+    volatility = table["volatility"].to_numpy(dtype=float)
+    adv = table["adv"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        impact = volatility * np.sqrt(value / (adv * prices))
+    return Snapshot(
+        account_id=aid,
+        as_of=market.as_of,
+        universe=universe,
+        value=value,
+        cash=account.cash / value,
+        prices=prices,
+        current=holdings @ lot_market_value / value,
+        target=align(risky_targets, universe, field="weight", account_id=aid, default=0.0),
+        target_cash=target_cash,
+        cost_rate=align(table["cost_bps"], universe, field="cost_bps", account_id=aid) / 1e4,
+        lot_size=lot_size,
+        min_trade_value=align(
+            table["min_trade_value"], universe, field="min_trade_value", account_id=aid
+        ),
+        impact_scale=np.where(np.isfinite(impact) & (adv > 0), impact, 0.0),
+        sector=table["sector"] if "sector" in table else pd.Series(index=universe, dtype=str),
+        risk=market.risk_model.root(universe, account_id=aid),
+        lots=lots,
+        lot_asset=lot_asset,
+        lot_capacity=lot_market_value / value,
+        lot_gain_fraction=1.0 - lots["cost_basis"].to_numpy() / lot_price,
+        lot_long_term=long_term,
+        lot_tax_rate=lot_tax_rates(
+            long_term,
+            tax_rate_short=account.tax_rate_short,
+            tax_rate_long=account.tax_rate_long,
+        ),
+        holdings=holdings,
+        recent_trades=_recent(account, market.as_of),
+    )
+
+
+def _check_targets(targets: pd.Series, account_id: str) -> tuple[float, pd.Series]:
+    """Split targets into the cash target and risky weights; check the sum."""
+    weights = pd.Series(
+        pd.to_numeric(targets, errors="coerce").to_numpy(dtype=float),
+        index=targets.index.astype(str),
+    )
+    duplicated = weights.index[weights.index.duplicated()]
+    if len(duplicated):
+        raise InputError("duplicate asset", account_id=account_id, asset=str(duplicated[0]), field="weight")
+    bad = weights.index[~np.isfinite(weights.to_numpy()) | (weights.to_numpy() < 0)]
+    if len(bad):
+        raise InputError(
+            f"must be a finite number >= 0, got {targets.iloc[weights.index.get_loc(bad[0])]!r}",
+            account_id=account_id,
+            asset=str(bad[0]),
+            field="weight",
+        )
+    total = float(weights.sum())
+    if abs(total - 1.0) > TARGET_SUM_TOLERANCE:
+        raise InputError(
+            f"target weights sum to {total:.9g}, not 1 (tolerance {TARGET_SUM_TOLERANCE:g})",
+            account_id=account_id,
+            field="weight",
+        )
+    cash = float(weights.get(CASH, 0.0))
+    risky = weights.drop(CASH, errors="ignore")
+    return cash, risky[risky > 0]
+
+
+def _recent(account: Account, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Return the account's recent trades dated on or before ``as_of``."""
+    trades = account.recent_trades
+    if trades is None:
+        return pd.DataFrame(
+            {
+                "asset": pd.Series(dtype=str),
+                "date": pd.Series(dtype="datetime64[ns]"),
+                "side": pd.Series(dtype=str),
+                "quantity": pd.Series(dtype=float),
+                "realized_gain": pd.Series(dtype=float),
+            }
+        )
+    return trades[trades["date"] <= as_of].reset_index(drop=True)

@@ -1,0 +1,170 @@
+"""What terms and constraints see: the program's variables, or an outcome.
+
+Each objective term and constraint has two faces on the same maths: a cvxpy
+expression over :class:`ProgramVars` (to optimise) and a numpy evaluation of
+an :class:`Outcome` (to report and to verify orders independently of the
+solver).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import ClassVar, Protocol, runtime_checkable
+
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sp
+
+from models.snapshot import Snapshot
+
+
+class ProgramVars(Protocol):
+    """The decision variables of one account's program, in fractions of V.
+
+    ``weights = active_offset + target + weight_map @ trades`` where
+    ``trades`` stacks the free buy and lot-sale variables.
+    """
+
+    snapshot: Snapshot
+    trades: cp.Variable
+    weight_map: sp.csr_array
+    active_offset: np.ndarray
+    buys: cp.Expression
+    lot_sales: cp.Expression
+    sells: cp.Expression
+    traded: cp.Expression
+    weights: cp.Expression
+    cash: cp.Expression
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A candidate trade list in fractions of V, evaluated with numpy."""
+
+    snapshot: Snapshot
+    buys: np.ndarray  # (n assets,)
+    lot_sales: np.ndarray  # (n lots,)
+
+    @cached_property
+    def sells(self) -> np.ndarray:
+        """Sales per asset."""
+        sells: np.ndarray = self.snapshot.holdings @ self.lot_sales
+        return sells
+
+    @cached_property
+    def traded(self) -> np.ndarray:
+        """Traded value per asset (buys plus sells)."""
+        traded: np.ndarray = self.buys + self.sells
+        return traded
+
+    @cached_property
+    def weights(self) -> np.ndarray:
+        """Post-trade weights."""
+        weights: np.ndarray = self.snapshot.current + self.buys - self.sells
+        return weights
+
+    @cached_property
+    def active(self) -> np.ndarray:
+        """Post-trade weights minus target weights."""
+        active: np.ndarray = self.weights - self.snapshot.target
+        return active
+
+    @cached_property
+    def cost(self) -> float:
+        """Linear trading cost paid from cash."""
+        return float(self.snapshot.cost_rate @ self.traded)
+
+    @cached_property
+    def cash(self) -> float:
+        """Post-trade cash after linear trading costs."""
+        return float(self.snapshot.cash - self.buys.sum() + self.sells.sum() - self.cost)
+
+    @cached_property
+    def realized_gain(self) -> np.ndarray:
+        """Realized gain per lot."""
+        gain: np.ndarray = self.lot_sales * self.snapshot.lot_gain_fraction
+        return gain
+
+    @property
+    def turnover(self) -> float:
+        """One-way turnover: half the traded value."""
+        return float(self.traded.sum() / 2)
+
+
+@dataclass(frozen=True)
+class TradeMask:
+    """Which assets may be bought and which lots may or must be sold."""
+
+    can_buy: np.ndarray  # (n assets,) bool
+    can_sell: np.ndarray  # (n lots,) bool
+    must_sell: np.ndarray  # (n lots,) bool
+
+    @classmethod
+    def everything(cls, snapshot: Snapshot) -> TradeMask:
+        """Return the mask that allows every trade and forces none."""
+        n, m = snapshot.n_assets, snapshot.n_lots
+        return cls(np.ones(n, bool), np.ones(m, bool), np.zeros(m, bool))
+
+    def __and__(self, other: TradeMask) -> TradeMask:
+        """Combine two masks: allowed by both, forced by either."""
+        return TradeMask(
+            self.can_buy & other.can_buy,
+            self.can_sell & other.can_sell,
+            self.must_sell | other.must_sell,
+        )
+
+    def violation(self, o: Outcome) -> float:
+        """Return the traded value that breaks the mask (0 when respected)."""
+        forced = o.snapshot.lot_capacity - o.lot_sales
+        return float(
+            o.buys[~self.can_buy].sum()
+            + o.lot_sales[~self.can_sell].sum()
+            + np.clip(forced[self.must_sell], 0.0, None).sum()
+        )
+
+
+class Term(Protocol):
+    """An objective term: unweighted cvxpy expression plus numpy value."""
+
+    name: ClassVar[str]
+
+    @property
+    def weight(self) -> float:
+        """Weight of the term in the objective."""
+        ...
+
+    def expr(self, x: ProgramVars) -> cp.Expression:
+        """Return the convex, unweighted term over the program's variables."""
+        ...
+
+    def evaluate(self, o: Outcome) -> float:
+        """Return the unweighted term's value at an outcome."""
+        ...
+
+
+@runtime_checkable
+class Constraint(Protocol):
+    """A named constraint: cvxpy form and numpy violation."""
+
+    name: ClassVar[str]
+    is_soft: ClassVar[bool]
+
+    def build(self, x: ProgramVars) -> list[cp.Constraint]:
+        """Return the cvxpy constraints."""
+        ...
+
+    def violation(self, o: Outcome) -> float:
+        """Return by how much an outcome breaks the constraint (0 if not)."""
+        ...
+
+
+@runtime_checkable
+class TradeRule(Protocol):
+    """A named rule that allows, forbids or forces trades by asset and lot."""
+
+    name: ClassVar[str]
+
+    def mask(self, snapshot: Snapshot) -> TradeMask:
+        """Return the trades this rule allows and forces."""
+        ...

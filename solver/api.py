@@ -1,0 +1,154 @@
+"""The public entry point: rebalance one account."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import pandas as pd
+
+from models.account import Account
+from models.errors import InputError
+from models.market import Market
+from models.snapshot import Snapshot, build_snapshot
+from models.terms import Constraint, Term, TradeRule
+from solver.errors import InfeasibleError, SolverFailedError, VerificationError
+from solver.formulation import check_unique_names
+from solver.optimize import optimize
+from solver.orders import clean, trades_table
+from solver.report import constraints_table, summary, term_values, weights_table
+from solver.result import RebalanceResult, SolveOptions, Status, empty_trades
+from solver.verify import verify
+
+
+def rebalance(
+    account: Account,
+    *,
+    targets: pd.Series,
+    market: Market,
+    objective: Sequence[Term],
+    constraints: Sequence[Constraint | TradeRule] = (),
+    options: SolveOptions | None = None,
+) -> RebalanceResult:
+    """Rebalance one account towards its targets.
+
+    Parameters
+    ----------
+    account : Account
+        Cash, tax lots, recent trades and tax rates.
+    targets : pd.Series
+        Target weights, index ``asset`` (``CASH`` allowed), summing to 1.
+    market : Market
+        Prices, trading parameters, risk model and the ``as_of`` date.
+    objective : sequence of Term
+        Weighted terms, e.g. ``(TrackingError(100), LinearCost(), TaxCost())``.
+    constraints : sequence of Constraint or TradeRule
+        Named constraints (``MaxTurnover(0.1)``, ``MinCash(0.01)``...) and
+        trade rules (``Restrictions(...)``, ``WashSaleRule()``).
+    options : SolveOptions or None
+        Solver, fallbacks and time limit.
+
+    Returns
+    -------
+    RebalanceResult
+        ``optimal`` or ``optimal_inaccurate`` with verified trades;
+        ``infeasible`` naming the conflicting constraints; ``failed`` when
+        every solver failed.
+
+    Raises
+    ------
+    InputError
+        Bad input, naming the account, asset, lot and field.
+    VerificationError
+        The solution broke a hard constraint (never returned silently).
+    """
+    start = time.perf_counter()
+    options = options or SolveOptions()
+    snapshot = build_snapshot(account, targets, market)
+    plain, rules = _split(constraints, snapshot.account_id)
+    try:
+        optimum = optimize(snapshot, objective, plain, rules, options)
+    except InfeasibleError as exc:
+        return _unsolved(snapshot, Status.INFEASIBLE, str(exc), objective, start, exc.conflicting)
+    except SolverFailedError as exc:
+        return _unsolved(snapshot, Status.FAILED, str(exc), objective, start, ())
+    trades = trades_table(clean(optimum.outcome))
+    after, violations = verify(snapshot, trades, plain, rules)
+    if after is None or len(violations):
+        raise VerificationError(
+            f"account_id={snapshot.account_id!r}: result breaks "
+            + ", ".join(violations["constraint"]),
+            violations=violations,
+        )
+    return RebalanceResult(
+        account_id=snapshot.account_id,
+        status=optimum.status,
+        message="" if optimum.status is Status.OPTIMAL else "solver reported low accuracy",
+        trades=trades,
+        summary=summary(
+            snapshot,
+            status=optimum.status,
+            message="",
+            trades=trades,
+            continuous=optimum.outcome,
+            after=after,
+            objective=objective,
+            seconds=time.perf_counter() - start,
+            solver=optimum.solver,
+        ),
+        terms=term_values(objective, optimum.outcome),
+        constraints=constraints_table(optimum.program),
+        weights=weights_table(snapshot, optimum.outcome, after),
+        violations=violations,
+    )
+
+
+def _split(
+    items: Sequence[Constraint | TradeRule], account_id: str
+) -> tuple[list[Constraint], list[TradeRule]]:
+    """Separate constraints from trade rules; reject anything else."""
+    plain: list[Constraint] = []
+    rules: list[TradeRule] = []
+    for item in items:
+        if isinstance(item, TradeRule):
+            rules.append(item)
+        elif isinstance(item, Constraint):
+            plain.append(item)
+        else:
+            raise InputError(
+                f"not a constraint or trade rule: {item!r}",
+                account_id=account_id,
+                field="constraints",
+            )
+    check_unique_names([i.name for i in items], account_id)
+    return plain, rules
+
+
+def _unsolved(
+    snapshot: Snapshot,
+    status: Status,
+    message: str,
+    objective: Sequence[Term],
+    start: float,
+    conflicting: tuple[str, ...],
+) -> RebalanceResult:
+    """Return a result without trades (infeasible or failed)."""
+    trades = empty_trades()
+    return RebalanceResult(
+        account_id=snapshot.account_id,
+        status=status,
+        message=message,
+        trades=trades,
+        summary=summary(
+            snapshot,
+            status=status,
+            message=message,
+            trades=trades,
+            continuous=None,
+            after=None,
+            objective=objective,
+            seconds=time.perf_counter() - start,
+            solver="",
+        ),
+        conflicting=conflicting,
+    )

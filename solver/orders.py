@@ -1,0 +1,94 @@
+"""Turn an outcome (fractions of V) into the DATA.md trades table, and back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from models.snapshot import Snapshot
+from models.terms import Outcome
+from solver.result import TRADE_COLUMNS, empty_trades
+
+NOISE = 1e-9  # fraction of V: smaller trades are interior-point noise
+
+
+def clean(o: Outcome) -> Outcome:
+    """Drop noise-sized trades; round near-full lot sales up to the full lot."""
+    s = o.snapshot
+    buys = np.where(o.buys > NOISE, o.buys, 0.0)
+    sales = np.where(o.lot_sales > NOISE, o.lot_sales, 0.0)
+    sales = np.where(s.lot_capacity - sales < NOISE, s.lot_capacity, sales)
+    return Outcome(s, buys, sales)
+
+
+def trades_table(o: Outcome) -> pd.DataFrame:
+    """Return one row per buy and per lot sold (continuous quantities)."""
+    s = o.snapshot
+    bought = np.flatnonzero(o.buys > 0)
+    sold = np.flatnonzero(o.lot_sales > 0)
+    if not len(bought) and not len(sold):
+        return empty_trades()
+    buy_value = o.buys[bought] * s.value
+    lots = s.lots.iloc[sold]
+    lot_price = s.prices[s.lot_asset[sold]]
+    quantity = np.minimum(o.lot_sales[sold] * s.value / lot_price, lots["quantity"].to_numpy())
+    sell_value = quantity * lot_price
+    gain = quantity * (lot_price - lots["cost_basis"].to_numpy())
+    buys = pd.DataFrame(
+        {
+            "asset": s.universe[bought],
+            "side": "buy",
+            "quantity": buy_value / s.prices[bought],
+            "lot_id": None,
+            "price": s.prices[bought],
+            "value": buy_value,
+            "realized_gain": 0.0,
+            "term": None,
+            "est_tax": 0.0,
+            "est_cost": buy_value * s.cost_rate[bought],
+        }
+    )
+    sells = pd.DataFrame(
+        {
+            "asset": lots["asset"].to_numpy(),
+            "side": "sell",
+            "quantity": quantity,
+            "lot_id": lots["lot_id"].to_numpy(),
+            "price": lot_price,
+            "value": sell_value,
+            "realized_gain": gain,
+            "term": np.where(s.lot_long_term[sold], "long", "short"),
+            "est_tax": gain * s.lot_tax_rate[sold],
+            "est_cost": sell_value * s.cost_rate[s.lot_asset[sold]],
+        }
+    )
+    frames = [f for f in (sells, buys) if len(f)]
+    table = pd.concat(frames, ignore_index=True)
+    table.insert(0, "account_id", s.account_id)
+    return table.loc[:, list(TRADE_COLUMNS)]
+
+
+def outcome_from_trades(s: Snapshot, trades: pd.DataFrame) -> Outcome:
+    """Rebuild the outcome from a trades table (for independent verification).
+
+    Sells must name a lot of the account; unknown lots or assets raise
+    ``KeyError`` naming them, which verification reports.
+    """
+    buys = np.zeros(s.n_assets)
+    lot_sales = np.zeros(s.n_lots)
+    if len(trades):
+        buy_rows = trades[trades["side"] == "buy"]
+        asset_index = s.universe.get_indexer(buy_rows["asset"])
+        if (asset_index < 0).any():
+            raise KeyError(f"buy of unknown asset {buy_rows['asset'][asset_index < 0].iloc[0]!r}")
+        np.add.at(buys, asset_index, buy_rows["quantity"].to_numpy(float) * s.prices[asset_index])
+        sell_rows = trades[trades["side"] == "sell"]
+        lot_index = pd.Index(s.lots["lot_id"]).get_indexer(sell_rows["lot_id"])
+        if (lot_index < 0).any():
+            raise KeyError(f"sale of unknown lot {sell_rows['lot_id'][lot_index < 0].iloc[0]!r}")
+        wrong_asset = s.lots["asset"].to_numpy()[lot_index] != sell_rows["asset"].to_numpy()
+        if wrong_asset.any():
+            raise KeyError(f"lot {sell_rows['lot_id'][wrong_asset].iloc[0]!r} of another asset")
+        sold_value = sell_rows["quantity"].to_numpy(float) * s.prices[s.lot_asset[lot_index]]
+        np.add.at(lot_sales, lot_index, sold_value)
+    return Outcome(s, buys / s.value, lot_sales / s.value)

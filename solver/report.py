@@ -1,0 +1,105 @@
+"""Summaries of a solved account: DATA.md summary, weights, terms, constraints."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cvxpy as cp
+import numpy as np
+import pandas as pd
+
+from models.snapshot import CASH, Snapshot
+from models.terms import Outcome, Term
+from solver.formulation import OBJECTIVE_SCALE, Program
+from solver.result import SUMMARY_FIELDS, Status
+
+
+def objective_value(objective: Sequence[Term], o: Outcome) -> float:
+    """Return the weighted objective at an outcome (numpy evaluation)."""
+    return float(sum(t.weight * t.evaluate(o) for t in objective))
+
+
+def term_values(objective: Sequence[Term], o: Outcome) -> pd.Series:
+    """Return each term's unweighted value, indexed by term name."""
+    return pd.Series({t.name: t.evaluate(o) for t in objective}, dtype=float, name="value")
+
+
+def summary(
+    s: Snapshot,
+    *,
+    status: Status,
+    message: str,
+    trades: pd.DataFrame,
+    continuous: Outcome | None,
+    after: Outcome | None,
+    objective: Sequence[Term],
+    seconds: float,
+    solver: str,
+) -> pd.Series:
+    """Return the DATA.md ``summary`` row of one account."""
+    row: dict[str, object] = dict.fromkeys(SUMMARY_FIELDS, np.nan)
+    row.update(
+        account_id=s.account_id,
+        status=str(status),
+        message=message,
+        tracking_error_before=np.sqrt(s.risk.variance(s.current - s.target)),
+        solve_seconds=seconds,
+        solver=solver,
+    )
+    if continuous is not None:
+        row["objective_continuous"] = objective_value(objective, continuous)
+    if after is not None:
+        sells = trades[trades["side"] == "sell"]
+        row.update(
+            tracking_error_after=np.sqrt(s.risk.variance(after.active)),
+            turnover=after.turnover,
+            est_cost=float(trades["est_cost"].sum()),
+            est_tax=float(trades["est_tax"].sum()),
+            realized_gain_short=float(sells.loc[sells["term"] == "short", "realized_gain"].sum()),
+            realized_gain_long=float(sells.loc[sells["term"] == "long", "realized_gain"].sum()),
+            cash_after=after.cash * s.value,
+            objective_discrete=objective_value(objective, after),
+        )
+    return pd.Series(row, name=s.account_id).loc[list(SUMMARY_FIELDS)]
+
+
+def weights_table(s: Snapshot, continuous: Outcome, after: Outcome) -> pd.DataFrame:
+    """Return current, target, continuous and final weights, with a CASH row."""
+    table = pd.DataFrame(
+        {
+            "current": s.current,
+            "target": s.target,
+            "continuous": continuous.weights,
+            "after": after.weights,
+        },
+        index=s.universe,
+    )
+    table.loc[CASH] = [s.cash, s.target_cash, continuous.cash, after.cash]
+    table.index.name = "asset"
+    return table
+
+
+def constraints_table(program: Program) -> pd.DataFrame:
+    """Return the tightest slack and largest dual of each named constraint.
+
+    Duals are in objective units per unit of the constraint.
+    """
+    rows = {}
+    for name, group in program.constraints.items():
+        slacks = [_slack(c) for c in group]
+        duals = [np.max(np.abs(c.dual_value), initial=0.0) for c in group if c.dual_value is not None]
+        rows[name] = {
+            "slack": min(slacks, default=np.nan),
+            "dual": max(duals, default=np.nan) / OBJECTIVE_SCALE,
+        }
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=["slack", "dual"])
+    table.index.name = "constraint"
+    return table
+
+
+def _slack(constraint: cp.Constraint) -> float:
+    """Return how far an inequality is from binding (0 for equalities)."""
+    if isinstance(constraint, cp.constraints.Inequality):
+        value = constraint.expr.value
+        return np.nan if value is None else float(np.min(-np.asarray(value), initial=np.inf))
+    return 0.0

@@ -1,0 +1,125 @@
+"""Result types: status, solver options and the frozen result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import pandas as pd
+
+from models.errors import InputError
+
+TRADE_COLUMNS = (
+    "account_id",
+    "asset",
+    "side",
+    "quantity",
+    "lot_id",
+    "price",
+    "value",
+    "realized_gain",
+    "term",
+    "est_tax",
+    "est_cost",
+)
+SUMMARY_FIELDS = (
+    "account_id",
+    "status",
+    "message",
+    "tracking_error_before",
+    "tracking_error_after",
+    "turnover",
+    "est_cost",
+    "est_tax",
+    "realized_gain_short",
+    "realized_gain_long",
+    "cash_after",
+    "objective_continuous",
+    "objective_discrete",
+    "solve_seconds",
+    "solver",
+)
+
+
+class Status(StrEnum):
+    """Outcome of one account, exactly the DATA.md ``summary.status`` values."""
+
+    OPTIMAL = "optimal"
+    OPTIMAL_INACCURATE = "optimal_inaccurate"
+    RELAXED = "relaxed"
+    NO_TRADE = "no_trade"
+    INFEASIBLE = "infeasible"
+    INVALID_INPUT = "invalid_input"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    """How to solve.
+
+    Parameters
+    ----------
+    solver : str
+        First cvxpy solver to try.
+    fallback : tuple of str
+        Solvers tried in order when the previous one fails.
+    time_limit_seconds : float or None
+        Per-solve time limit passed to solvers that take one.
+    """
+
+    solver: str = "CLARABEL"
+    fallback: tuple[str, ...] = ("SCS",)
+    time_limit_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.time_limit_seconds is not None and not self.time_limit_seconds > 0:
+            raise InputError(
+                f"must be > 0, got {self.time_limit_seconds!r}", field="time_limit_seconds"
+            )
+
+
+def empty_trades() -> pd.DataFrame:
+    """Return a trades table with the DATA.md columns and no rows."""
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in TRADE_COLUMNS})
+
+
+@dataclass(frozen=True)
+class RebalanceResult:
+    """The answer for one account.
+
+    Attributes
+    ----------
+    account_id : str
+        The account.
+    status : Status
+        DATA.md status.
+    message : str
+        Human-readable detail (empty when optimal).
+    trades : pd.DataFrame
+        DATA.md ``trades`` columns; one row per buy and per lot sold.
+    summary : pd.Series
+        DATA.md ``summary`` fields.
+    terms : pd.Series
+        Unweighted value of each objective term at the continuous solution.
+    constraints : pd.DataFrame
+        Index constraint name; columns ``slack`` and ``dual``.
+    weights : pd.DataFrame
+        Index ``asset``; columns ``current``, ``target``, ``continuous``,
+        ``after`` (weights of the returned orders).
+    violations : pd.DataFrame
+        Constraint breaches found by verification (empty for returned
+        results, except soft limits reported after rounding).
+    conflicting : tuple of str
+        For ``infeasible``: the named constraints that conflict.
+    """
+
+    account_id: str
+    status: Status
+    message: str
+    trades: pd.DataFrame
+    summary: pd.Series
+    terms: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+    constraints: pd.DataFrame = field(default_factory=pd.DataFrame)
+    weights: pd.DataFrame = field(default_factory=pd.DataFrame)
+    violations: pd.DataFrame = field(default_factory=pd.DataFrame)
+    conflicting: tuple[str, ...] = ()
