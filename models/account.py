@@ -52,14 +52,23 @@ class Account:
 
     def __post_init__(self) -> None:
         where = {"account_id": self.account_id}
-        if not isinstance(self.cash, int | float) or not np.isfinite(self.cash):
-            raise InputError(f"not a finite number: {self.cash!r}", field="cash", **where)
-        if self.cash < 0:
+        try:
+            cash = float(self.cash)
+        except (TypeError, ValueError):
+            cash = float("nan")
+        if not np.isfinite(cash):
+            raise InputError(
+                f"not a finite number: {self.cash!r}", field="cash", **where
+            )
+        object.__setattr__(self, "cash", cash)
+        if cash < 0:
             raise InputError(f"negative cash {self.cash!r}", field="cash", **where)
         for field in ("tax_rate_short", "tax_rate_long"):
             rate = getattr(self, field)
             if not 0 <= rate < 1:
-                raise InputError(f"must be in [0, 1), got {rate!r}", field=field, **where)
+                raise InputError(
+                    f"must be in [0, 1), got {rate!r}", field=field, **where
+                )
         object.__setattr__(self, "lots", _clean_lots(self.lots, self.account_id))
         if self.recent_trades is not None:
             trades = _clean_recent_trades(self.recent_trades, self.account_id)
@@ -82,9 +91,9 @@ def _clean_lots(lots: pd.DataFrame, account_id: str) -> pd.DataFrame:
         )
     for field in ("quantity", "cost_basis"):
         values = pd.to_numeric(out[field], errors="coerce").astype(float)
-        bad = ~np.isfinite(values) | (values < 0)
+        bad = np.asarray(~np.isfinite(values) | (values < 0))
         if bad.any():
-            row = out.index[bad.to_numpy()][0]
+            row = out.index[bad][0]
             raise InputError(
                 f"must be a finite number >= 0, got {lots.loc[row, field]!r}",
                 account_id=account_id,
@@ -99,7 +108,9 @@ def _clean_lots(lots: pd.DataFrame, account_id: str) -> pd.DataFrame:
 
 def _clean_recent_trades(trades: pd.DataFrame, account_id: str) -> pd.DataFrame:
     """Return recent trades with canonical dtypes, or raise on a bad value."""
-    require_columns(trades, RECENT_TRADE_COLUMNS, table="recent_trades", account_id=account_id)
+    require_columns(
+        trades, RECENT_TRADE_COLUMNS, table="recent_trades", account_id=account_id
+    )
     columns = [*RECENT_TRADE_COLUMNS]
     if "realized_gain" in trades.columns:
         columns.append("realized_gain")
@@ -115,8 +126,9 @@ def _clean_recent_trades(trades: pd.DataFrame, account_id: str) -> pd.DataFrame:
             field="side",
         )
     out["date"] = _dates(out, "date", account_id)
-    gains = out["realized_gain"] if "realized_gain" in out else np.nan
-    out["realized_gain"] = pd.to_numeric(gains, errors="coerce")
+    if "realized_gain" not in out:
+        out["realized_gain"] = np.nan
+    out["realized_gain"] = pd.to_numeric(out["realized_gain"], errors="coerce")
     return out.reset_index(drop=True)
 
 

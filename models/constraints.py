@@ -74,8 +74,11 @@ class AssetBounds:
             table = self.per_asset[self.per_asset.index.isin(s.universe)]
             for column, out in (("lower", lower), ("upper", upper)):
                 values = align(
-                    table[column], s.universe, field=f"asset_bounds.{column}",
-                    account_id=s.account_id, default=np.nan,
+                    table[column],
+                    s.universe,
+                    field=f"asset_bounds.{column}",
+                    account_id=s.account_id,
+                    default=np.nan,
                 )
                 out[:] = np.where(np.isnan(values), out, values)
         if self.relative_to_target:
@@ -129,8 +132,12 @@ class GroupBounds:
         """Return group names and the (groups x assets) 0/1 matrix."""
         groups = s.sector if self.groups is None else self.groups.astype(str)
         of_asset = groups.reindex(s.universe)
-        names = pd.Index(sorted(set(self.lower.index) | set(self.upper.index)), dtype=str)
-        matrix = (of_asset.to_numpy()[None, :] == names.to_numpy()[:, None]).astype(float)
+        names = pd.Index(
+            sorted(set(self.lower.index) | set(self.upper.index)), dtype=str
+        )
+        matrix = (of_asset.to_numpy()[None, :] == names.to_numpy()[:, None]).astype(
+            float
+        )
         return names, matrix
 
     def bounds(self, s: Snapshot) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -241,7 +248,9 @@ class MaxTrackingError:
         active = x.active_offset + x.weight_map @ x.trades
         parts = [cp.multiply(np.sqrt(risk.d), active)]
         if risk.G.shape[0]:
-            parts.insert(0, (risk.G @ x.weight_map) @ x.trades + risk.G @ x.active_offset)
+            parts.insert(
+                0, (risk.G @ x.weight_map) @ x.trades + risk.G @ x.active_offset
+            )
         return [cp.norm(cp.hstack(parts), 2) <= self.limit]
 
     def violation(self, o: Outcome) -> float:

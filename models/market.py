@@ -48,7 +48,9 @@ class Market:
         duplicated = prices["asset"][prices["asset"].duplicated()]
         if len(duplicated):
             raise InputError(
-                "duplicate asset in prices", asset=str(duplicated.iloc[0]), field="asset"
+                "duplicate asset in prices",
+                asset=str(duplicated.iloc[0]),
+                field="asset",
             )
         for column, default in PRICE_DEFAULTS.items():
             if column not in prices:

@@ -16,7 +16,9 @@ from models.terms import Outcome, ProgramVars
 def _check_weight(weight: float, field: str) -> None:
     """Reject negative or non-finite term weights."""
     if not (np.isfinite(weight) and weight >= 0):
-        raise InputError(f"weight must be a finite number >= 0, got {weight!r}", field=field)
+        raise InputError(
+            f"weight must be a finite number >= 0, got {weight!r}", field=field
+        )
 
 
 @dataclass(frozen=True, slots=True)

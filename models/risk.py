@@ -84,13 +84,19 @@ class FactorRiskModel:
         covariance = covariance.loc[factors, factors].astype(float)
         _check_covariance(covariance.to_numpy(), field="factor_covariance")
         if not np.isfinite(loadings.to_numpy(dtype=float)).all():
-            bad = loadings.index[~np.isfinite(loadings.to_numpy(dtype=float)).all(axis=1)]
-            raise InputError("not a finite number", asset=str(bad[0]), field="factor_loadings")
+            bad = loadings.index[
+                ~np.isfinite(loadings.to_numpy(dtype=float)).all(axis=1)
+            ]
+            raise InputError(
+                "not a finite number", asset=str(bad[0]), field="factor_loadings"
+            )
         specific = self.specific_variance.astype(float)
         specific.index = specific.index.astype(str)
         negative = specific.index[(specific < 0).to_numpy()]
         if len(negative):
-            raise InputError("negative variance", asset=str(negative[0]), field="specific_risk")
+            raise InputError(
+                "negative variance", asset=str(negative[0]), field="specific_risk"
+            )
         object.__setattr__(self, "loadings", loadings.astype(float))
         object.__setattr__(self, "factor_covariance", covariance)
         object.__setattr__(self, "specific_variance", specific)
@@ -113,11 +119,21 @@ class FactorRiskModel:
         """Return ``G = F^(1/2) B'`` and ``d = D`` on ``universe``."""
         B = np.column_stack(
             [
-                align(self.loadings[f], universe, field="factor_loadings", account_id=account_id)
+                align(
+                    self.loadings[f],
+                    universe,
+                    field="factor_loadings",
+                    account_id=account_id,
+                )
                 for f in self.loadings.columns
             ]
         ).reshape(len(universe), len(self.loadings.columns))
-        d = align(self.specific_variance, universe, field="specific_risk", account_id=account_id)
+        d = align(
+            self.specific_variance,
+            universe,
+            field="specific_risk",
+            account_id=account_id,
+        )
         F_half = _psd_root(self.factor_covariance.to_numpy())
         return RiskRoot(
             G=F_half @ B.T, d=d, loadings=B, factors=tuple(self.loadings.columns)

@@ -88,7 +88,9 @@ def pca_factor_model(
     X = _centred(returns)
     T, n = X.shape
     if not 1 <= n_factors < n:
-        raise InputError(f"must be in [1, {n - 1}], got {n_factors!r}", field="n_factors")
+        raise InputError(
+            f"must be in [1, {n - 1}], got {n_factors!r}", field="n_factors"
+        )
     sample = X.T @ X / T * periods_per_year
     eigenvalues, vectors = np.linalg.eigh(sample)
     top = np.argsort(eigenvalues)[::-1][:n_factors]

@@ -32,7 +32,9 @@ class Restrictions:
     def __post_init__(self) -> None:
         for column in ("asset", "rule"):
             if column not in self.rules:
-                raise InputError("missing required column in table 'restrictions'", field=column)
+                raise InputError(
+                    "missing required column in table 'restrictions'", field=column
+                )
         unknown = ~self.rules["rule"].isin(RESTRICTION_RULES)
         if unknown.any():
             row = self.rules[unknown].iloc[0]
@@ -75,7 +77,9 @@ class WashSaleRule:
         mask = TradeMask.everything(snapshot)
         start = snapshot.as_of - pd.Timedelta(days=self.window_days)
         recent = snapshot.recent_trades[snapshot.recent_trades["date"] >= start]
-        sold_at_loss = recent[(recent["side"] == "sell") & ~(recent["realized_gain"] >= 0)]
+        sold_at_loss = recent[
+            (recent["side"] == "sell") & ~(recent["realized_gain"] >= 0)
+        ]
         mask.can_buy[snapshot.universe.isin(sold_at_loss["asset"])] = False
         bought = set(recent.loc[recent["side"] == "buy", "asset"])
         bought |= set(snapshot.lots.loc[snapshot.lots["acquired"] >= start, "asset"])
@@ -83,4 +87,3 @@ class WashSaleRule:
         at_loss = snapshot.lot_gain_fraction < 0
         mask.can_sell[bought_recently & at_loss] = False
         return mask
-

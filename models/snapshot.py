@@ -120,7 +120,11 @@ def build_snapshot(account: Account, targets: pd.Series, market: Market) -> Snap
     lot_market_value = lots["quantity"].to_numpy() * lot_price
     value = account.cash + float(lot_market_value.sum())
     if value <= 0:
-        raise InputError("account has no value (no cash, no priced lots)", account_id=aid, field="cash")
+        raise InputError(
+            "account has no value (no cash, no priced lots)",
+            account_id=aid,
+            field="cash",
+        )
     holdings = sp.csr_array(
         (np.ones(len(lots)), (lot_asset, np.arange(len(lots)))),
         shape=(len(universe), len(lots)),
@@ -138,15 +142,20 @@ def build_snapshot(account: Account, targets: pd.Series, market: Market) -> Snap
         cash=account.cash / value,
         prices=prices,
         current=holdings @ lot_market_value / value,
-        target=align(risky_targets, universe, field="weight", account_id=aid, default=0.0),
+        target=align(
+            risky_targets, universe, field="weight", account_id=aid, default=0.0
+        ),
         target_cash=target_cash,
-        cost_rate=align(table["cost_bps"], universe, field="cost_bps", account_id=aid) / 1e4,
+        cost_rate=align(table["cost_bps"], universe, field="cost_bps", account_id=aid)
+        / 1e4,
         lot_size=lot_size,
         min_trade_value=align(
             table["min_trade_value"], universe, field="min_trade_value", account_id=aid
         ),
         impact_scale=np.where(np.isfinite(impact) & (adv > 0), impact, 0.0),
-        sector=table["sector"] if "sector" in table else pd.Series(index=universe, dtype=str),
+        sector=table["sector"]
+        if "sector" in table
+        else pd.Series(index=universe, dtype=str),
         risk=market.risk_model.root(universe, account_id=aid),
         lots=lots,
         lot_asset=lot_asset,
@@ -171,11 +180,16 @@ def _check_targets(targets: pd.Series, account_id: str) -> tuple[float, pd.Serie
     )
     duplicated = weights.index[weights.index.duplicated()]
     if len(duplicated):
-        raise InputError("duplicate asset", account_id=account_id, asset=str(duplicated[0]), field="weight")
+        raise InputError(
+            "duplicate asset",
+            account_id=account_id,
+            asset=str(duplicated[0]),
+            field="weight",
+        )
     bad = weights.index[~np.isfinite(weights.to_numpy()) | (weights.to_numpy() < 0)]
     if len(bad):
         raise InputError(
-            f"must be a finite number >= 0, got {targets.iloc[weights.index.get_loc(bad[0])]!r}",
+            f"must be a finite number >= 0, got {weights[bad[0]]!r}",
             account_id=account_id,
             asset=str(bad[0]),
             field="weight",
@@ -183,7 +197,8 @@ def _check_targets(targets: pd.Series, account_id: str) -> tuple[float, pd.Serie
     total = float(weights.sum())
     if abs(total - 1.0) > TARGET_SUM_TOLERANCE:
         raise InputError(
-            f"target weights sum to {total:.9g}, not 1 (tolerance {TARGET_SUM_TOLERANCE:g})",
+            f"target weights sum to {total:.9g}, not 1 "
+            f"(tolerance {TARGET_SUM_TOLERANCE:g})",
             account_id=account_id,
             field="weight",
         )

@@ -14,7 +14,15 @@ from models.account import Account
 from models.market import Market
 from models.risk import FactorRiskModel
 
-SECTORS = ("energy", "materials", "industrials", "consumer", "health", "financials", "tech")
+SECTORS = (
+    "energy",
+    "materials",
+    "industrials",
+    "consumer",
+    "health",
+    "financials",
+    "tech",
+)
 
 
 def synthetic_market(
@@ -47,19 +55,29 @@ def synthetic_market(
     )
     risk = FactorRiskModel(
         loadings=pd.DataFrame(loadings, index=assets, columns=factors),
-        factor_covariance=pd.DataFrame(np.diag(factor_vol**2), index=factors, columns=factors),
+        factor_covariance=pd.DataFrame(
+            np.diag(factor_vol**2), index=factors, columns=factors
+        ),
         specific_variance=pd.Series(specific_vol**2, index=assets),
     )
     return Market(as_of=pd.Timestamp(as_of), prices=prices, risk_model=risk)
 
 
-def synthetic_targets(market: Market, *, seed: int = 0, n_holdings: int | None = None) -> pd.Series:
+def synthetic_targets(
+    market: Market, *, seed: int = 0, n_holdings: int | None = None
+) -> pd.Series:
     """Return random target weights over ``n_holdings`` assets (all by default)."""
     rng = np.random.default_rng(seed)
     assets = market.prices.index
-    chosen = assets if n_holdings is None else pd.Index(rng.choice(assets, n_holdings, replace=False))
+    chosen = (
+        assets
+        if n_holdings is None
+        else pd.Index(rng.choice(assets, n_holdings, replace=False))
+    )
     weights = rng.dirichlet(np.full(len(chosen), 2.0))
-    return pd.Series(weights / weights.sum(), index=pd.Index(chosen, name="asset"), name="weight")
+    return pd.Series(
+        weights / weights.sum(), index=pd.Index(chosen, name="asset"), name="weight"
+    )
 
 
 def synthetic_account(
@@ -83,16 +101,24 @@ def synthetic_account(
         n_lots = min(int(rng.integers(1, 9)), shares)
         split = rng.multinomial(shares - n_lots, rng.dirichlet(np.ones(n_lots))) + 1
         for k, quantity in enumerate(split):
-            age_days = int(rng.uniform(40, 5 * 365)) if rng.random() > 0.23 else int(
-                rng.uniform(31, 360)
+            age_days = (
+                int(rng.uniform(40, 5 * 365))
+                if rng.random() > 0.23
+                else int(rng.uniform(31, 360))
             )
-            gain = rng.normal(0.08, 0.25) if rng.random() < 0.6 else -abs(rng.normal(0.1, 0.1))
+            gain = (
+                rng.normal(0.08, 0.25)
+                if rng.random() < 0.6
+                else -abs(rng.normal(0.1, 0.1))
+            )
             rows.append(
                 {
                     "asset": asset,
                     "lot_id": f"{account_id}-{asset}-{k}",
                     "quantity": float(quantity),
-                    "cost_basis": round(price / (1 + gain), 4) if gain > -0.95 else price,
+                    "cost_basis": round(price / (1 + gain), 4)
+                    if gain > -0.95
+                    else price,
                     "acquired": as_of - pd.Timedelta(days=age_days),
                 }
             )

@@ -57,7 +57,9 @@ class TaxCost:
 
     def __post_init__(self) -> None:
         if not 0 <= self.loss_factor <= 1:
-            raise InputError(f"must be in [0, 1], got {self.loss_factor!r}", field="loss_factor")
+            raise InputError(
+                f"must be in [0, 1], got {self.loss_factor!r}", field="loss_factor"
+            )
 
     def coefficients(self, x: ProgramVars | Outcome) -> np.ndarray:
         """Return the cost per unit of V sold, one entry per lot."""

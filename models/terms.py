@@ -78,7 +78,9 @@ class Outcome:
     @cached_property
     def cash(self) -> float:
         """Post-trade cash after linear trading costs."""
-        return float(self.snapshot.cash - self.buys.sum() + self.sells.sum() - self.cost)
+        return float(
+            self.snapshot.cash - self.buys.sum() + self.sells.sum() - self.cost
+        )
 
     @cached_property
     def realized_gain(self) -> np.ndarray:

@@ -16,7 +16,13 @@ from solver.errors import InfeasibleError, SolverFailedError, VerificationError
 from solver.formulation import check_unique_names
 from solver.optimize import optimize
 from solver.orders import clean, trades_table
-from solver.report import constraints_table, summary, term_values, weights_table
+from solver.report import (
+    Orders,
+    constraints_table,
+    summary,
+    term_values,
+    weights_table,
+)
 from solver.result import RebalanceResult, SolveOptions, Status, empty_trades
 from solver.verify import verify
 
@@ -69,7 +75,9 @@ def rebalance(
     try:
         optimum = optimize(snapshot, objective, plain, rules, options)
     except InfeasibleError as exc:
-        return _unsolved(snapshot, Status.INFEASIBLE, str(exc), objective, start, exc.conflicting)
+        return _unsolved(
+            snapshot, Status.INFEASIBLE, str(exc), objective, start, exc.conflicting
+        )
     except SolverFailedError as exc:
         return _unsolved(snapshot, Status.FAILED, str(exc), objective, start, ())
     trades = trades_table(clean(optimum.outcome))
@@ -80,18 +88,19 @@ def rebalance(
             + ", ".join(violations["constraint"]),
             violations=violations,
         )
+    message = "" if optimum.status is Status.OPTIMAL else "low accuracy; verified"
     return RebalanceResult(
         account_id=snapshot.account_id,
         status=optimum.status,
-        message="" if optimum.status is Status.OPTIMAL else "solver reported low accuracy",
+        message=""
+        if optimum.status is Status.OPTIMAL
+        else "solver reported low accuracy",
         trades=trades,
         summary=summary(
             snapshot,
             status=optimum.status,
-            message="",
-            trades=trades,
-            continuous=optimum.outcome,
-            after=after,
+            message=message,
+            orders=Orders(optimum.outcome, trades, after),
             objective=objective,
             seconds=time.perf_counter() - start,
             solver=optimum.solver,
@@ -143,9 +152,7 @@ def _unsolved(
             snapshot,
             status=status,
             message=message,
-            trades=trades,
-            continuous=None,
-            after=None,
+            orders=None,
             objective=objective,
             seconds=time.perf_counter() - start,
             solver="",

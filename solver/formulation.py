@@ -67,7 +67,8 @@ def build_program(
     program = _variables(snapshot, mask)
     check_unique_names([c.name for c in constraints], snapshot.account_id)
     program.constraints[LOT_QUANTITY] = [
-        program.trades[len(program.buy_assets) :] <= snapshot.lot_capacity[program.sell_lots]
+        program.trades[len(program.buy_assets) :]
+        <= snapshot.lot_capacity[program.sell_lots]
     ]
     program.constraints[CASH_NON_NEGATIVE] = [program.cash >= 0]
     for constraint in constraints:

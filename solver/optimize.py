@@ -80,7 +80,9 @@ def optimize(
     return _optimum(outcome, program, solution, solves)
 
 
-def _optimum(outcome: Outcome, program: Program, solution: Solution, solves: int) -> Optimum:
+def _optimum(
+    outcome: Outcome, program: Program, solution: Solution, solves: int
+) -> Optimum:
     """Bundle the answer."""
     return Optimum(outcome, program, solution.status, solution.solver, solves)
 

@@ -31,7 +31,9 @@ def trades_table(o: Outcome) -> pd.DataFrame:
     buy_value = o.buys[bought] * s.value
     lots = s.lots.iloc[sold]
     lot_price = s.prices[s.lot_asset[sold]]
-    quantity = np.minimum(o.lot_sales[sold] * s.value / lot_price, lots["quantity"].to_numpy())
+    quantity = np.minimum(
+        o.lot_sales[sold] * s.value / lot_price, lots["quantity"].to_numpy()
+    )
     sell_value = quantity * lot_price
     gain = quantity * (lot_price - lots["cost_basis"].to_numpy())
     buys = pd.DataFrame(
@@ -78,17 +80,33 @@ def outcome_from_trades(s: Snapshot, trades: pd.DataFrame) -> Outcome:
     lot_sales = np.zeros(s.n_lots)
     if len(trades):
         buy_rows = trades[trades["side"] == "buy"]
-        asset_index = s.universe.get_indexer(buy_rows["asset"])
+        asset_index = s.universe.get_indexer(pd.Index(buy_rows["asset"]))
         if (asset_index < 0).any():
-            raise KeyError(f"buy of unknown asset {buy_rows['asset'][asset_index < 0].iloc[0]!r}")
-        np.add.at(buys, asset_index, buy_rows["quantity"].to_numpy(float) * s.prices[asset_index])
+            raise KeyError(
+                f"buy of unknown asset {buy_rows['asset'][asset_index < 0].iloc[0]!r}"
+            )
+        np.add.at(
+            buys,
+            asset_index,
+            buy_rows["quantity"].to_numpy(float) * s.prices[asset_index],
+        )
         sell_rows = trades[trades["side"] == "sell"]
-        lot_index = pd.Index(s.lots["lot_id"]).get_indexer(sell_rows["lot_id"])
+        lot_index = pd.Index(s.lots["lot_id"]).get_indexer(
+            pd.Index(sell_rows["lot_id"])
+        )
         if (lot_index < 0).any():
-            raise KeyError(f"sale of unknown lot {sell_rows['lot_id'][lot_index < 0].iloc[0]!r}")
-        wrong_asset = s.lots["asset"].to_numpy()[lot_index] != sell_rows["asset"].to_numpy()
+            raise KeyError(
+                f"sale of unknown lot {sell_rows['lot_id'][lot_index < 0].iloc[0]!r}"
+            )
+        wrong_asset = (
+            s.lots["asset"].to_numpy()[lot_index] != sell_rows["asset"].to_numpy()
+        )
         if wrong_asset.any():
-            raise KeyError(f"lot {sell_rows['lot_id'][wrong_asset].iloc[0]!r} of another asset")
-        sold_value = sell_rows["quantity"].to_numpy(float) * s.prices[s.lot_asset[lot_index]]
+            raise KeyError(
+                f"lot {sell_rows['lot_id'][wrong_asset].iloc[0]!r} of another asset"
+            )
+        sold_value = (
+            sell_rows["quantity"].to_numpy(float) * s.prices[s.lot_asset[lot_index]]
+        )
         np.add.at(lot_sales, lot_index, sold_value)
     return Outcome(s, buys / s.value, lot_sales / s.value)

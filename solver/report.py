@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cvxpy as cp
 import numpy as np
@@ -21,7 +22,18 @@ def objective_value(objective: Sequence[Term], o: Outcome) -> float:
 
 def term_values(objective: Sequence[Term], o: Outcome) -> pd.Series:
     """Return each term's unweighted value, indexed by term name."""
-    return pd.Series({t.name: t.evaluate(o) for t in objective}, dtype=float, name="value")
+    return pd.Series(
+        {t.name: t.evaluate(o) for t in objective}, dtype=float, name="value"
+    )
+
+
+@dataclass(frozen=True)
+class Orders:
+    """The continuous optimum, the order list and the outcome of the orders."""
+
+    continuous: Outcome
+    trades: pd.DataFrame
+    after: Outcome
 
 
 def summary(
@@ -29,9 +41,7 @@ def summary(
     *,
     status: Status,
     message: str,
-    trades: pd.DataFrame,
-    continuous: Outcome | None,
-    after: Outcome | None,
+    orders: Orders | None,
     objective: Sequence[Term],
     seconds: float,
     solver: str,
@@ -46,18 +56,22 @@ def summary(
         solve_seconds=seconds,
         solver=solver,
     )
-    if continuous is not None:
-        row["objective_continuous"] = objective_value(objective, continuous)
-    if after is not None:
+    if orders is not None:
+        trades, after = orders.trades, orders.after
         sells = trades[trades["side"] == "sell"]
         row.update(
             tracking_error_after=np.sqrt(s.risk.variance(after.active)),
             turnover=after.turnover,
             est_cost=float(trades["est_cost"].sum()),
             est_tax=float(trades["est_tax"].sum()),
-            realized_gain_short=float(sells.loc[sells["term"] == "short", "realized_gain"].sum()),
-            realized_gain_long=float(sells.loc[sells["term"] == "long", "realized_gain"].sum()),
+            realized_gain_short=float(
+                sells.loc[sells["term"] == "short", "realized_gain"].sum()
+            ),
+            realized_gain_long=float(
+                sells.loc[sells["term"] == "long", "realized_gain"].sum()
+            ),
             cash_after=after.cash * s.value,
+            objective_continuous=objective_value(objective, orders.continuous),
             objective_discrete=objective_value(objective, after),
         )
     return pd.Series(row, name=s.account_id).loc[list(SUMMARY_FIELDS)]
@@ -87,7 +101,11 @@ def constraints_table(program: Program) -> pd.DataFrame:
     rows = {}
     for name, group in program.constraints.items():
         slacks = [_slack(c) for c in group]
-        duals = [np.max(np.abs(c.dual_value), initial=0.0) for c in group if c.dual_value is not None]
+        duals = [
+            np.max(np.abs(c.dual_value), initial=0.0)
+            for c in group
+            if c.dual_value is not None
+        ]
         rows[name] = {
             "slack": min(slacks, default=np.nan),
             "dual": max(duals, default=np.nan) / OBJECTIVE_SCALE,
@@ -101,5 +119,9 @@ def _slack(constraint: cp.Constraint) -> float:
     """Return how far an inequality is from binding (0 for equalities)."""
     if isinstance(constraint, cp.constraints.Inequality):
         value = constraint.expr.value
-        return np.nan if value is None else float(np.min(-np.asarray(value), initial=np.inf))
+        return (
+            np.nan
+            if value is None
+            else float(np.min(-np.asarray(value), initial=np.inf))
+        )
     return 0.0

@@ -74,7 +74,8 @@ class SolveOptions:
     def __post_init__(self) -> None:
         if self.time_limit_seconds is not None and not self.time_limit_seconds > 0:
             raise InputError(
-                f"must be > 0, got {self.time_limit_seconds!r}", field="time_limit_seconds"
+                f"must be > 0, got {self.time_limit_seconds!r}",
+                field="time_limit_seconds",
             )
 
 

@@ -14,7 +14,11 @@ from solver.errors import SolverFailedError
 from solver.formulation import Program
 from solver.result import SolveOptions, Status
 
-TIME_LIMIT_OPTION = {"CLARABEL": "time_limit", "HIGHS": "time_limit", "SCS": "time_limit_secs"}
+TIME_LIMIT_OPTION = {
+    "CLARABEL": "time_limit",
+    "HIGHS": "time_limit",
+    "SCS": "time_limit_secs",
+}
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,11 @@ def solve_program(program: Program, options: SolveOptions) -> Solution:
         if status is not Status.INFEASIBLE and value is None:
             failures.append(f"{name}: no solution values")
             continue
-        z = None if value is None else np.clip(np.asarray(value, dtype=float), 0.0, None)
+        z = (
+            None
+            if value is None
+            else np.clip(np.asarray(value, dtype=float), 0.0, None)
+        )
         return Solution(status, z, name, time.perf_counter() - start)
     raise SolverFailedError(
         f"account_id={program.snapshot.account_id!r}: every solver failed: "

@@ -52,7 +52,9 @@ def _physical(
     rows = []
     quantity = trades["quantity"].to_numpy(dtype=float) if len(trades) else np.zeros(0)
     if (quantity < 0).any() or not np.isfinite(quantity).all():
-        rows.append(("trades", float(-quantity.min(initial=0.0)), False, "negative quantity"))
+        rows.append(
+            ("trades", float(-quantity.min(initial=0.0)), False, "negative quantity")
+        )
     sold = trades[trades["side"] == "sell"].groupby("lot_id")["quantity"].sum()
     held = s.lots.set_index("lot_id")["quantity"].reindex(sold.index)
     excess = (sold - held) / held.clip(lower=1.0)

@@ -1,0 +1,98 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from models import FactorRiskModel, InputError, Market
+from models.snapshot import build_snapshot
+from tests.conftest import account, diagonal_market
+
+PRICES = {"X": 10.0, "Y": 20.0}
+VARIANCES = {"X": 0.04, "Y": 0.09}
+TARGETS = pd.Series({"X": 0.5, "Y": 0.5})
+
+
+def test_snapshot_weights_and_lots():
+    market = diagonal_market(PRICES, VARIANCES)
+    acct = account(
+        100.0, ("X", "L1", 20, 5.0, "2025-01-02"), ("Y", "L2", 10, 30.0, "2026-05-01")
+    )
+    snap = build_snapshot(acct, TARGETS, market)
+    assert snap.value == pytest.approx(100 + 200 + 200)
+    np.testing.assert_allclose(snap.current, [0.4, 0.4])
+    assert snap.cash == pytest.approx(0.2)
+    np.testing.assert_allclose(snap.lot_gain_fraction, [0.5, -0.5])
+    assert list(snap.lot_long_term) == [True, False]
+
+
+def test_snapshot_rejects_lot_acquired_after_as_of():
+    market = diagonal_market(PRICES, VARIANCES)
+    acct = account(0.0, ("X", "L9", 1, 5.0, "2027-01-01"))
+    with pytest.raises(InputError) as err:
+        build_snapshot(acct, TARGETS, market)
+    assert (err.value.account_id, err.value.asset, err.value.lot_id) == (
+        "A1",
+        "X",
+        "L9",
+    )
+    assert err.value.field == "acquired"
+
+
+@pytest.mark.parametrize("weights", [{"X": 0.5, "Y": 0.49}, {"X": 0.5, "Y": 0.5000011}])
+def test_snapshot_rejects_targets_not_summing_to_one(weights):
+    market = diagonal_market(PRICES, VARIANCES)
+    with pytest.raises(InputError, match="sum to"):
+        build_snapshot(account(100.0), pd.Series(weights), market)
+
+
+def test_snapshot_accepts_targets_within_tolerance_and_cash_target():
+    market = diagonal_market(PRICES, VARIANCES)
+    targets = pd.Series({"X": 0.5, "Y": 0.4999995, "CASH": 0.0})
+    snap = build_snapshot(account(100.0), targets, market)
+    assert list(snap.universe) == ["X", "Y"]
+
+
+def test_snapshot_rejects_target_without_price():
+    market = diagonal_market(PRICES, VARIANCES)
+    with pytest.raises(InputError) as err:
+        build_snapshot(account(100.0), pd.Series({"X": 0.5, "Z": 0.5}), market)
+    assert (err.value.asset, err.value.field) == ("Z", "price")
+
+
+@pytest.mark.parametrize("price", [float("nan"), -1.0, 0.0])
+def test_snapshot_rejects_bad_price(price):
+    market = diagonal_market({"X": 10.0, "Y": price}, VARIANCES)
+    with pytest.raises(InputError) as err:
+        build_snapshot(account(100.0), TARGETS, market)
+    assert (err.value.account_id, err.value.asset, err.value.field) == (
+        "A1",
+        "Y",
+        "price",
+    )
+
+
+def test_snapshot_rejects_held_asset_missing_from_risk_model():
+    risk = FactorRiskModel(
+        loadings=pd.DataFrame({"f1": [1.0, 1.0]}, index=["X", "Y"]),
+        factor_covariance=pd.DataFrame({"f1": [0.04]}, index=["f1"]),
+        specific_variance=pd.Series({"X": 0.01}),
+    )
+    prices = pd.DataFrame({"asset": ["X", "Y"], "price": [10.0, 20.0]})
+    market = Market(as_of=pd.Timestamp("2026-06-30"), prices=prices, risk_model=risk)
+    with pytest.raises(InputError) as err:
+        build_snapshot(account(100.0), TARGETS, market)
+    assert (err.value.asset, err.value.field) == ("Y", "specific_risk")
+
+
+def test_snapshot_rejects_negative_target_weight():
+    market = diagonal_market(PRICES, VARIANCES)
+    with pytest.raises(InputError) as err:
+        build_snapshot(account(100.0), pd.Series({"X": 1.5, "Y": -0.5}), market)
+    assert (err.value.asset, err.value.field) == ("Y", "weight")
+
+
+def test_market_rejects_duplicate_asset():
+    prices = pd.DataFrame({"asset": ["X", "X"], "price": [1.0, 2.0]})
+    covariance = diagonal_market(PRICES, VARIANCES).risk_model
+    with pytest.raises(InputError) as err:
+        Market(as_of=pd.Timestamp("2026-01-01"), prices=prices, risk_model=covariance)
+    assert err.value.asset == "X"

@@ -1,0 +1,31 @@
+import numpy as np
+import pandas as pd
+
+from models.tax import is_long_term
+
+
+def test_is_long_term_needs_more_than_one_year():
+    acquired = pd.Series(pd.to_datetime(["2025-01-10", "2025-01-10", "2025-01-11"]))
+    assert list(is_long_term(acquired, pd.Timestamp("2026-01-10"))) == [
+        False,
+        False,
+        False,
+    ]
+    assert list(is_long_term(acquired, pd.Timestamp("2026-01-11"))) == [
+        True,
+        True,
+        False,
+    ]
+
+
+def test_is_long_term_leap_day_acquisition():
+    acquired = pd.Series(pd.to_datetime(["2024-02-29"]))
+    assert not is_long_term(acquired, pd.Timestamp("2025-02-28"))[0]
+    assert is_long_term(acquired, pd.Timestamp("2025-03-01"))[0]
+
+
+def test_is_long_term_vectorised_over_many_lots():
+    acquired = pd.Series(pd.date_range("2020-01-01", periods=2000, freq="D"))
+    as_of = pd.Timestamp("2023-06-30")
+    expected = np.array([(as_of - a).days > 365 for a in acquired])
+    np.testing.assert_array_equal(is_long_term(acquired, as_of), expected)

@@ -1,0 +1,295 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+import solver
+from models import (
+    AssetBounds,
+    GainBudget,
+    LinearCost,
+    MaxTurnover,
+    MinCash,
+    NoBuyAndSell,
+    Restrictions,
+    TaxCost,
+    TrackingError,
+    WashSaleRule,
+)
+from models.synthetic import synthetic_account, synthetic_market, synthetic_targets
+from solver.result import SUMMARY_FIELDS, TRADE_COLUMNS
+from tests.conftest import ATOL_SHARES, account, diagonal_market
+
+PRICES = {"X": 10.0, "Y": 20.0}
+VARIANCES = {"X": 0.04, "Y": 0.09}
+HALF = pd.Series({"X": 0.5, "Y": 0.5})
+
+
+def _bought(result):
+    buys = result.trades[result.trades["side"] == "buy"]
+    return buys.set_index("asset")["quantity"]
+
+
+def _sold(result):
+    sells = result.trades[result.trades["side"] == "sell"]
+    return sells.set_index("lot_id")["quantity"]
+
+
+def test_rebalance_all_cash_matches_hand_solution():
+    # min (b - 0.5)' D (b - 0.5) + c 1'b  =>  b_i = 0.5 - c / (2 d_i)
+    market = diagonal_market(PRICES, VARIANCES, cost_bps=10.0)
+    result = solver.rebalance(
+        account(100.0),
+        targets=HALF,
+        market=market,
+        objective=(TrackingError(1.0), LinearCost()),
+    )
+    assert result.status == "optimal"
+    expected = {a: (0.5 - 0.001 / (2 * VARIANCES[a])) * 100 / PRICES[a] for a in PRICES}
+    got = _bought(result)
+    for asset, shares in expected.items():
+        assert got[asset] == pytest.approx(shares, abs=ATOL_SHARES)
+
+
+def test_rebalance_binding_cash_floor_matches_kkt_solution():
+    # with 1.001 * (b_X + b_Y) = 0.95 binding: b_i = 0.5 - k / (2 d_i)
+    market = diagonal_market(PRICES, VARIANCES, cost_bps=10.0)
+    result = solver.rebalance(
+        account(100.0),
+        targets=HALF,
+        market=market,
+        objective=(TrackingError(1.0), LinearCost()),
+        constraints=(MinCash(0.05),),
+    )
+    k = (1 - 0.95 / 1.001) / sum(1 / (2 * v) for v in VARIANCES.values())
+    got = _bought(result)
+    for asset in PRICES:
+        shares = (0.5 - k / (2 * VARIANCES[asset])) * 100 / PRICES[asset]
+        assert got[asset] == pytest.approx(shares, abs=ATOL_SHARES)
+    assert result.summary["cash_after"] == pytest.approx(5.0, abs=1e-5)
+    assert result.constraints.loc["min_cash", "slack"] == pytest.approx(0, abs=1e-7)
+    assert result.constraints.loc["min_cash", "dual"] > 0
+
+
+def _one_asset_market():
+    return diagonal_market({"X": 10.0}, {"X": 0.04})
+
+
+def test_rebalance_sells_loss_lot_before_gain_lot():
+    acct = account(
+        0.0, ("X", "G", 50, 5.0, "2020-01-02"), ("X", "L", 50, 15.0, "2020-01-02")
+    )
+    result = solver.rebalance(
+        acct,
+        targets=pd.Series({"X": 0.7, "CASH": 0.3}),
+        market=_one_asset_market(),
+        objective=(TrackingError(100.0), TaxCost(loss_factor=0.0)),
+        constraints=(NoBuyAndSell(),),
+    )
+    sold = _sold(result)
+    assert list(sold.index) == ["L"]
+    assert sold["L"] == pytest.approx(30.0, abs=ATOL_SHARES)
+
+
+@pytest.mark.parametrize(
+    ("long_basis", "short_basis", "cheaper"),
+    [(5.0, 5.0, "LONG"), (5.0, 8.0, "SHORT")],  # tax per $: .119/.204 and .119/.082
+)
+def test_rebalance_sells_lot_with_lowest_tax_per_dollar(
+    long_basis, short_basis, cheaper
+):
+    acct = account(
+        0.0,
+        ("X", "LONG", 50, long_basis, "2020-01-02"),
+        ("X", "SHORT", 50, short_basis, "2026-03-01"),
+    )
+    result = solver.rebalance(
+        acct,
+        targets=pd.Series({"X": 0.7, "CASH": 0.3}),
+        market=_one_asset_market(),
+        objective=(TrackingError(1e4), TaxCost()),
+        constraints=(NoBuyAndSell(),),
+    )
+    sold = _sold(result)
+    assert list(sold.index) == [cheaper]
+    assert sold[cheaper] == pytest.approx(30.0, rel=1e-3)
+    expected_term = "long" if cheaper == "LONG" else "short"
+    assert result.trades["term"].iloc[0] == expected_term
+
+
+def _drifted():
+    # X overweight (held 60 of 50%), Y underweight; 10% cash
+    return account(
+        100.0, ("X", "x1", 60, 8.0, "2020-01-02"), ("Y", "y1", 15, 25.0, "2020-01-02")
+    )
+
+
+def test_rebalance_respects_restrictions():
+    market = diagonal_market(PRICES, VARIANCES)
+    rules = pd.DataFrame({"asset": ["X", "Y"], "rule": ["no_sell", "no_buy"]})
+    result = solver.rebalance(
+        _drifted(),
+        targets=HALF,
+        market=market,
+        objective=(TrackingError(1.0),),
+        constraints=(Restrictions(rules),),
+    )
+    assert result.status == "optimal"
+    assert result.trades.empty
+
+
+def test_rebalance_liquidates_every_lot():
+    market = diagonal_market(PRICES, VARIANCES)
+    rules = pd.DataFrame({"asset": ["Y"], "rule": ["liquidate"]})
+    result = solver.rebalance(
+        _drifted(),
+        targets=HALF,
+        market=market,
+        objective=(TrackingError(1.0),),
+        constraints=(Restrictions(rules),),
+    )
+    assert _sold(result)["y1"] == pytest.approx(15.0)
+    assert "Y" not in set(_bought(result).index)
+    assert result.weights.loc["Y", "after"] == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("constraints", "conflict"),
+    [
+        (
+            (
+                MaxTurnover(0.5),
+                Restrictions(pd.DataFrame({"asset": ["X", "Y"], "rule": "no_sell"})),
+                MinCash(0.2),
+            ),
+            {"min_cash", "restrictions"},
+        ),
+        (
+            (MaxTurnover(0.01), AssetBounds(upper=0.9), MinCash(0.2)),
+            {"max_turnover", "min_cash"},
+        ),
+    ],
+)
+def test_rebalance_infeasible_names_conflicting_constraints(constraints, conflict):
+    market = diagonal_market(PRICES, VARIANCES)
+    acct = account(
+        0.0, ("X", "x1", 50, 8.0, "2020-01-02"), ("Y", "y1", 25, 25.0, "2020-01-02")
+    )
+    result = solver.rebalance(
+        acct,
+        targets=HALF,
+        market=market,
+        objective=(TrackingError(1.0),),
+        constraints=constraints,
+    )
+    assert result.status == "infeasible"
+    assert set(result.conflicting) == conflict
+    assert result.trades.empty
+    assert result.summary["status"] == "infeasible"
+    assert all(name in result.summary["message"] for name in conflict)
+
+
+def test_rebalance_gain_budget_limits_net_gains():
+    # reaching the target sells 10 shares of X at a $2 gain each
+    market = diagonal_market(PRICES, VARIANCES)
+    kwargs = {"targets": HALF, "market": market, "objective": (TrackingError(100.0),)}
+    free = solver.rebalance(_drifted(), constraints=(NoBuyAndSell(),), **kwargs)
+    assert free.trades["realized_gain"].sum() == pytest.approx(20.0, rel=1e-3)
+    capped = solver.rebalance(
+        _drifted(), constraints=(GainBudget(10.0), NoBuyAndSell()), **kwargs
+    )
+    assert capped.trades["realized_gain"].sum() == pytest.approx(10.0, abs=1e-4)
+
+
+def _synthetic(n=60, seed=3):
+    market = synthetic_market(n, n_factors=5, seed=seed)
+    targets = synthetic_targets(market, seed=seed)
+    return market, targets, synthetic_account(market, targets, seed=seed)
+
+
+FULL_OBJECTIVE = (TrackingError(100.0), LinearCost(), TaxCost())
+
+
+def test_rebalance_no_buy_and_sell_fixes_sides():
+    market, targets, acct = _synthetic()
+    free = solver.rebalance(
+        acct,
+        targets=targets,
+        market=market,
+        objective=FULL_OBJECTIVE,
+        constraints=(MaxTurnover(0.1),),
+    )
+    one_side = solver.rebalance(
+        acct,
+        targets=targets,
+        market=market,
+        objective=FULL_OBJECTIVE,
+        constraints=(MaxTurnover(0.1), NoBuyAndSell()),
+    )
+
+    def both_sides(result):
+        sides = result.trades.groupby("asset")["side"].nunique()
+        return int((sides > 1).sum())
+
+    assert both_sides(free) > 0  # the rule has something to do here
+    assert both_sides(one_side) == 0
+    free_objective = free.summary["objective_continuous"]
+    assert one_side.summary["objective_continuous"] >= free_objective - 1e-9
+
+
+def test_rebalance_wash_sale_blocks_rebuying_recent_loss():
+    market = diagonal_market(PRICES, VARIANCES)
+    recent = pd.DataFrame(
+        {
+            "asset": ["Y"],
+            "date": ["2026-06-15"],
+            "side": ["sell"],
+            "quantity": [5],
+            "realized_gain": [-40.0],
+        }
+    )
+    acct = account(
+        100.0,
+        ("X", "x1", 60, 8.0, "2020-01-02"),
+        ("Y", "y1", 15, 25.0, "2020-01-02"),
+        recent_trades=recent,
+    )
+    kwargs = {"targets": HALF, "market": market, "objective": (TrackingError(1.0),)}
+    assert "Y" in set(_bought(solver.rebalance(acct, **kwargs)).index)
+    washed = solver.rebalance(acct, constraints=(WashSaleRule(),), **kwargs)
+    assert "Y" not in set(_bought(washed).index)
+
+
+def test_rebalance_result_has_data_contract_columns():
+    market, targets, acct = _synthetic(n=30)
+    result = solver.rebalance(
+        acct,
+        targets=targets,
+        market=market,
+        objective=FULL_OBJECTIVE,
+        constraints=(MaxTurnover(0.05), MinCash(0.005), NoBuyAndSell()),
+    )
+    assert tuple(result.trades.columns) == TRADE_COLUMNS
+    assert tuple(result.summary.index) == SUMMARY_FIELDS
+    assert result.weights.index.name == "asset"
+    assert list(result.terms.index) == ["tracking_error", "linear_cost", "tax_cost"]
+    assert result.violations.empty
+    assert result.summary["turnover"] == pytest.approx(0.05, abs=1e-7)
+    value = result.trades["value"].to_numpy()
+    np.testing.assert_allclose(
+        value, result.trades["quantity"] * result.trades["price"]
+    )
+    sells = result.trades[result.trades["side"] == "sell"]
+    assert sells["lot_id"].notna().all()
+    assert set(sells["term"]) <= {"short", "long"}
+
+
+def test_rebalance_rejects_duplicate_constraint_names():
+    market, targets, acct = _synthetic(n=10)
+    with pytest.raises(solver.InputError, match="two constraints named"):
+        solver.rebalance(
+            acct,
+            targets=targets,
+            market=market,
+            objective=FULL_OBJECTIVE,
+            constraints=(MinCash(0.01), MinCash(0.02)),
+        )

@@ -1,0 +1,69 @@
+import pandas as pd
+import pytest
+
+import solver
+import solver.api
+from models import MaxTurnover, MinCash, NoBuyAndSell, Restrictions, TrackingError
+from models.snapshot import build_snapshot
+from models.terms import Outcome
+from solver.verify import verify
+from tests.conftest import account, diagonal_market
+
+PRICES = {"X": 10.0, "Y": 20.0}
+MARKET = diagonal_market(PRICES, {"X": 0.04, "Y": 0.09})
+TARGETS = pd.Series({"X": 0.5, "Y": 0.5})
+ACCOUNT = account(
+    100.0, ("X", "x1", 60, 8.0, "2020-01-02"), ("Y", "y1", 15, 25.0, "2020-01-02")
+)
+
+
+def _trades(*rows):
+    return pd.DataFrame(rows, columns=["asset", "side", "quantity", "lot_id"])
+
+
+def _violations(trades, constraints=(), rules=()):
+    snapshot = build_snapshot(ACCOUNT, TARGETS, MARKET)
+    return verify(snapshot, trades, list(constraints), list(rules))[1]
+
+
+def test_verify_accepts_a_valid_trade_list():
+    trades = _trades(("X", "sell", 10.0, "x1"), ("Y", "buy", 5.0, None))
+    assert _violations(trades, [MinCash(0.0), MaxTurnover(0.2), NoBuyAndSell()]).empty
+
+
+@pytest.mark.parametrize(
+    ("trades", "constraints", "broken"),
+    [
+        (_trades(("X", "sell", 61.0, "x1")), [], "lot_quantity"),
+        (_trades(("Y", "buy", 6.0, None)), [], "cash_non_negative"),
+        (_trades(("Y", "buy", 4.0, None)), [MinCash(0.05)], "min_cash"),
+        (_trades(("X", "sell", 30.0, "x1")), [MaxTurnover(0.1)], "max_turnover"),
+        (
+            _trades(("X", "sell", 1.0, "x1"), ("X", "buy", 1.0, None)),
+            [NoBuyAndSell()],
+            "no_buy_and_sell",
+        ),
+        (_trades(("X", "sell", 1.0, "zz")), [], "trades"),
+        (_trades(("X", "sell", 1.0, "y1")), [], "trades"),
+    ],
+)
+def test_verify_reports_each_broken_constraint(trades, constraints, broken):
+    assert broken in set(_violations(trades, constraints)["constraint"])
+
+
+def test_verify_reports_restriction_breach():
+    rules = Restrictions(pd.DataFrame({"asset": ["X"], "rule": ["no_sell"]}))
+    violations = _violations(_trades(("X", "sell", 1.0, "x1")), rules=[rules])
+    assert list(violations["constraint"]) == ["restrictions"]
+
+
+def test_rebalance_raises_instead_of_returning_a_broken_result(monkeypatch):
+    def overspend(o):
+        return Outcome(o.snapshot, o.buys + 0.5, o.lot_sales)
+
+    monkeypatch.setattr(solver.api, "clean", overspend)
+    with pytest.raises(solver.VerificationError) as err:
+        solver.rebalance(
+            ACCOUNT, targets=TARGETS, market=MARKET, objective=(TrackingError(1.0),)
+        )
+    assert "cash_non_negative" in set(err.value.violations["constraint"])
