@@ -53,6 +53,26 @@ def align(
     return out
 
 
+def align_rows(
+    frame: pd.DataFrame,
+    universe: pd.Index,
+    *,
+    field: str,
+    account_id: str | None = None,
+) -> np.ndarray:
+    """Return rows of a validated numeric ``frame`` ordered like ``universe``."""
+    missing = universe.difference(frame.index)
+    if len(missing):
+        raise InputError(
+            f"missing for {len(missing)} asset(s): {list(missing[:3])}",
+            account_id=account_id,
+            asset=str(missing[0]),
+            field=field,
+        )
+    rows: np.ndarray = frame.to_numpy(dtype=float)[frame.index.get_indexer(universe)]
+    return rows
+
+
 def require_columns(
     frame: pd.DataFrame,
     columns: tuple[str, ...],

@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from models._align import align
+from models._align import align, align_rows
 from models.errors import InputError
 
 PSD_TOLERANCE = 1e-10  # relative to the largest eigenvalue
@@ -92,6 +92,15 @@ class FactorRiskModel:
             )
         specific = self.specific_variance.astype(float)
         specific.index = specific.index.astype(str)
+        for index, field in (
+            (loadings.index, "factor_loadings"),
+            (specific.index, "specific_risk"),
+        ):
+            duplicated = index[index.duplicated()]
+            if len(duplicated):
+                raise InputError(
+                    "duplicate asset", asset=str(duplicated[0]), field=field
+                )
         negative = specific.index[(specific < 0).to_numpy()]
         if len(negative):
             raise InputError(
@@ -117,17 +126,9 @@ class FactorRiskModel:
 
     def root(self, universe: pd.Index, *, account_id: str | None = None) -> RiskRoot:
         """Return ``G = F^(1/2) B'`` and ``d = D`` on ``universe``."""
-        B = np.column_stack(
-            [
-                align(
-                    self.loadings[f],
-                    universe,
-                    field="factor_loadings",
-                    account_id=account_id,
-                )
-                for f in self.loadings.columns
-            ]
-        ).reshape(len(universe), len(self.loadings.columns))
+        B = align_rows(
+            self.loadings, universe, field="factor_loadings", account_id=account_id
+        )
         d = align(
             self.specific_variance,
             universe,

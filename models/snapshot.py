@@ -87,9 +87,9 @@ def build_snapshot(account: Account, targets: pd.Series, market: Market) -> Snap
     aid = account.account_id
     target_cash, risky_targets = _check_targets(targets, aid)
     lots = account.lots[account.lots["quantity"] > 0].reset_index(drop=True)
-    universe = pd.Index(
-        sorted(set(risky_targets.index) | set(lots["asset"])), name="asset", dtype=str
-    )
+    held = lots["asset"].to_numpy(dtype=object)
+    assets = np.union1d(risky_targets.index.to_numpy(dtype=object), held)
+    universe = pd.Index(assets, name="asset", dtype=str)
     unknown = universe.difference(market.prices.index)
     if len(unknown):
         raise InputError(

@@ -1,0 +1,57 @@
+import cvxpy as cp
+import pandas as pd
+import pytest
+
+import solver
+from models import MaxTrackingError, TrackingError
+from solver.result import SolveOptions, Status
+from solver.solve import map_status
+from tests.conftest import account, diagonal_market
+
+MARKET = diagonal_market({"X": 10.0, "Y": 20.0}, {"X": 0.04, "Y": 0.09})
+TARGETS = pd.Series({"X": 0.5, "Y": 0.5})
+ACCOUNT = account(100.0, ("X", "x1", 60, 8.0, "2020-01-02"))
+
+
+@pytest.mark.parametrize(
+    ("cvxpy_status", "ours"),
+    [
+        (cp.OPTIMAL, Status.OPTIMAL),
+        (cp.OPTIMAL_INACCURATE, Status.OPTIMAL_INACCURATE),
+        (cp.USER_LIMIT, Status.OPTIMAL_INACCURATE),
+        (cp.INFEASIBLE, Status.INFEASIBLE),
+        (cp.INFEASIBLE_INACCURATE, Status.INFEASIBLE),
+        (cp.UNBOUNDED, None),
+        (cp.SOLVER_ERROR, None),
+    ],
+)
+def test_map_status_groups_cvxpy_statuses(cvxpy_status, ours):
+    assert map_status(cvxpy_status) is ours
+
+
+def test_rebalance_falls_back_when_first_solver_cannot_solve():
+    # OSQP cannot solve a second-order cone; Clarabel, the fallback, can.
+    result = solver.rebalance(
+        ACCOUNT,
+        targets=TARGETS,
+        market=MARKET,
+        objective=(TrackingError(1.0),),
+        constraints=(MaxTrackingError(0.05),),
+        options=SolveOptions(solver="OSQP", fallback=("CLARABEL",)),
+    )
+    assert result.status == "optimal"
+    assert result.summary["solver"] == "CLARABEL"
+
+
+def test_rebalance_reports_failed_when_every_solver_fails():
+    result = solver.rebalance(
+        ACCOUNT,
+        targets=TARGETS,
+        market=MARKET,
+        objective=(TrackingError(1.0),),
+        constraints=(MaxTrackingError(0.05),),
+        options=SolveOptions(solver="OSQP", fallback=()),
+    )
+    assert result.status == "failed"
+    assert "OSQP" in result.message
+    assert result.trades.empty
