@@ -245,12 +245,9 @@ class MaxTrackingError:
     def build(self, x: ProgramVars) -> list[cp.Constraint]:
         """Return ``||(G a, sqrt(d) a)||_2 <= limit``."""
         risk = x.snapshot.risk
-        active = x.active_offset + x.weight_map @ x.trades
-        parts = [cp.multiply(np.sqrt(risk.d), active)]
+        parts = [cp.multiply(np.sqrt(risk.d), x.active)]
         if risk.G.shape[0]:
-            parts.insert(
-                0, (risk.G @ x.weight_map) @ x.trades + risk.G @ x.active_offset
-            )
+            parts.insert(0, risk.G @ x.active)
         return [cp.norm(cp.hstack(parts), 2) <= self.limit]
 
     def violation(self, o: Outcome) -> float:
@@ -289,7 +286,7 @@ class FactorBounds:
     def build(self, x: ProgramVars) -> list[cp.Constraint]:
         """Return ``-limit <= B' a <= limit``."""
         B, limit = self.exposures(x.snapshot)
-        exposure = B.T @ (x.weights - x.snapshot.target)
+        exposure = B.T @ x.active
         return [exposure <= limit, exposure >= -limit]
 
     def violation(self, o: Outcome) -> float:

@@ -12,6 +12,8 @@ from models.risk import RiskModel
 
 PRICE_DEFAULTS = {"lot_size": 1.0, "min_trade_value": 0.0, "cost_bps": 0.0}
 OPTIONAL_PRICE_COLUMNS = ("adv", "volatility")
+REQUIRED_NUMBERS = ("price", *PRICE_DEFAULTS)  # must be finite where used
+NUMERIC_COLUMNS = (*REQUIRED_NUMBERS, *OPTIONAL_PRICE_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,9 @@ class Market:
     Raises
     ------
     InputError
-        On a missing column or a duplicate asset. Price values are checked
-        per account, for the assets that account uses.
+        On a missing column or a duplicate asset. Numeric columns are read
+        as floats (unreadable values become NaN); values are checked per
+        account, for the assets that account uses.
     """
 
     as_of: pd.Timestamp
@@ -58,5 +61,9 @@ class Market:
         for column in OPTIONAL_PRICE_COLUMNS:
             if column not in prices:
                 prices[column] = float("nan")
+        for column in NUMERIC_COLUMNS:
+            prices[column] = pd.to_numeric(prices[column], errors="coerce").astype(
+                float
+            )
         object.__setattr__(self, "prices", prices.set_index("asset"))
         object.__setattr__(self, "as_of", pd.Timestamp(self.as_of).normalize())

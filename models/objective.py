@@ -34,9 +34,9 @@ class TrackingError:
     Notes
     -----
     ``(w - w_tgt)' Sigma (w - w_tgt) = ||G a||^2 + sum_i d_i a_i^2`` with
-    ``a = w - w_tgt``. The diagonal part enters the QP matrix directly as
-    ``M' diag(d) M`` over the stacked trade variables, the factor part as a
-    ``k``-row block: no dense ``n x n`` matrix for a factor model.
+    ``a = w - w_tgt`` the active-weight variable. The diagonal enters the QP
+    matrix directly, the factor part as a ``k``-row block: no dense
+    ``n x n`` matrix for a factor model.
     """
 
     weight: float = 1.0
@@ -46,16 +46,13 @@ class TrackingError:
         _check_weight(self.weight, self.name)
 
     def expr(self, x: ProgramVars) -> cp.Expression:
-        """Return ``a' Sigma a`` as a function of the trade variables."""
+        """Return ``a' Sigma a`` over the active-weight variable."""
         risk = x.snapshot.risk
-        M, a0, z = x.weight_map, x.active_offset, x.trades
-        P = sp.csc_array(M.T @ sp.diags_array(risk.d) @ M)
-        diagonal = cp.quad_form(z, cp.psd_wrap(P)) + (2 * (M.T @ (risk.d * a0))) @ z
-        constant = float(risk.d @ a0**2)
+        D = cp.psd_wrap(sp.diags_array(risk.d, format="csc"))
+        diagonal = cp.quad_form(x.active, D)
         if risk.G.shape[0] == 0:
-            return diagonal + constant
-        factor = cp.sum_squares((risk.G @ M) @ z + risk.G @ a0)
-        return diagonal + factor + constant
+            return diagonal
+        return diagonal + cp.sum_squares(risk.G @ x.active)
 
     def evaluate(self, o: Outcome) -> float:
         """Return the squared tracking error of an outcome."""

@@ -76,13 +76,13 @@ class WashSaleRule:
         """Forbid the buys and loss-lot sales that would wash."""
         mask = TradeMask.everything(snapshot)
         start = snapshot.as_of - pd.Timedelta(days=self.window_days)
-        recent = snapshot.recent_trades[snapshot.recent_trades["date"] >= start]
-        sold_at_loss = recent[
-            (recent["side"] == "sell") & ~(recent["realized_gain"] >= 0)
-        ]
-        mask.can_buy[snapshot.universe.isin(sold_at_loss["asset"])] = False
-        bought = set(recent.loc[recent["side"] == "buy", "asset"])
-        bought |= set(snapshot.lots.loc[snapshot.lots["acquired"] >= start, "asset"])
+        bought = set(snapshot.lots.loc[snapshot.lots["acquired"] >= start, "asset"])
+        if snapshot.recent_trades is not None:
+            trades = snapshot.recent_trades
+            recent = trades[trades["date"] >= start]
+            loss = (recent["side"] == "sell") & ~(recent["realized_gain"] >= 0)
+            mask.can_buy[snapshot.universe.isin(recent.loc[loss, "asset"])] = False
+            bought |= set(recent.loc[recent["side"] == "buy", "asset"])
         bought_recently = snapshot.universe.isin(sorted(bought))[snapshot.lot_asset]
         at_loss = snapshot.lot_gain_fraction < 0
         mask.can_sell[bought_recently & at_loss] = False

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 from models._align import align
 from models.account import Account
 from models.errors import InputError
-from models.market import Market
+from models.market import NUMERIC_COLUMNS, REQUIRED_NUMBERS, Market
 from models.risk import RiskRoot
 from models.tax import is_long_term, lot_tax_rates
 
@@ -49,7 +49,7 @@ class Snapshot:
     lot_long_term: np.ndarray  # bool
     lot_tax_rate: np.ndarray
     holdings: sp.csr_array  # S: (n assets, n lots) 0/1 membership
-    recent_trades: pd.DataFrame  # within the account, dated up to as_of
+    recent_trades: pd.DataFrame | None  # dated up to as_of; None if not given
 
     @property
     def n_assets(self) -> int:
@@ -99,12 +99,8 @@ def build_snapshot(account: Account, targets: pd.Series, market: Market) -> Snap
             field="price",
         )
     table = market.prices.loc[universe]
-    prices = align(table["price"], universe, field="price", account_id=aid)
-    lot_size = align(table["lot_size"], universe, field="lot_size", account_id=aid)
-    for field, values in (("price", prices), ("lot_size", lot_size)):
-        if (values <= 0).any():
-            asset = str(universe[np.argmax(values <= 0)])
-            raise InputError("must be > 0", account_id=aid, asset=asset, field=field)
+    numbers = _price_numbers(table, aid)
+    prices = numbers["price"]
     late = lots["acquired"] > market.as_of
     if late.any():
         row = lots[late].iloc[0]
@@ -130,10 +126,9 @@ def build_snapshot(account: Account, targets: pd.Series, market: Market) -> Snap
         shape=(len(universe), len(lots)),
     )
     long_term = is_long_term(lots["acquired"], market.as_of)
-    volatility = table["volatility"].to_numpy(dtype=float)
-    adv = table["adv"].to_numpy(dtype=float)
+    adv = numbers["adv"]
     with np.errstate(divide="ignore", invalid="ignore"):
-        impact = volatility * np.sqrt(value / (adv * prices))
+        impact = numbers["volatility"] * np.sqrt(value / (adv * prices))
     return Snapshot(
         account_id=aid,
         as_of=market.as_of,
@@ -146,12 +141,9 @@ def build_snapshot(account: Account, targets: pd.Series, market: Market) -> Snap
             risky_targets, universe, field="weight", account_id=aid, default=0.0
         ),
         target_cash=target_cash,
-        cost_rate=align(table["cost_bps"], universe, field="cost_bps", account_id=aid)
-        / 1e4,
-        lot_size=lot_size,
-        min_trade_value=align(
-            table["min_trade_value"], universe, field="min_trade_value", account_id=aid
-        ),
+        cost_rate=numbers["cost_bps"] / 1e4,
+        lot_size=numbers["lot_size"],
+        min_trade_value=numbers["min_trade_value"],
         impact_scale=np.where(np.isfinite(impact) & (adv > 0), impact, 0.0),
         sector=table["sector"]
         if "sector" in table
@@ -170,6 +162,24 @@ def build_snapshot(account: Account, targets: pd.Series, market: Market) -> Snap
         holdings=holdings,
         recent_trades=_recent(account, market.as_of),
     )
+
+
+def _price_numbers(table: pd.DataFrame, account_id: str) -> dict[str, np.ndarray]:
+    """Return the numeric price columns; name the first bad value used."""
+    out = {c: table[c].to_numpy(dtype=float) for c in NUMERIC_COLUMNS}
+    for field in REQUIRED_NUMBERS:
+        values = out[field]
+        positive = field in ("price", "lot_size")
+        bad = ~np.isfinite(values) | ((values <= 0) if positive else (values < 0))
+        if bad.any():
+            rule = "must be > 0" if positive else "must be >= 0"
+            raise InputError(
+                f"{rule}, got {values[bad][0]!r}",
+                account_id=account_id,
+                asset=str(table.index[bad][0]),
+                field=field,
+            )
+    return out
 
 
 def _check_targets(targets: pd.Series, account_id: str) -> tuple[float, pd.Series]:
@@ -207,17 +217,9 @@ def _check_targets(targets: pd.Series, account_id: str) -> tuple[float, pd.Serie
     return cash, risky[risky > 0]
 
 
-def _recent(account: Account, as_of: pd.Timestamp) -> pd.DataFrame:
+def _recent(account: Account, as_of: pd.Timestamp) -> pd.DataFrame | None:
     """Return the account's recent trades dated on or before ``as_of``."""
     trades = account.recent_trades
     if trades is None:
-        return pd.DataFrame(
-            {
-                "asset": pd.Series(dtype=str),
-                "date": pd.Series(dtype="datetime64[ns]"),
-                "side": pd.Series(dtype=str),
-                "quantity": pd.Series(dtype=float),
-                "realized_gain": pd.Series(dtype=float),
-            }
-        )
+        return None
     return trades[trades["date"] <= as_of].reset_index(drop=True)

@@ -14,7 +14,6 @@ from typing import ClassVar, Protocol, runtime_checkable
 
 import cvxpy as cp
 import numpy as np
-import scipy.sparse as sp
 
 from models.snapshot import Snapshot
 
@@ -22,14 +21,13 @@ from models.snapshot import Snapshot
 class ProgramVars(Protocol):
     """The decision variables of one account's program, in fractions of V.
 
-    ``weights = active_offset + target + weight_map @ trades`` where
-    ``trades`` stacks the free buy and lot-sale variables.
+    ``active`` is a variable equal to ``weights - target``: risk terms are
+    written over it, which keeps their matrices at asset size.
     """
 
     snapshot: Snapshot
     trades: cp.Variable
-    weight_map: sp.csr_array
-    active_offset: np.ndarray
+    active: cp.Variable
     buys: cp.Expression
     lot_sales: cp.Expression
     sells: cp.Expression

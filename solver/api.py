@@ -100,7 +100,7 @@ def rebalance(
             snapshot,
             status=optimum.status,
             message=message,
-            orders=Orders(optimum.outcome, trades, after),
+            orders=Orders(optimum.outcome, after),
             objective=objective,
             seconds=time.perf_counter() - start,
             solver=optimum.solver,

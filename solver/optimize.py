@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -13,10 +13,9 @@ from models.terms import Constraint, Outcome, Term, TradeMask, TradeRule
 from solver.errors import InfeasibleError
 from solver.formulation import Program, build_program
 from solver.result import SolveOptions, Status
-from solver.solve import Solution, solve_program
+from solver.solve import solve_program
 
 SIDE_TOLERANCE = 1e-9  # fraction of V: smaller buys/sells are solver noise
-MAX_SIDE_ROUNDS = 4
 
 
 @dataclass(frozen=True)
@@ -47,9 +46,13 @@ def optimize(
 ) -> Optimum:
     """Solve; if sides conflict under ``NoBuyAndSell``, fix them and re-solve.
 
-    Each asset bought and sold at once keeps the side of its net trade; the
-    program is re-solved without the other side's variables (Moehle et al.,
-    "Tax-aware portfolio construction via convex optimization", 2021).
+    After the first solve, every asset keeps one side: that of its net trade,
+    or for an asset that did not trade, the side towards its target. The
+    program is re-solved once without the other side's variables (the
+    relax-fix-resolve heuristic of Moehle et al., "Tax-aware portfolio
+    construction via convex optimization", 2021). Fixing only the
+    conflicting assets was measured to move the harvesting to other assets
+    and take up to four solves, for no better objective.
 
     Raises
     ------
@@ -58,44 +61,52 @@ def optimize(
         dropping them one at a time.
     """
     mask = combined_mask(snapshot, rules)
-    one_side = any(isinstance(c, NoBuyAndSell) for c in constraints)
-    for solves in range(1, MAX_SIDE_ROUNDS + 1):
-        program = build_program(snapshot, mask, objective, constraints)
-        solution = solve_program(program, options)
-        if solution.status is Status.INFEASIBLE or solution.z is None:
-            conflicting = diagnose(snapshot, objective, constraints, rules, options)
-            if solves > 1:
-                conflicting = (*conflicting, NoBuyAndSell.name)
-            raise InfeasibleError(
-                "infeasible: conflicting constraints " + ", ".join(conflicting),
-                conflicting=conflicting,
-            )
-        outcome = program.outcome(solution.z)
-        conflict = (outcome.buys > SIDE_TOLERANCE) & (outcome.sells > SIDE_TOLERANCE)
-        if not (one_side and conflict.any()):
-            return _optimum(outcome, program, solution, solves)
-        if solves == MAX_SIDE_ROUNDS - 1:  # last round: fix every asset's side
-            conflict = np.ones(snapshot.n_assets, dtype=bool)
-        mask = mask & _fix_sides(snapshot, outcome, conflict)
-    return _optimum(outcome, program, solution, solves)
+    optimum = _solve(snapshot, mask, objective, constraints, options)
+    if optimum is None:
+        conflicting = diagnose(snapshot, objective, constraints, rules, options)
+        raise InfeasibleError(
+            "infeasible: conflicting constraints " + ", ".join(conflicting),
+            conflicting=conflicting,
+        )
+    o = optimum.outcome
+    conflict = (o.buys > SIDE_TOLERANCE) & (o.sells > SIDE_TOLERANCE)
+    if not (conflict.any() and any(isinstance(c, NoBuyAndSell) for c in constraints)):
+        return optimum
+    mask = mask & _fix_sides(snapshot, o)
+    second = _solve(snapshot, mask, objective, constraints, options)
+    if second is None:
+        raise InfeasibleError(
+            "infeasible once each asset is held to one side (buy or sell)",
+            conflicting=(NoBuyAndSell.name,),
+        )
+    return replace(second, solves=2)
 
 
-def _optimum(
-    outcome: Outcome, program: Program, solution: Solution, solves: int
-) -> Optimum:
-    """Bundle the answer."""
-    return Optimum(outcome, program, solution.status, solution.solver, solves)
+def _solve(
+    snapshot: Snapshot,
+    mask: TradeMask,
+    objective: Sequence[Term],
+    constraints: Sequence[Constraint],
+    options: SolveOptions,
+) -> Optimum | None:
+    """Build and solve once; ``None`` when infeasible."""
+    program = build_program(snapshot, mask, objective, constraints)
+    solution = solve_program(program, options)
+    if solution.status is Status.INFEASIBLE or solution.z is None:
+        return None
+    outcome = program.outcome(solution.z)
+    return Optimum(outcome, program, solution.status, solution.solver, 1)
 
 
-def _fix_sides(snapshot: Snapshot, o: Outcome, conflict: np.ndarray) -> TradeMask:
-    """Keep buys where the net trade is a buy, sales where it is a sale.
+def _fix_sides(snapshot: Snapshot, o: Outcome) -> TradeMask:
+    """Allow only buys where the net trade is a buy, only sales elsewhere.
 
     An asset that did not trade keeps the side towards its target.
     """
     net = o.buys - o.sells
     towards_target = snapshot.target - snapshot.current
-    buy_side = conflict & np.where(net != 0, net > 0, towards_target >= 0)
-    sell_side = conflict & ~buy_side
+    buy_side = np.where(np.abs(net) > SIDE_TOLERANCE, net > 0, towards_target >= 0)
+    sell_side = ~buy_side
     return TradeMask(
         can_buy=~sell_side,
         can_sell=~buy_side[snapshot.lot_asset],

@@ -22,51 +22,41 @@ def clean(o: Outcome) -> Outcome:
 
 
 def trades_table(o: Outcome) -> pd.DataFrame:
-    """Return one row per buy and per lot sold (continuous quantities)."""
+    """Return one row per lot sold, then one per asset bought."""
     s = o.snapshot
     bought = np.flatnonzero(o.buys > 0)
     sold = np.flatnonzero(o.lot_sales > 0)
     if not len(bought) and not len(sold):
         return empty_trades()
+    sold_asset = s.lot_asset[sold]
+    lot_price = s.prices[sold_asset]
+    held = s.lots["quantity"].to_numpy()[sold]
+    sell_quantity = np.minimum(o.lot_sales[sold] * s.value / lot_price, held)
+    gain = sell_quantity * (lot_price - s.lots["cost_basis"].to_numpy()[sold])
     buy_value = o.buys[bought] * s.value
-    lots = s.lots.iloc[sold]
-    lot_price = s.prices[s.lot_asset[sold]]
-    quantity = np.minimum(
-        o.lot_sales[sold] * s.value / lot_price, lots["quantity"].to_numpy()
-    )
-    sell_value = quantity * lot_price
-    gain = quantity * (lot_price - lots["cost_basis"].to_numpy())
-    buys = pd.DataFrame(
+    price = np.concatenate([lot_price, s.prices[bought]])
+    quantity = np.concatenate([sell_quantity, buy_value / s.prices[bought]])
+    value = quantity * price
+    no_buy_field = np.full(len(bought), None, dtype=object)
+    table = pd.DataFrame(
         {
-            "asset": s.universe[bought],
-            "side": "buy",
-            "quantity": buy_value / s.prices[bought],
-            "lot_id": None,
-            "price": s.prices[bought],
-            "value": buy_value,
-            "realized_gain": 0.0,
-            "term": None,
-            "est_tax": 0.0,
-            "est_cost": buy_value * s.cost_rate[bought],
-        }
-    )
-    sells = pd.DataFrame(
-        {
-            "asset": lots["asset"].to_numpy(),
-            "side": "sell",
+            "account_id": s.account_id,
+            "asset": np.concatenate([s.universe[sold_asset], s.universe[bought]]),
+            "side": np.repeat(["sell", "buy"], [len(sold), len(bought)]),
             "quantity": quantity,
-            "lot_id": lots["lot_id"].to_numpy(),
-            "price": lot_price,
-            "value": sell_value,
-            "realized_gain": gain,
-            "term": np.where(s.lot_long_term[sold], "long", "short"),
-            "est_tax": gain * s.lot_tax_rate[sold],
-            "est_cost": sell_value * s.cost_rate[s.lot_asset[sold]],
+            "lot_id": np.concatenate([s.lots["lot_id"].to_numpy()[sold], no_buy_field]),
+            "price": price,
+            "value": value,
+            "realized_gain": np.concatenate([gain, np.zeros(len(bought))]),
+            "term": np.concatenate(
+                [np.where(s.lot_long_term[sold], "long", "short"), no_buy_field]
+            ),
+            "est_tax": np.concatenate(
+                [gain * s.lot_tax_rate[sold], np.zeros(len(bought))]
+            ),
+            "est_cost": value * s.cost_rate[np.concatenate([sold_asset, bought])],
         }
     )
-    frames = [f for f in (sells, buys) if len(f)]
-    table = pd.concat(frames, ignore_index=True)
-    table.insert(0, "account_id", s.account_id)
     return table.loc[:, list(TRADE_COLUMNS)]
 
 

@@ -29,10 +29,9 @@ def term_values(objective: Sequence[Term], o: Outcome) -> pd.Series:
 
 @dataclass(frozen=True)
 class Orders:
-    """The continuous optimum, the order list and the outcome of the orders."""
+    """The continuous optimum and the outcome of the orders."""
 
     continuous: Outcome
-    trades: pd.DataFrame
     after: Outcome
 
 
@@ -57,19 +56,15 @@ def summary(
         solver=solver,
     )
     if orders is not None:
-        trades, after = orders.trades, orders.after
-        sells = trades[trades["side"] == "sell"]
+        after = orders.after
+        gain = after.realized_gain * s.value
         row.update(
             tracking_error_after=np.sqrt(s.risk.variance(after.active)),
             turnover=after.turnover,
-            est_cost=float(trades["est_cost"].sum()),
-            est_tax=float(trades["est_tax"].sum()),
-            realized_gain_short=float(
-                sells.loc[sells["term"] == "short", "realized_gain"].sum()
-            ),
-            realized_gain_long=float(
-                sells.loc[sells["term"] == "long", "realized_gain"].sum()
-            ),
+            est_cost=after.cost * s.value,
+            est_tax=float(s.lot_tax_rate @ gain),
+            realized_gain_short=float(gain[~s.lot_long_term].sum()),
+            realized_gain_long=float(gain[s.lot_long_term].sum()),
             cash_after=after.cash * s.value,
             objective_continuous=objective_value(objective, orders.continuous),
             objective_discrete=objective_value(objective, after),

@@ -50,16 +50,12 @@ def _physical(
 ) -> list[tuple[str, float, bool, str]]:
     """Check what holds for every order list: quantities and cash."""
     rows = []
-    quantity = trades["quantity"].to_numpy(dtype=float) if len(trades) else np.zeros(0)
-    if (quantity < 0).any() or not np.isfinite(quantity).all():
-        rows.append(
-            ("trades", float(-quantity.min(initial=0.0)), False, "negative quantity")
-        )
-    sold = trades[trades["side"] == "sell"].groupby("lot_id")["quantity"].sum()
-    held = s.lots.set_index("lot_id")["quantity"].reindex(sold.index)
-    excess = (sold - held) / held.clip(lower=1.0)
+    quantity = trades["quantity"].to_numpy(dtype=float)
+    if len(quantity) and (not np.isfinite(quantity).all() or quantity.min() < 0):
+        rows.append(("trades", np.inf, False, "negative or non-finite quantity"))
+    excess = (o.lot_sales - s.lot_capacity) / s.lot_capacity
     if len(excess) and excess.max() > VIOLATION_TOLERANCE:
-        lot = str(excess.idxmax())
+        lot = s.lots["lot_id"].iloc[int(excess.argmax())]
         rows.append((LOT_QUANTITY, float(excess.max()), False, f"lot {lot!r} oversold"))
     if o.cash < -VIOLATION_TOLERANCE:
         rows.append((CASH_NON_NEGATIVE, -o.cash, False, "negative cash"))

@@ -15,8 +15,10 @@ from models import (
     TrackingError,
     WashSaleRule,
 )
+from models.snapshot import build_snapshot
 from models.synthetic import synthetic_account, synthetic_market, synthetic_targets
-from solver.result import SUMMARY_FIELDS, TRADE_COLUMNS
+from solver.optimize import optimize
+from solver.result import SUMMARY_FIELDS, TRADE_COLUMNS, SolveOptions
 from tests.conftest import ATOL_SHARES, account, diagonal_market
 
 PRICES = {"X": 10.0, "Y": 20.0}
@@ -281,6 +283,12 @@ def test_rebalance_result_has_data_contract_columns():
     sells = result.trades[result.trades["side"] == "sell"]
     assert sells["lot_id"].notna().all()
     assert set(sells["term"]) <= {"short", "long"}
+    summary = result.summary
+    assert summary["est_tax"] == pytest.approx(result.trades["est_tax"].sum())
+    assert summary["est_cost"] == pytest.approx(result.trades["est_cost"].sum())
+    for term in ("short", "long"):
+        gains = sells.loc[sells["term"] == term, "realized_gain"].sum()
+        assert summary[f"realized_gain_{term}"] == pytest.approx(gains, abs=1e-6)
 
 
 def test_rebalance_rejects_duplicate_constraint_names():
@@ -293,3 +301,28 @@ def test_rebalance_rejects_duplicate_constraint_names():
             objective=FULL_OBJECTIVE,
             constraints=(MinCash(0.01), MinCash(0.02)),
         )
+
+
+def test_no_buy_and_sell_costs_exactly_one_re_solve():
+    market, targets, acct = _synthetic()
+    snapshot = build_snapshot(acct, targets, market)
+    constraints = [MaxTurnover(0.1), NoBuyAndSell()]
+    optimum = optimize(snapshot, FULL_OBJECTIVE, constraints, [], SolveOptions())
+    assert optimum.solves == 2
+    assert NoBuyAndSell().violation(optimum.outcome) == 0.0
+
+
+def test_rebalance_with_nothing_tradable_returns_no_trades():
+    market = diagonal_market(PRICES, VARIANCES)
+    frozen = Restrictions(pd.DataFrame({"asset": ["X", "Y"], "rule": "no_trade"}))
+    result = solver.rebalance(
+        _drifted(),
+        targets=HALF,
+        market=market,
+        objective=(TrackingError(1.0),),
+        constraints=(frozen,),
+    )
+    assert result.status == "optimal"
+    assert result.trades.empty
+    before = result.summary["tracking_error_before"]
+    assert result.summary["tracking_error_after"] == pytest.approx(before)
