@@ -29,14 +29,8 @@ def align(
             asset=str(duplicated[0]),
             field=field,
         )
-    missing = universe.difference(values.index)
-    if len(missing) and default is None:
-        raise InputError(
-            f"missing for {len(missing)} asset(s): {list(missing[:3])}",
-            account_id=account_id,
-            asset=str(missing[0]),
-            field=field,
-        )
+    if default is None:
+        require_assets(values.index, universe, field=field, account_id=account_id)
     numeric = pd.to_numeric(values, errors="coerce")
     out = numeric.reindex(universe).to_numpy(dtype=float, na_value=np.nan, copy=True)
     present = universe.isin(values.index)
@@ -61,7 +55,16 @@ def align_rows(
     account_id: str | None = None,
 ) -> np.ndarray:
     """Return rows of a validated numeric ``frame`` ordered like ``universe``."""
-    missing = universe.difference(frame.index)
+    require_assets(frame.index, universe, field=field, account_id=account_id)
+    rows: np.ndarray = frame.to_numpy(dtype=float)[frame.index.get_indexer(universe)]
+    return rows
+
+
+def require_assets(
+    index: pd.Index, universe: pd.Index, *, field: str, account_id: str | None = None
+) -> None:
+    """Raise ``InputError`` naming the first asset of ``universe`` not in ``index``."""
+    missing = universe.difference(index)
     if len(missing):
         raise InputError(
             f"missing for {len(missing)} asset(s): {list(missing[:3])}",
@@ -69,8 +72,6 @@ def align_rows(
             asset=str(missing[0]),
             field=field,
         )
-    rows: np.ndarray = frame.to_numpy(dtype=float)[frame.index.get_indexer(universe)]
-    return rows
 
 
 def require_columns(

@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from models._align import align, align_rows
+from models._align import align, align_rows, require_assets
 from models.errors import InputError
 
 PSD_TOLERANCE = 1e-10  # relative to the largest eigenvalue
@@ -171,14 +171,9 @@ class CovarianceRiskModel:
 
     def root(self, universe: pd.Index, *, account_id: str | None = None) -> RiskRoot:
         """Return a square root ``G`` of Sigma on ``universe`` and ``d = 0``."""
-        missing = universe.difference(self.covariance.index)
-        if len(missing):
-            raise InputError(
-                f"missing for {len(missing)} asset(s)",
-                account_id=account_id,
-                asset=str(missing[0]),
-                field="covariance",
-            )
+        require_assets(
+            self.covariance.index, universe, field="covariance", account_id=account_id
+        )
         sigma = self.covariance.loc[universe, universe].to_numpy()
         n = len(universe)
         return RiskRoot(
