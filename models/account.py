@@ -35,6 +35,9 @@ class Account:
         ``realized_gain``); used by the wash-sale rule.
     tax_rate_short, tax_rate_long : float
         Tax rates (fractions) on short- and long-term realized gains.
+    fractional_shares : bool
+        Whether the broker accepts fractional quantities (then lot sizes do
+        not apply and quantities are rounded to 1e-4 shares).
 
     Raises
     ------
@@ -49,6 +52,7 @@ class Account:
     recent_trades: pd.DataFrame | None = None
     tax_rate_short: float = 0.408
     tax_rate_long: float = 0.238
+    fractional_shares: bool = False
 
     def __post_init__(self) -> None:
         where = {"account_id": self.account_id}

@@ -81,6 +81,11 @@ class LinearCost:
         """Return the linear cost of the trades."""
         return x.snapshot.cost_rate @ x.traded
 
+    def per_asset(self, o: Outcome) -> np.ndarray:
+        """Return the cost of each asset's trades."""
+        cost: np.ndarray = o.snapshot.cost_rate * o.traded
+        return cost
+
     def evaluate(self, o: Outcome) -> float:
         """Return the linear cost of an outcome."""
         return o.cost
@@ -122,6 +127,11 @@ class MarketImpact:
             return cp.Constant(0.0)
         return (self.coefficient * scale[used]) @ cp.power(x.traded[used], 1.5)
 
+    def per_asset(self, o: Outcome) -> np.ndarray:
+        """Return the impact cost of each asset's trades."""
+        impact: np.ndarray = self.coefficient * o.snapshot.impact_scale * o.traded**1.5
+        return impact
+
     def evaluate(self, o: Outcome) -> float:
         """Return the impact cost of an outcome."""
-        return float(self.coefficient * o.snapshot.impact_scale @ o.traded**1.5)
+        return float(self.per_asset(o).sum())

@@ -12,6 +12,7 @@ import pandas as pd
 from models.errors import InputError
 
 if TYPE_CHECKING:
+    from models.snapshot import Snapshot
     from models.terms import Outcome, ProgramVars
 
 
@@ -61,16 +62,22 @@ class TaxCost:
                 f"must be in [0, 1], got {self.loss_factor!r}", field="loss_factor"
             )
 
-    def coefficients(self, x: ProgramVars | Outcome) -> np.ndarray:
+    def coefficients(self, s: Snapshot) -> np.ndarray:
         """Return the cost per unit of V sold, one entry per lot."""
-        s = x.snapshot
         tax = s.lot_tax_rate * s.lot_gain_fraction
         return np.where(tax < 0, self.loss_factor * tax, tax)
 
     def expr(self, x: ProgramVars) -> cp.Expression:
         """Return the tax cost as a linear function of lot sales."""
-        return self.coefficients(x) @ x.lot_sales
+        return self.coefficients(x.snapshot) @ x.lot_sales
+
+    def per_asset(self, o: Outcome) -> np.ndarray:
+        """Return the tax cost of each asset's lot sales."""
+        tax: np.ndarray = o.snapshot.holdings @ (
+            self.coefficients(o.snapshot) * o.lot_sales
+        )
+        return tax
 
     def evaluate(self, o: Outcome) -> float:
         """Return the tax cost of an outcome."""
-        return float(self.coefficients(o) @ o.lot_sales)
+        return float(self.coefficients(o.snapshot) @ o.lot_sales)

@@ -144,6 +144,15 @@ class Term(Protocol):
 
 
 @runtime_checkable
+class SeparableTerm(Term, Protocol):
+    """A term that is a sum over assets; rounding uses per-asset values."""
+
+    def per_asset(self, o: Outcome) -> np.ndarray:
+        """Return each asset's contribution to the unweighted term."""
+        ...
+
+
+@runtime_checkable
 class Constraint(Protocol):
     """A named constraint: cvxpy form and numpy violation."""
 

@@ -12,10 +12,12 @@ from models.errors import InputError
 from models.market import Market
 from models.snapshot import Snapshot, build_snapshot
 from models.terms import Constraint, Term, TradeRule
+from solver.discretize import discretize
 from solver.errors import InfeasibleError, SolverFailedError, VerificationError
 from solver.formulation import check_unique_names
+from solver.ladders import build_ladders
 from solver.optimize import optimize
-from solver.orders import clean, trades_table
+from solver.orders import clean, continuous_shares, trades_table
 from solver.report import (
     Orders,
     constraints_table,
@@ -80,15 +82,33 @@ def rebalance(
         )
     except SolverFailedError as exc:
         return _unsolved(snapshot, Status.FAILED, str(exc), objective, start, ())
-    trades = trades_table(clean(optimum.outcome))
-    after, violations = verify(snapshot, trades, plain, rules)
-    if after is None or len(violations):
+    step = None
+    if options.rounding == "none":
+        buy_shares, lot_shares = continuous_shares(clean(optimum.outcome))
+    else:
+        ladders = build_ladders(
+            snapshot,
+            optimum.program.mask,
+            objective,
+            fractional=account.fractional_shares,
+        )
+        method = _rounding_method(options, snapshot.n_assets, account.fractional_shares)
+        rounded = discretize(ladders, optimum.outcome, objective, plain, method)
+        buy_shares, lot_shares, step = (
+            rounded.buy_shares,
+            rounded.lot_shares,
+            ladders.buy.step,
+        )
+    trades = trades_table(snapshot, buy_shares, lot_shares)
+    after, violations = verify(snapshot, trades, plain, rules, step=step)
+    hard = violations[~violations["is_soft"].astype(bool)]
+    if after is None or len(hard):
         raise VerificationError(
             f"account_id={snapshot.account_id!r}: result breaks "
-            + ", ".join(violations["constraint"]),
+            + ", ".join(hard["constraint"]),
             violations=violations,
         )
-    message = "" if optimum.status is Status.OPTIMAL else "low accuracy; verified"
+    message = _message(optimum.status, violations)
     return RebalanceResult(
         account_id=snapshot.account_id,
         status=optimum.status,
@@ -110,6 +130,25 @@ def rebalance(
         weights=weights_table(snapshot, optimum.outcome, after),
         violations=violations,
     )
+
+
+def _rounding_method(options: SolveOptions, n_assets: int, fractional: bool) -> str:
+    """Resolve ``auto`` and skip the local search for fractional shares."""
+    if fractional:
+        return "nearest"
+    if options.rounding == "auto":
+        return "milp" if n_assets <= options.milp_max_assets else "greedy"
+    return options.rounding
+
+
+def _message(status: Status, violations: pd.DataFrame) -> str:
+    """Say what the caller should know: low accuracy, limits rounding broke."""
+    parts = [] if status is Status.OPTIMAL else ["low solver accuracy; verified"]
+    parts += [
+        f"rounding exceeds {row.constraint} by {row.amount:.3g}"
+        for row in violations.itertuples()
+    ]
+    return "; ".join(parts)
 
 
 def _split(

@@ -21,21 +21,28 @@ def clean(o: Outcome) -> Outcome:
     return Outcome(s, buys, sales)
 
 
-def trades_table(o: Outcome) -> pd.DataFrame:
-    """Return one row per lot sold, then one per asset bought."""
+def continuous_shares(o: Outcome) -> tuple[np.ndarray, np.ndarray]:
+    """Return shares bought per asset and sold per lot of a continuous outcome."""
     s = o.snapshot
-    bought = np.flatnonzero(o.buys > 0)
-    sold = np.flatnonzero(o.lot_sales > 0)
+    quantity = s.lots["quantity"].to_numpy()
+    lot_shares = np.minimum(o.lot_sales * s.value / s.prices[s.lot_asset], quantity)
+    return o.buys * s.value / s.prices, lot_shares
+
+
+def trades_table(
+    s: Snapshot, buy_shares: np.ndarray, lot_shares: np.ndarray
+) -> pd.DataFrame:
+    """Return one row per lot sold, then one per asset bought."""
+    bought = np.flatnonzero(buy_shares > 0)
+    sold = np.flatnonzero(lot_shares > 0)
     if not len(bought) and not len(sold):
         return empty_trades()
     sold_asset = s.lot_asset[sold]
     lot_price = s.prices[sold_asset]
-    held = s.lots["quantity"].to_numpy()[sold]
-    sell_quantity = np.minimum(o.lot_sales[sold] * s.value / lot_price, held)
+    sell_quantity = lot_shares[sold]
     gain = sell_quantity * (lot_price - s.lots["cost_basis"].to_numpy()[sold])
-    buy_value = o.buys[bought] * s.value
     price = np.concatenate([lot_price, s.prices[bought]])
-    quantity = np.concatenate([sell_quantity, buy_value / s.prices[bought]])
+    quantity = np.concatenate([sell_quantity, buy_shares[bought]])
     value = quantity * price
     no_buy_field = np.full(len(bought), None, dtype=object)
     table = pd.DataFrame(

@@ -93,21 +93,26 @@ def constraints_table(program: Program) -> pd.DataFrame:
 
     Duals are in objective units per unit of the constraint.
     """
-    rows = {}
-    for name, group in program.constraints.items():
-        slacks = [_slack(c) for c in group]
-        duals = [
-            np.max(np.abs(c.dual_value), initial=0.0)
-            for c in group
-            if c.dual_value is not None
-        ]
-        rows[name] = {
-            "slack": min(slacks, default=np.nan),
-            "dual": max(duals, default=np.nan) / OBJECTIVE_SCALE,
+    rows = {
+        name: {
+            "slack": min((_slack(c) for c in group), default=np.nan),
+            "dual": dual(program, name),
         }
+        for name, group in program.constraints.items()
+    }
     table = pd.DataFrame.from_dict(rows, orient="index", columns=["slack", "dual"])
     table.index.name = "constraint"
     return table
+
+
+def dual(program: Program, name: str) -> float:
+    """Return the largest dual of a named constraint, in objective units."""
+    duals = [
+        np.max(np.abs(c.dual_value), initial=0.0)
+        for c in program.constraints.get(name, [])
+        if c.dual_value is not None
+    ]
+    return max(duals, default=np.nan) / OBJECTIVE_SCALE
 
 
 def _slack(constraint: cp.Constraint) -> float:

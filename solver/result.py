@@ -41,6 +41,9 @@ SUMMARY_FIELDS = (
 )
 
 
+ROUNDING_METHODS = ("auto", "greedy", "milp", "nearest", "none")
+
+
 class Status(StrEnum):
     """Outcome of one account, exactly the DATA.md ``summary.status`` values."""
 
@@ -65,13 +68,29 @@ class SolveOptions:
         Solvers tried in order when the previous one fails.
     time_limit_seconds : float or None
         Per-solve time limit passed to solvers that take one.
+    rounding : str
+        How the continuous answer becomes orders: ``"greedy"`` (nearest
+        lot, repair, then local search on the true objective), ``"milp"``
+        (mixed-integer choice between the lots bracketing each trade, HiGHS,
+        then local search), ``"nearest"`` (nearest lot and repair only),
+        ``"auto"`` (``milp`` up to ``milp_max_assets`` assets, else
+        ``greedy``) or ``"none"`` (continuous quantities, for analysis).
+    milp_max_assets : int
+        Largest universe for which ``auto`` uses the mixed-integer solve.
     """
 
     solver: str = "CLARABEL"
     fallback: tuple[str, ...] = ("SCS",)
     time_limit_seconds: float | None = None
+    rounding: str = "auto"
+    milp_max_assets: int = 0
 
     def __post_init__(self) -> None:
+        if self.rounding not in ROUNDING_METHODS:
+            raise InputError(
+                f"must be one of {ROUNDING_METHODS}, got {self.rounding!r}",
+                field="rounding",
+            )
         if self.time_limit_seconds is not None and not self.time_limit_seconds > 0:
             raise InputError(
                 f"must be > 0, got {self.time_limit_seconds!r}",

@@ -21,11 +21,15 @@ def verify(
     trades: pd.DataFrame,
     constraints: Sequence[Constraint],
     rules: Sequence[TradeRule],
+    *,
+    step: np.ndarray | None = None,
 ) -> tuple[Outcome | None, pd.DataFrame]:
     """Return the outcome of ``trades`` and every constraint it breaks.
 
     Each check recomputes post-trade holdings, cash and gains from the
     quantities and prices in ``trades``, not from the solver's variables.
+    With ``step`` (shares per lot, by asset) the orders must also be whole
+    lots and reach each asset's ``min_trade_value``.
     """
     rows: list[tuple[str, float, bool, str]] = []
     try:
@@ -38,11 +42,44 @@ def verify(
         amount = constraint.violation(o)
         if amount > VIOLATION_TOLERANCE:
             rows.append((constraint.name, amount, constraint.is_soft, ""))
+    forced = np.zeros(snapshot.n_lots, dtype=bool)
     for rule in rules:
-        amount = rule.mask(snapshot).violation(o)
+        mask = rule.mask(snapshot)
+        forced |= mask.must_sell
+        amount = mask.violation(o)
         if amount > VIOLATION_TOLERANCE:
             rows.append((rule.name, amount, False, ""))
+    if step is not None:
+        rows.extend(_whole_orders(snapshot, trades, step, forced))
     return o, _frame(rows)
+
+
+def _whole_orders(
+    s: Snapshot, trades: pd.DataFrame, step: np.ndarray, forced: np.ndarray
+) -> list[tuple[str, float, bool, str]]:
+    """Check lot-size multiples and minimum trade values, by asset and side."""
+    rows = []
+    held = np.bincount(s.lot_asset, s.lots["quantity"].to_numpy(), s.n_assets)
+    forced_asset = np.bincount(s.lot_asset, forced, s.n_assets) > 0
+    for side in ("buy", "sell"):
+        rows_of_side = trades[trades["side"] == side]
+        index = s.universe.get_indexer(pd.Index(rows_of_side["asset"]))
+        shares = np.bincount(
+            index, rows_of_side["quantity"].to_numpy(float), s.n_assets
+        )
+        units = shares / step
+        whole = np.abs(units - np.round(units)) <= 1e-6 * np.maximum(units, 1.0)
+        if side == "sell":
+            whole |= np.isclose(shares, held, rtol=1e-12, atol=0.0)
+        if not whole.all():
+            asset = s.universe[int(np.argmin(whole))]
+            rows.append(("lot_size", np.inf, False, f"{side} of {asset!r}"))
+        value = shares * s.prices
+        small = (value > 0) & (value < s.min_trade_value * (1 - 1e-9)) & ~forced_asset
+        if small.any():
+            asset = s.universe[int(np.argmax(small))]
+            rows.append(("min_trade_value", np.inf, False, f"{side} of {asset!r}"))
+    return rows
 
 
 def _physical(

@@ -6,6 +6,7 @@ import solver.api
 from models import MaxTurnover, MinCash, NoBuyAndSell, Restrictions, TrackingError
 from models.snapshot import build_snapshot
 from models.terms import Outcome
+from solver.result import SolveOptions
 from solver.verify import verify
 from tests.conftest import account, diagonal_market
 
@@ -64,6 +65,10 @@ def test_rebalance_raises_instead_of_returning_a_broken_result(monkeypatch):
     monkeypatch.setattr(solver.api, "clean", overspend)
     with pytest.raises(solver.VerificationError) as err:
         solver.rebalance(
-            ACCOUNT, targets=TARGETS, market=MARKET, objective=(TrackingError(1.0),)
+            ACCOUNT,
+            targets=TARGETS,
+            market=MARKET,
+            objective=(TrackingError(1.0),),
+            options=SolveOptions(rounding="none"),
         )
     assert "cash_non_negative" in set(err.value.violations["constraint"])

@@ -1,0 +1,315 @@
+"""Round the continuous answer to orders: whole lots, minimum trades, cash.
+
+Start from the nearest rung of every ladder, repair the hard limits the
+rounding broke (asset bounds, the cash floor) and the turnover cap, then
+improve the true objective by local search: moves of one rung, up or down,
+on one side of one asset. Tracking error changes are exact for a one-asset
+move (``2 dw (Sigma a)_i + dw^2 Sigma_ii``), the other terms are sums over
+assets, so every move of every asset is scored at once with numpy. The best
+moves on distinct assets are applied together when the whole batch improves
+the objective, else the single best move is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.constraints import AssetBounds, MaxTurnover, MinCash, NoBuyAndSell
+from models.objective import TrackingError
+from models.terms import Constraint, Outcome, SeparableTerm, Term
+from solver.ladders import Ladders
+from solver.report import objective_value
+
+SLACK = 1e-9  # fraction of V kept inside tracked limits
+IMPROVEMENT = 1e-13  # smallest objective gain worth a move
+MAX_ROUNDS = 500
+MOVES = ((1, 0), (-1, 0), (0, 1), (0, -1))  # (buy rung step, sell rung step)
+TRACKED = (MinCash, MaxTurnover, AssetBounds, NoBuyAndSell)  # checked per move
+SINGLE_TRIES = 20  # single moves tried when a batch breaks a constraint
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits rounding tracks move by move, in fractions of V."""
+
+    cash_floor: float
+    turnover: float
+    lower: np.ndarray
+    upper: np.ndarray
+    one_side: bool
+
+    @classmethod
+    def of(cls, ladders: Ladders, constraints: Sequence[Constraint]) -> Limits:
+        """Collect the tracked limits from the constraints."""
+        s = ladders.snapshot
+        lower = np.full(s.n_assets, -np.inf)
+        upper = np.full(s.n_assets, np.inf)
+        floor, turnover = 0.0, np.inf
+        for c in constraints:
+            if isinstance(c, MinCash):
+                floor = max(floor, c.fraction)
+            elif isinstance(c, MaxTurnover):
+                turnover = min(turnover, c.limit)
+            elif isinstance(c, AssetBounds):
+                low, high = c.bounds(s)
+                lower, upper = np.maximum(lower, low), np.minimum(upper, high)
+        one_side = any(isinstance(c, NoBuyAndSell) for c in constraints)
+        return cls(floor, turnover, lower, upper, one_side)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Every one-rung move from the current rungs, with its effects."""
+
+    buy: np.ndarray  # (4, n) buy rung after each move
+    sell: np.ndarray  # (4, n) sell rung after each move
+    objective: np.ndarray  # (4, n) change in objective; inf if not allowed
+    cash: np.ndarray  # (4, n) change in cash
+    turnover: np.ndarray  # (4, n) change in one-way turnover
+
+
+class Rounder:
+    """Repair and improve the rungs of one account against its objective."""
+
+    def __init__(
+        self,
+        ladders: Ladders,
+        objective: Sequence[Term],
+        constraints: Sequence[Constraint],
+    ) -> None:
+        self.ladders = ladders
+        self.objective = objective
+        self.limits = Limits.of(ladders, constraints)
+        self.untracked = [c for c in constraints if not isinstance(c, TRACKED)]
+        risk = ladders.snapshot.risk
+        self.te_weight = sum(
+            t.weight for t in objective if isinstance(t, TrackingError)
+        )
+        self.separable = [t for t in objective if isinstance(t, SeparableTerm)]
+        self.sigma_diagonal = (risk.G**2).sum(axis=0) + risk.d
+
+    def value(self, o: Outcome) -> float:
+        """Return the true weighted objective."""
+        return objective_value(self.objective, o)
+
+    def score(self, buy: np.ndarray, sell: np.ndarray, o: Outcome) -> Scored:
+        """Score every one-rung move of every asset from ``(buy, sell)``."""
+        L, limits, s = self.ladders, self.limits, self.ladders.snapshot
+        risk = s.risk
+        sigma_active = risk.G.T @ (risk.G @ o.active) + risk.d * o.active
+        base = [t.per_asset(o) for t in self.separable]
+        shape = (len(MOVES), s.n_assets)
+        out = Scored(
+            *(np.empty(shape, dtype=int) for _ in range(2)),
+            *(np.empty(shape) for _ in range(3)),
+        )
+        for k, (db, ds) in enumerate(MOVES):
+            nb, ns = buy + db, sell + ds
+            allowed = (
+                (nb >= 0) & (nb <= L.buy.highest) & (ns >= 0) & (ns <= L.sell.highest)
+            )
+            if limits.one_side:
+                allowed &= ~((db > 0) & (sell > 0)) & ~((ds > 0) & (buy > 0))
+            nb, ns = np.where(allowed, nb, buy), np.where(allowed, ns, sell)
+            moved = L.outcome(nb, ns)
+            dw = moved.weights - o.weights
+            change = self.te_weight * (
+                2 * dw * sigma_active + dw**2 * self.sigma_diagonal
+            )
+            for term, before in zip(self.separable, base, strict=True):
+                change += term.weight * (term.per_asset(moved) - before)
+            traded = moved.traded - o.traded
+            out.buy[k], out.sell[k] = nb, ns
+            out.cash[k] = (
+                -(moved.buys - o.buys) + (moved.sells - o.sells) - s.cost_rate * traded
+            )
+            out.turnover[k] = traded / 2
+            out.objective[k] = np.where(
+                allowed & self._keeps_bounds(o, dw), change, np.inf
+            )
+        return out
+
+    def _keeps_bounds(self, o: Outcome, dw: np.ndarray) -> np.ndarray:
+        """Whether a weight change keeps, or moves towards, the asset bounds."""
+        lo, hi = self.limits.lower, self.limits.upper
+        before = np.maximum(lo - o.weights, o.weights - hi).clip(0.0)
+        after = np.maximum(lo - o.weights - dw, o.weights + dw - hi).clip(0.0)
+        keeps: np.ndarray = (after <= SLACK) | (after < before)
+        return keeps
+
+    def repair(
+        self, buy: np.ndarray, sell: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Restore asset bounds, the cash floor and the turnover cap."""
+        buy, sell = self._into_bounds(buy, sell)
+        floor = self.limits.cash_floor
+        buy, sell = self._restore(buy, sell, lambda o: floor - o.cash, lambda m: m.cash)
+        cap = self.limits.turnover
+        return self._restore(
+            buy, sell, lambda o: o.turnover - cap, lambda m: -m.turnover, keep_cash=True
+        )
+
+    def _into_bounds(
+        self, buy: np.ndarray, sell: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Step each asset out of bound back inside, one rung at a time."""
+        for _ in range(MAX_ROUNDS):
+            o = self.ladders.outcome(buy, sell)
+            high = o.weights > self.limits.upper + SLACK
+            low = o.weights < self.limits.lower - SLACK
+            if not (high | low).any():
+                break
+            buy_down = high & (buy > 0)
+            sell_up = high & ~buy_down & (sell < self.ladders.sell.highest)
+            sell_down = low & (sell > 0)
+            buy_up = low & ~sell_down & (buy < self.ladders.buy.highest)
+            if not (buy_down | sell_up | sell_down | buy_up).any():
+                break
+            buy = buy - buy_down + buy_up
+            sell = sell + sell_up - sell_down
+        return buy, sell
+
+    def _restore(
+        self,
+        buy: np.ndarray,
+        sell: np.ndarray,
+        deficit: Callable[[Outcome], float],
+        gain: Callable[[Scored], np.ndarray],
+        keep_cash: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Cover ``deficit`` with the moves that cost least objective per gain."""
+        for _ in range(MAX_ROUNDS):
+            o = self.ladders.outcome(buy, sell)
+            missing = deficit(o) + SLACK
+            if missing <= SLACK:
+                break
+            scored = self.score(buy, sell, o)
+            useful = (gain(scored) > 0) & np.isfinite(scored.objective)
+            if keep_cash:
+                useful &= o.cash + scored.cash >= self.limits.cash_floor
+            if not useful.any():
+                break
+            ratio = np.where(
+                useful, scored.objective / np.where(useful, gain(scored), 1), np.inf
+            )
+            move, asset = _best_per_asset(ratio)
+            order = np.argsort(ratio[move, asset])
+            move, asset = move[order], asset[order]
+            covered = np.cumsum(gain(scored)[move, asset])
+            take = int(np.searchsorted(covered, missing)) + 1
+            buy, sell = _apply(buy, sell, scored, move[:take], asset[:take])
+        return buy, sell
+
+    def improve(
+        self, buy: np.ndarray, sell: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Apply improving one-rung moves until none is left.
+
+        Tracked limits are checked per move; every other constraint must not
+        end up further from satisfied than it was when the search began.
+        """
+        limits = self.limits
+        start = self.ladders.outcome(buy, sell)
+        allowance = [max(c.violation(start), SLACK) for c in self.untracked]
+        for _ in range(MAX_ROUNDS):
+            o = self.ladders.outcome(buy, sell)
+            current = self.value(o)
+            scored = self.score(buy, sell, o)
+            cash_ok = (o.cash + scored.cash >= limits.cash_floor - SLACK) | (
+                scored.cash >= 0
+            )
+            turnover = o.turnover + scored.turnover
+            turnover_ok = (turnover <= limits.turnover + SLACK) | (scored.turnover <= 0)
+            change = np.where(cash_ok & turnover_ok, scored.objective, np.inf)
+            move, asset = _best_per_asset(change)
+            gains = change[move, asset]
+            order = np.argsort(gains)
+            order = order[gains[order] < -IMPROVEMENT]
+            if not len(order):
+                break
+            move, asset = move[order], asset[order]
+            cash = o.cash + np.cumsum(scored.cash[move, asset])
+            turn = o.turnover + np.cumsum(scored.turnover[move, asset])
+            cap = max(limits.turnover, o.turnover) + SLACK
+            fits = (cash >= limits.cash_floor - SLACK) & (turn <= cap)
+            batch = len(fits) if fits.all() else int(np.argmin(fits))
+            trials = [slice(0, batch)] if batch > 1 else []
+            trials += [slice(k, k + 1) for k in range(min(len(order), SINGLE_TRIES))]
+            for chosen in trials:
+                trial = _apply(buy, sell, scored, move[chosen], asset[chosen])
+                moved = self.ladders.outcome(*trial)
+                better = self.value(moved) < current - IMPROVEMENT
+                if better and self._within(moved, allowance):
+                    buy, sell = trial
+                    break
+            else:
+                break
+        return buy, sell
+
+    def _within(self, o: Outcome, allowance: list[float]) -> bool:
+        """Whether no untracked constraint is broken by more than allowed."""
+        return all(
+            c.violation(o) <= limit
+            for c, limit in zip(self.untracked, allowance, strict=True)
+        )
+
+
+def _best_per_asset(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (move, asset) of each asset's smallest finite entry."""
+    move = np.argmin(table, axis=0)
+    asset = np.arange(table.shape[1])
+    finite = np.isfinite(table[move, asset])
+    return move[finite], asset[finite]
+
+
+def _apply(
+    buy: np.ndarray,
+    sell: np.ndarray,
+    scored: Scored,
+    move: np.ndarray,
+    asset: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the rungs after the chosen moves (one per asset)."""
+    buy, sell = buy.copy(), sell.copy()
+    buy[asset] = scored.buy[move, asset]
+    sell[asset] = scored.sell[move, asset]
+    return buy, sell
+
+
+@dataclass(frozen=True)
+class Rounded:
+    """Orders in shares: per asset bought, per lot sold."""
+
+    buy_shares: np.ndarray
+    lot_shares: np.ndarray
+    method: str
+
+
+def discretize(
+    ladders: Ladders,
+    continuous: Outcome,
+    objective: Sequence[Term],
+    constraints: Sequence[Constraint],
+    method: str,
+) -> Rounded:
+    """Round ``continuous`` to the ladders with ``method`` (nearest or greedy)."""
+    s = ladders.snapshot
+    lot_price = s.prices[s.lot_asset]
+    free_lot_shares = np.where(
+        ladders.forced_shares > 0, 0.0, continuous.lot_sales * s.value / lot_price
+    )
+    sold = np.bincount(s.lot_asset, free_lot_shares, s.n_assets)
+    buy = ladders.buy.nearest(continuous.buys * s.value / s.prices)
+    sell = ladders.sell.nearest(sold)
+    rounder = Rounder(ladders, objective, constraints)
+    buy, sell = rounder.repair(buy, sell)
+    if method == "greedy":
+        buy, sell = rounder.improve(buy, sell)
+    return Rounded(
+        buy_shares=ladders.buy.shares(buy),
+        lot_shares=ladders.lot_shares(ladders.sell.shares(sell)),
+        method=method,
+    )

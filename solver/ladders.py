@@ -1,0 +1,151 @@
+"""The share quantities an order may have, per asset and side.
+
+A *ladder* lists the allowed quantities of one side of one asset as rungs:
+rung 0 is no trade; rungs ``1..regular`` are ``(first + r - 1) * step``
+shares (multiples of the lot size, starting at the smallest that reaches
+``min_trade_value``); an optional top rung closes an odd-lot position. A sale
+of ``y`` shares of an asset is spread over its lots in tax order (cheapest
+tax first), whole lots before the next, so rounding works on one number per
+asset and side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.snapshot import Snapshot
+from models.tax import TaxCost
+from models.terms import Outcome, Term, TradeMask
+
+FRACTIONAL_STEP = 1e-4  # shares: quantity precision of fractional-share brokers
+SHARE_TOLERANCE = 1e-9  # relative: quantities this close are equal
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """Allowed quantities of one trade side for every asset."""
+
+    step: np.ndarray  # shares per unit
+    first: np.ndarray  # smallest nonzero number of units
+    regular: np.ndarray  # number of regular rungs (>= 0)
+    top: np.ndarray  # shares of the extra top rung; nan if none
+
+    @property
+    def highest(self) -> np.ndarray:
+        """Index of the highest rung of each asset."""
+        highest: np.ndarray = self.regular + ~np.isnan(self.top)
+        return highest
+
+    def shares(self, rung: np.ndarray) -> np.ndarray:
+        """Return the share quantity of each asset's rung."""
+        regular = (self.first + rung - 1) * self.step
+        on_top = np.where(np.isnan(self.top), regular, self.top)
+        shares: np.ndarray = np.where(
+            rung == 0, 0.0, np.where(rung <= self.regular, regular, on_top)
+        )
+        return shares
+
+    def nearest(self, shares: np.ndarray) -> np.ndarray:
+        """Return the rung closest to each continuous quantity."""
+        units = np.floor(shares / self.step * (1 + SHARE_TOLERANCE))
+        below = np.clip(units - self.first + 1, 0, self.regular).astype(int)
+        below = np.where(
+            ~np.isnan(self.top) & (shares >= self.top), self.highest, below
+        )
+        above = np.minimum(below + 1, self.highest)
+        closer_above = np.abs(self.shares(above) - shares) < np.abs(
+            self.shares(below) - shares
+        )
+        rung: np.ndarray = np.where(closer_above, above, below)
+        return rung
+
+
+@dataclass(frozen=True)
+class Ladders:
+    """Buy and sell ladders of one account, and how sales map to lots."""
+
+    snapshot: Snapshot
+    buy: Ladder
+    sell: Ladder
+    lot_order: np.ndarray  # free lots, by asset then tax cost
+    lot_start: np.ndarray  # shares of the asset sold before each ordered lot
+    forced_shares: np.ndarray  # (n lots,) shares sold by liquidation
+
+    def lot_shares(self, sold: np.ndarray) -> np.ndarray:
+        """Spread each asset's sold shares over its lots in tax order."""
+        s = self.snapshot
+        quantity = s.lots["quantity"].to_numpy()
+        order = self.lot_order
+        taken = np.clip(sold[s.lot_asset[order]] - self.lot_start, 0.0, quantity[order])
+        out = self.forced_shares.copy()
+        out[order] += taken
+        return out
+
+    def outcome(self, buy_rung: np.ndarray, sell_rung: np.ndarray) -> Outcome:
+        """Return the outcome of buying and selling at the given rungs."""
+        s = self.snapshot
+        lot_price = s.prices[s.lot_asset]
+        buys = self.buy.shares(buy_rung) * s.prices / s.value
+        lot_sales = self.lot_shares(self.sell.shares(sell_rung)) * lot_price / s.value
+        return Outcome(s, buys, lot_sales)
+
+
+def build_ladders(
+    s: Snapshot, mask: TradeMask, objective: Sequence[Term], *, fractional: bool
+) -> Ladders:
+    """Return the ladders allowed by the lot sizes, minimum trades and ``mask``."""
+    quantity = s.lots["quantity"].to_numpy()
+    free = mask.can_sell & ~mask.must_sell
+    free_lots = np.flatnonzero(free)
+    key = _tax_per_dollar(s, objective)
+    order = free_lots[
+        np.lexsort(
+            (s.lot_gain_fraction[free_lots], key[free_lots], s.lot_asset[free_lots])
+        )
+    ]
+    cumulative = np.cumsum(quantity[order])
+    asset_of = s.lot_asset[order]
+    first_of_asset = np.r_[True, asset_of[1:] != asset_of[:-1]]
+    base = np.maximum.accumulate(
+        np.where(first_of_asset, cumulative - quantity[order], 0)
+    )
+    sellable = np.bincount(s.lot_asset[free_lots], quantity[free_lots], s.n_assets)
+    held = np.bincount(s.lot_asset, quantity, s.n_assets)
+    step = np.full(s.n_assets, FRACTIONAL_STEP) if fractional else s.lot_size
+    first = np.maximum(
+        1.0, np.ceil(s.min_trade_value / (s.prices * step) - SHARE_TOLERANCE)
+    )
+    max_buy = np.where(mask.can_buy, np.floor(s.value / (s.prices * step)), 0.0)
+    max_sell = np.floor(sellable / step * (1 + SHARE_TOLERANCE))
+    odd = sellable - max_sell * step > SHARE_TOLERANCE * np.maximum(sellable, 1.0)
+    closes = np.isclose(sellable, held) & (sellable * s.prices >= s.min_trade_value)
+    return Ladders(
+        snapshot=s,
+        buy=Ladder(
+            step,
+            first,
+            np.maximum(max_buy - first + 1, 0).astype(int),
+            np.full(s.n_assets, np.nan),
+        ),
+        sell=Ladder(
+            step,
+            first,
+            np.maximum(max_sell - first + 1, 0).astype(int),
+            np.where(odd & closes, sellable, np.nan),
+        ),
+        lot_order=order,
+        lot_start=cumulative - quantity[order] - base,
+        forced_shares=np.where(mask.must_sell, quantity, 0.0),
+    )
+
+
+def _tax_per_dollar(s: Snapshot, objective: Sequence[Term]) -> np.ndarray:
+    """Return the tax cost per dollar sold of each lot, as the objective sees it."""
+    for term in objective:
+        if isinstance(term, TaxCost):
+            return term.coefficients(s)
+    tax: np.ndarray = s.lot_tax_rate * s.lot_gain_fraction
+    return tax
