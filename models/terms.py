@@ -27,7 +27,7 @@ class ProgramVars(Protocol):
 
     snapshot: Snapshot
     trades: cp.Variable
-    active: cp.Variable
+    active: cp.Expression
     buys: cp.Expression
     lot_sales: cp.Expression
     sells: cp.Expression

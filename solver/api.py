@@ -93,7 +93,14 @@ def rebalance(
             fractional=account.fractional_shares,
         )
         method = _rounding_method(options, snapshot.n_assets, account.fractional_shares)
-        rounded = discretize(ladders, optimum.outcome, objective, plain, method)
+        rounded = discretize(
+            ladders,
+            optimum.outcome,
+            objective,
+            plain,
+            method,
+            milp_time_limit_seconds=options.milp_time_limit_seconds,
+        )
         buy_shares, lot_shares, step = (
             rounded.buy_shares,
             rounded.lot_shares,

@@ -21,6 +21,7 @@ from models.constraints import AssetBounds, MaxTurnover, MinCash, NoBuyAndSell
 from models.objective import TrackingError
 from models.terms import Constraint, Outcome, SeparableTerm, Term
 from solver.ladders import Ladders
+from solver.milp import milp_rungs
 from solver.report import objective_value
 
 SLACK = 1e-9  # fraction of V kept inside tracked limits
@@ -294,22 +295,42 @@ def discretize(
     objective: Sequence[Term],
     constraints: Sequence[Constraint],
     method: str,
+    milp_time_limit_seconds: float = 1.0,
 ) -> Rounded:
-    """Round ``continuous`` to the ladders with ``method`` (nearest or greedy)."""
-    s = ladders.snapshot
-    lot_price = s.prices[s.lot_asset]
-    free_lot_shares = np.where(
-        ladders.forced_shares > 0, 0.0, continuous.lot_sales * s.value / lot_price
-    )
-    sold = np.bincount(s.lot_asset, free_lot_shares, s.n_assets)
-    buy = ladders.buy.nearest(continuous.buys * s.value / s.prices)
-    sell = ladders.sell.nearest(sold)
+    """Round ``continuous`` to the ladders with ``method``.
+
+    ``nearest``: nearest rung, then repair. ``greedy``: then local search.
+    ``milp``: start from the binary program's choice (falling back to the
+    nearest rung without a solution), repair, then local search.
+    """
+    targets = continuous_targets(ladders, continuous)
+    buy = ladders.buy.nearest(targets[0])
+    sell = ladders.sell.nearest(targets[1])
+    if method == "milp":
+        chosen = milp_rungs(
+            ladders, targets, objective, constraints, milp_time_limit_seconds
+        )
+        if chosen is not None:
+            buy, sell = chosen
     rounder = Rounder(ladders, objective, constraints)
     buy, sell = rounder.repair(buy, sell)
-    if method == "greedy":
+    if method in ("greedy", "milp"):
         buy, sell = rounder.improve(buy, sell)
     return Rounded(
         buy_shares=ladders.buy.shares(buy),
         lot_shares=ladders.lot_shares(ladders.sell.shares(sell)),
         method=method,
     )
+
+
+def continuous_targets(
+    ladders: Ladders, continuous: Outcome
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the continuous shares bought, and sold from free lots, per asset."""
+    s = ladders.snapshot
+    lot_price = s.prices[s.lot_asset]
+    free_lot_shares = np.where(
+        ladders.forced_shares > 0, 0.0, continuous.lot_sales * s.value / lot_price
+    )
+    sold = np.bincount(s.lot_asset, free_lot_shares, s.n_assets)
+    return continuous.buys * s.value / s.prices, sold

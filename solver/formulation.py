@@ -42,7 +42,7 @@ class Program:
     sell_lots: np.ndarray  # lot index of each lot-sale variable
     forced_sales: np.ndarray  # (n lots,) constant sales (liquidations)
     trades: cp.Variable
-    active: cp.Variable
+    active: cp.Expression  # a variable: the risk terms are written over it
     buys: cp.Expression
     lot_sales: cp.Expression
     sells: cp.Expression

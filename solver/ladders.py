@@ -48,14 +48,20 @@ class Ladder:
         )
         return shares
 
-    def nearest(self, shares: np.ndarray) -> np.ndarray:
-        """Return the rung closest to each continuous quantity."""
+    def bracket(self, shares: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return the rungs just below (or at) and just above each quantity."""
         units = np.floor(shares / self.step * (1 + SHARE_TOLERANCE))
         below = np.clip(units - self.first + 1, 0, self.regular).astype(int)
         below = np.where(
             ~np.isnan(self.top) & (shares >= self.top), self.highest, below
         )
-        above = np.minimum(below + 1, self.highest)
+        at = np.isclose(self.shares(below), shares, rtol=SHARE_TOLERANCE, atol=0.0)
+        above = np.where(at, below, np.minimum(below + 1, self.highest))
+        return below, above
+
+    def nearest(self, shares: np.ndarray) -> np.ndarray:
+        """Return the rung closest to each continuous quantity."""
+        below, above = self.bracket(shares)
         closer_above = np.abs(self.shares(above) - shares) < np.abs(
             self.shares(below) - shares
         )

@@ -76,14 +76,20 @@ class SolveOptions:
         ``"auto"`` (``milp`` up to ``milp_max_assets`` assets, else
         ``greedy``) or ``"none"`` (continuous quantities, for analysis).
     milp_max_assets : int
-        Largest universe for which ``auto`` uses the mixed-integer solve.
+        Largest universe for which ``auto`` uses the mixed-integer solve
+        (measured: 25 ms at 50 assets, 70-140 ms at 500, where the greedy
+        search takes 4-27 ms).
+    milp_time_limit_seconds : float
+        Time limit of the mixed-integer solve; its best answer so far is
+        used, or the nearest lots when it has none.
     """
 
     solver: str = "CLARABEL"
     fallback: tuple[str, ...] = ("SCS",)
     time_limit_seconds: float | None = None
     rounding: str = "auto"
-    milp_max_assets: int = 0
+    milp_max_assets: int = 100
+    milp_time_limit_seconds: float = 1.0
 
     def __post_init__(self) -> None:
         if self.rounding not in ROUNDING_METHODS:
