@@ -14,7 +14,7 @@ from models.constraints import (
     NoBuyAndSell,
 )
 from models.errors import InputError, RebalanceError
-from models.market import Market
+from models.market import Market, tiered_lot_sizes
 from models.objective import LinearCost, MarketImpact, TrackingError
 from models.risk import CovarianceRiskModel, FactorRiskModel, RiskModel
 from models.risk_estimation import pca_factor_model, shrunk_covariance
@@ -47,4 +47,5 @@ __all__ = [
     "WashSaleRule",
     "pca_factor_model",
     "shrunk_covariance",
+    "tiered_lot_sizes",
 ]

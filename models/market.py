@@ -16,6 +16,21 @@ REQUIRED_NUMBERS = ("price", *PRICE_DEFAULTS)  # must be finite where used
 NUMERIC_COLUMNS = (*REQUIRED_NUMBERS, *OPTIONAL_PRICE_COLUMNS)
 
 
+ROUND_LOT_TIERS = ((250.0, 100.0), (1_000.0, 40.0), (10_000.0, 10.0))
+
+
+def tiered_lot_sizes(prices: pd.Series) -> pd.Series:
+    """Return price-tiered round lots (Reg NMS Rule 600(b), from November 2025).
+
+    Up to $250 a round lot is 100 shares, up to $1,000 40, up to $10,000 10,
+    and 1 share above. Assign the result to the ``lot_size`` column.
+    """
+    sizes = pd.Series(1.0, index=prices.index, name="lot_size")
+    for ceiling, size in reversed(ROUND_LOT_TIERS):
+        sizes[prices <= ceiling] = size
+    return sizes
+
+
 @dataclass(frozen=True)
 class Market:
     """Prices, trading parameters and a risk model as of one date.

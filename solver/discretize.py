@@ -144,7 +144,12 @@ class Rounder:
     def repair(
         self, buy: np.ndarray, sell: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Restore asset bounds, the cash floor and the turnover cap."""
+        """Restore one side per asset, asset bounds, cash floor and turnover cap."""
+        if self.limits.one_side:
+            both = (buy > 0) & (sell > 0)
+            keep_buy = self.ladders.buy.shares(buy) >= self.ladders.sell.shares(sell)
+            buy = np.where(both & ~keep_buy, 0, buy)
+            sell = np.where(both & keep_buy, 0, sell)
         buy, sell = self._into_bounds(buy, sell)
         floor = self.limits.cash_floor
         buy, sell = self._restore(buy, sell, lambda o: floor - o.cash, lambda m: m.cash)
@@ -300,22 +305,26 @@ def discretize(
     """Round ``continuous`` to the ladders with ``method``.
 
     ``nearest``: nearest rung, then repair. ``greedy``: then local search.
-    ``milp``: start from the binary program's choice (falling back to the
-    nearest rung without a solution), repair, then local search.
+    ``milp``: also search from the binary program's choice and keep the
+    better of the two (its linearised cross terms can mislead when one lot
+    is a large part of the account).
     """
     targets = continuous_targets(ladders, continuous)
-    buy = ladders.buy.nearest(targets[0])
-    sell = ladders.sell.nearest(targets[1])
+    starts = [(ladders.buy.nearest(targets[0]), ladders.sell.nearest(targets[1]))]
     if method == "milp":
         chosen = milp_rungs(
             ladders, targets, objective, constraints, milp_time_limit_seconds
         )
         if chosen is not None:
-            buy, sell = chosen
+            starts.append(chosen)
     rounder = Rounder(ladders, objective, constraints)
-    buy, sell = rounder.repair(buy, sell)
-    if method in ("greedy", "milp"):
-        buy, sell = rounder.improve(buy, sell)
+    finished = []
+    for start in starts:
+        buy, sell = rounder.repair(*start)
+        if method != "nearest":
+            buy, sell = rounder.improve(buy, sell)
+        finished.append((rounder.value(ladders.outcome(buy, sell)), buy, sell))
+    _, buy, sell = min(finished, key=lambda f: f[0])
     return Rounded(
         buy_shares=ladders.buy.shares(buy),
         lot_shares=ladders.lot_shares(ladders.sell.shares(sell)),

@@ -86,7 +86,7 @@ def milp_rungs(
     for constraint in constraints:
         rows += [c for c in constraint.build(vars_) if _is_linear(c)]
         if isinstance(constraint, NoBuyAndSell):
-            rows.append(xb + xs <= 1)
+            rows += _one_side(xb, xs, buy_lo > 0, sell_lo > 0)
     cost = _linear_objective(objective, low, up_buy, up_sell, targets, ladders)
     problem = cp.Problem(cp.Minimize(cost @ x), rows)
     try:
@@ -115,6 +115,18 @@ def _quiet_stdout() -> Iterator[None]:
     finally:
         os.dup2(saved, 1)
         os.close(saved)
+
+
+def _one_side(
+    xb: cp.Expression, xs: cp.Expression, buying: np.ndarray, selling: np.ndarray
+) -> list[cp.Constraint]:
+    """Never buy and sell one asset, counting trades the lower rungs already make."""
+    rows = [xb + xs <= 1]
+    if buying.any():
+        rows.append(xs[np.flatnonzero(buying)] == 0)
+    if selling.any():
+        rows.append(xb[np.flatnonzero(selling)] == 0)
+    return rows
 
 
 def _is_linear(constraint: cp.Constraint) -> bool:

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models import FactorRiskModel, InputError, Market
+from models import FactorRiskModel, InputError, Market, tiered_lot_sizes
 from models.snapshot import build_snapshot
 from tests.conftest import account, diagonal_market
 
@@ -96,3 +96,9 @@ def test_market_rejects_duplicate_asset():
     with pytest.raises(InputError) as err:
         Market(as_of=pd.Timestamp("2026-01-01"), prices=prices, risk_model=covariance)
     assert err.value.asset == "X"
+
+
+def test_tiered_lot_sizes_follow_price_tiers():
+    prices = pd.Series([5.0, 250.0, 250.01, 1000.0, 1000.01, 10_000.0, 10_000.5])
+    expected = [100.0, 100.0, 40.0, 40.0, 10.0, 10.0, 1.0]
+    assert tiered_lot_sizes(prices).tolist() == expected

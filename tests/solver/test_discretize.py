@@ -1,0 +1,355 @@
+"""Orders: whole lots, minimum trades, cash floor; checked on every output."""
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import solver
+from models import (
+    Account,
+    AssetBounds,
+    CovarianceRiskModel,
+    GroupBounds,
+    LinearCost,
+    Market,
+    MaxTurnover,
+    MinCash,
+    NoBuyAndSell,
+    Restrictions,
+    TaxCost,
+    TrackingError,
+    tiered_lot_sizes,
+)
+from models.snapshot import build_snapshot
+from models.synthetic import synthetic_market, synthetic_targets
+from models.terms import Outcome
+from solver.ladders import build_ladders
+from solver.optimize import optimize
+from solver.report import objective_value
+from solver.result import SolveOptions
+from tests.conftest import account
+
+AS_OF = pd.Timestamp("2026-06-30")
+TOL = 1e-9  # fraction of V
+METHODS = ("nearest", "greedy", "milp")
+OBJECTIVE = (TrackingError(100.0), LinearCost(), TaxCost())
+
+
+def _market(prices, lot_size, *, min_trade=0.0, variances=None, sectors=None):
+    assets = list(prices)
+    n = len(assets)
+    variances = variances or dict.fromkeys(assets, 0.04)
+    sigma = np.diag([variances[a] for a in assets]) + 0.01
+    table = pd.DataFrame(
+        {
+            "asset": assets,
+            "price": [prices[a] for a in assets],
+            "lot_size": lot_size,
+            "min_trade_value": min_trade,
+            "cost_bps": 10.0,
+            "sector": sectors or ["all"] * n,
+        }
+    )
+    risk = CovarianceRiskModel(pd.DataFrame(sigma, index=assets, columns=assets))
+    return Market(as_of=AS_OF, prices=table, risk_model=risk)
+
+
+@st.composite
+def accounts(draw):
+    n = draw(st.integers(2, 6))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    assets = [f"S{i}" for i in range(n)]
+    prices = dict(zip(assets, np.round(rng.uniform(2, 600, n), 2), strict=True))
+    lot_rule = draw(st.sampled_from(["one", "ten", "hundred", "tiered"]))
+    if lot_rule == "tiered":
+        lot_size = tiered_lot_sizes(pd.Series(prices)).to_numpy()
+    else:
+        lot_size = {"one": 1.0, "ten": 10.0, "hundred": 100.0}[lot_rule]
+    min_trade = draw(st.sampled_from([0.0, 500.0]))
+    market = _market(prices, lot_size, min_trade=min_trade)
+    rows = []
+    for asset in assets:
+        for k in range(int(rng.integers(0, 4))):
+            rows.append(
+                {
+                    "asset": asset,
+                    "lot_id": f"{asset}-{k}",
+                    "quantity": float(rng.integers(1, 400)),
+                    "cost_basis": prices[asset] * rng.uniform(0.5, 1.5),
+                    "acquired": AS_OF - pd.Timedelta(days=int(rng.integers(1, 2000))),
+                }
+            )
+    lots = pd.DataFrame(
+        rows, columns=["asset", "lot_id", "quantity", "cost_basis", "acquired"]
+    )
+    cash = float(draw(st.sampled_from([0.0, 1_000.0, 50_000.0])))
+    if lots.empty:
+        cash = 100_000.0
+    fractional = draw(st.booleans()) and draw(st.booleans())
+    acct = Account("H", cash, lots, fractional_shares=fractional)
+    targets = pd.Series(rng.dirichlet(np.ones(n)), index=assets)
+    restricted = draw(st.sampled_from([None, "no_buy", "no_sell", "liquidate"]))
+    constraints = [
+        MinCash(draw(st.sampled_from([0.0, 0.02]))),
+        MaxTurnover(draw(st.sampled_from([0.05, 0.3, 1.0]))),
+        AssetBounds(upper=0.6),
+        NoBuyAndSell(),
+    ]
+    if restricted:
+        rules = pd.DataFrame({"asset": [assets[0]], "rule": [restricted]})
+        constraints.append(Restrictions(rules))
+    method = draw(st.sampled_from(METHODS))
+    return acct, market, targets, tuple(constraints), method
+
+
+def _check_orders(acct, market, result, constraints):
+    trades = result.trades
+    prices = market.prices
+    step = pd.Series(
+        1e-4 if acct.fractional_shares else prices["lot_size"], index=prices.index
+    )
+    held = acct.lots.groupby("asset")["quantity"].sum()
+    forced = set()
+    for c in constraints:
+        if isinstance(c, Restrictions):
+            forced |= set(c.rules.loc[c.rules["rule"] == "liquidate", "asset"])
+    for (asset, side), group in trades.groupby(["asset", "side"]):
+        shares = group["quantity"].sum()
+        units = shares / step[asset]
+        full_close = side == "sell" and np.isclose(shares, held.get(asset, 0.0))
+        assert full_close or abs(units - round(units)) < 1e-6, (asset, side, shares)
+        value = shares * prices.loc[asset, "price"]
+        if asset not in forced:
+            assert value >= prices.loc[asset, "min_trade_value"] * (1 - 1e-9)
+    assert set(trades.loc[trades["side"] == "buy", "asset"]).isdisjoint(
+        trades.loc[trades["side"] == "sell", "asset"]
+    )
+    sold = trades[trades["side"] == "sell"].groupby("lot_id")["quantity"].sum()
+    lots = acct.lots.set_index("lot_id")["quantity"]
+    assert (sold <= lots.reindex(sold.index) + 1e-9).all()
+    V = acct.cash + float(
+        (acct.lots["quantity"] * acct.lots["asset"].map(prices["price"])).sum()
+    )
+    floor = constraints[0].fraction
+    assert result.summary["cash_after"] >= floor * V - TOL * V
+    assert (result.weights.drop("CASH")["after"] <= 0.6 + 1e-9).all() or any(
+        isinstance(c, Restrictions) for c in constraints
+    )
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(accounts())
+def test_orders_hold_every_invariant_on_random_accounts(case):
+    acct, market, targets, constraints, method = case
+    result = solver.rebalance(
+        acct,
+        targets=targets,
+        market=market,
+        objective=OBJECTIVE,
+        constraints=constraints,
+        options=SolveOptions(rounding=method),
+    )
+    if result.status == "infeasible":
+        return
+    assert result.status in ("optimal", "optimal_inaccurate")
+    _check_orders(acct, market, result, constraints)
+    hard = result.violations[~result.violations["is_soft"].astype(bool)]
+    assert hard.empty
+
+
+def _tiny_case(seed):
+    rng = np.random.default_rng(seed)
+    prices = {"X": round(rng.uniform(5, 40), 2), "Y": round(rng.uniform(5, 40), 2)}
+    market = _market(prices, 10.0, variances={"X": 0.05, "Y": 0.03})
+    acct = account(
+        float(rng.integers(0, 400)),
+        (
+            "X",
+            "x1",
+            float(rng.integers(5, 60)),
+            prices["X"] * rng.uniform(0.6, 1.4),
+            "2020-01-01",
+        ),
+        (
+            "X",
+            "x2",
+            float(rng.integers(5, 60)),
+            prices["X"] * rng.uniform(0.6, 1.4),
+            "2026-03-01",
+        ),
+        (
+            "Y",
+            "y1",
+            float(rng.integers(5, 60)),
+            prices["Y"] * rng.uniform(0.6, 1.4),
+            "2021-01-01",
+        ),
+    )
+    targets = pd.Series(rng.dirichlet([2, 2]), index=["X", "Y"])
+    return acct, market, targets
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_rounding_is_near_brute_force_optimum_on_tiny_accounts(seed):
+    """Enumerate every rung of both sides of both assets; compare objectives."""
+    acct, market, targets = _tiny_case(seed)
+    constraints = [MinCash(0.02), NoBuyAndSell()]
+    snap = build_snapshot(acct, targets, market)
+    optimum = optimize(snap, OBJECTIVE, constraints, [], SolveOptions())
+    ladders = build_ladders(snap, optimum.program.mask, OBJECTIVE, fractional=False)
+    best = np.inf
+    buy_rungs = [range(min(int(h), 40) + 1) for h in ladders.buy.highest]
+    sell_rungs = [range(int(h) + 1) for h in ladders.sell.highest]
+    for rungs in itertools.product(*buy_rungs, *sell_rungs):
+        buy, sell = np.array(rungs[:2]), np.array(rungs[2:])
+        if ((buy > 0) & (sell > 0)).any():
+            continue
+        o = ladders.outcome(buy, sell)
+        if o.cash >= 0.02 - TOL:
+            best = min(best, objective_value(OBJECTIVE, o))
+    continuous = objective_value(OBJECTIVE, optimum.outcome)
+    assert continuous <= best + 1e-12
+    for method in ("greedy", "milp"):
+        result = solver.rebalance(
+            acct,
+            targets=targets,
+            market=market,
+            objective=OBJECTIVE,
+            constraints=constraints,
+            options=SolveOptions(rounding=method),
+        )
+        got = result.summary["objective_discrete"]
+        # stated tolerance: within 1 bp of V, or 10% of the rounding gap
+        assert got <= best + max(1e-4, 0.1 * (best - continuous)), method
+
+
+def _after(result, snap):
+    lot_price = snap.prices[snap.lot_asset]
+    t = result.trades
+    buys = np.zeros(snap.n_assets)
+    for row in t[t["side"] == "buy"].itertuples():
+        buys[snap.universe.get_loc(row.asset)] = row.quantity * row.price / snap.value
+    sales = np.zeros(snap.n_lots)
+    lot_index = pd.Index(snap.lots["lot_id"])
+    for row in t[t["side"] == "sell"].itertuples():
+        i = lot_index.get_loc(row.lot_id)
+        sales[i] = row.quantity * lot_price[i] / snap.value
+    return Outcome(snap, buys, sales)
+
+
+def test_rounding_sells_whole_shares_of_the_loss_lot():
+    market = _market({"X": 10.0}, 1.0)
+    acct = account(
+        0.0, ("X", "G", 50, 5.0, "2020-01-02"), ("X", "L", 50, 15.0, "2020-01-02")
+    )
+    result = solver.rebalance(
+        acct,
+        targets=pd.Series({"X": 0.687, "CASH": 0.313}),
+        market=market,
+        objective=(TrackingError(100.0), TaxCost(loss_factor=0.0)),
+        constraints=(NoBuyAndSell(),),
+    )
+    sells = result.trades[result.trades["side"] == "sell"]
+    assert list(sells["lot_id"]) == ["L"]
+    assert sells["quantity"].iloc[0] == 31.0  # 31.3 shares rounds to 31
+
+
+def test_rounding_keeps_cash_exactly_at_the_floor():
+    # $1,000 cash, floor 10%: $900 can buy, the continuous answer spends it all
+    market = _market({"X": 7.0, "Y": 13.0}, 1.0)
+    acct = account(1000.0)
+    result = solver.rebalance(
+        acct,
+        targets=pd.Series({"X": 0.5, "Y": 0.5}),
+        market=market,
+        objective=(TrackingError(100.0), LinearCost()),
+        constraints=(MinCash(0.1),),
+    )
+    cash = result.summary["cash_after"]
+    assert cash >= 100.0 - 1e-9
+    assert cash < 100.0 + 13.0  # another share of either would not fit
+    bought = result.trades.set_index("asset")["quantity"]
+    assert (bought == np.round(bought)).all()
+
+
+def test_rounding_from_cash_cannot_use_another_lot_to_advantage():
+    base = synthetic_market(100, n_factors=5, seed=4)
+    for lot_size in (1.0, 100.0):
+        prices = base.prices.reset_index().assign(lot_size=lot_size)
+        market = Market(as_of=base.as_of, prices=prices, risk_model=base.risk_model)
+        targets = synthetic_targets(market, seed=4)
+        objective = (TrackingError(100.0), LinearCost())
+        acct = account(1_000_000.0)
+        result = solver.rebalance(
+            acct, targets=targets, market=market, objective=objective
+        )
+        snap = build_snapshot(acct, targets, market)
+        after = _after(result, snap)
+        value = objective_value(objective, after)
+        lot_weight = lot_size * snap.prices / snap.value
+        for i in range(snap.n_assets):  # one more lot of any asset: no better
+            buys = after.buys.copy()
+            buys[i] += lot_weight[i]
+            more = Outcome(snap, buys, after.lot_sales)
+            if more.cash >= 0:
+                assert objective_value(objective, more) >= value - 1e-12
+        price = market.prices.loc[targets.index, "price"]
+        shares = np.floor(targets * 1e6 / (price * lot_size)) * lot_size
+        naive_cash = 1e6 - float((shares * price).sum())
+        assert result.summary["cash_after"] <= naive_cash
+        if lot_size == 1.0:
+            assert result.summary["cash_after"] < 1e-4 * 1e6
+
+
+def test_rounding_reports_a_soft_limit_it_made_worse():
+    # the group cap binds at 25%; 10-share lots of a $33 stock cannot hit it
+    market = _market({"X": 33.0, "Y": 20.0}, 10.0, sectors=["g", "h"])
+    cap = GroupBounds(lower=pd.Series(dtype=float), upper=pd.Series({"g": 0.25}))
+    result = solver.rebalance(
+        account(10_000.0),
+        targets=pd.Series({"X": 0.5, "Y": 0.5}),
+        market=market,
+        objective=(TrackingError(100.0),),
+        constraints=(cap,),
+        options=SolveOptions(rounding="nearest"),
+    )
+    x_weight = result.weights.loc["X", "after"]
+    if x_weight > 0.25 + 1e-9:
+        assert "group_bounds" in result.summary["message"]
+        assert result.status == "optimal"
+    else:
+        assert result.violations.empty
+
+
+def test_min_trade_value_means_all_or_nothing():
+    market = _market({"X": 10.0, "Y": 10.0}, 1.0, min_trade=300.0)
+    acct = account(
+        0.0, ("X", "x1", 52, 10.0, "2020-01-02"), ("Y", "y1", 48, 10.0, "2020-01-02")
+    )
+    result = solver.rebalance(
+        acct,
+        targets=pd.Series({"X": 0.5, "Y": 0.5}),
+        market=market,
+        objective=(TrackingError(100.0), LinearCost()),
+        constraints=(NoBuyAndSell(),),
+    )
+    assert result.trades.empty  # a 2-share ($20) trade is below $300
+
+
+def test_odd_lot_position_can_be_closed_in_full():
+    market = _market({"X": 10.0, "Y": 10.0}, 100.0)
+    acct = account(0.0, ("X", "x1", 137, 10.0, "2020-01-02"))
+    result = solver.rebalance(
+        acct,
+        targets=pd.Series({"Y": 1.0}),
+        market=market,
+        objective=(TrackingError(100.0),),
+        constraints=(NoBuyAndSell(),),
+    )
+    sells = result.trades[result.trades["side"] == "sell"]
+    assert sells["quantity"].sum() == 137.0
+    assert result.trades.loc[result.trades["side"] == "buy", "quantity"].sum() == 100.0
