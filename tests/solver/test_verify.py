@@ -72,3 +72,33 @@ def test_rebalance_raises_instead_of_returning_a_broken_result(monkeypatch):
             options=SolveOptions(rounding="none"),
         )
     assert "cash_non_negative" in set(err.value.violations["constraint"])
+
+
+@pytest.mark.parametrize(
+    ("trades", "broken"),
+    [
+        (_trades(("Y", "buy", 2.5, None)), "lot_size"),
+        (_trades(("X", "sell", 7.0, "x1")), "lot_size"),
+        (_trades(("X", "sell", 60.0, "x1")), None),  # closing the whole position
+        (_trades(("Y", "buy", 5.0, None)), None),
+    ],
+)
+def test_verify_checks_whole_lots(trades, broken):
+    snapshot = build_snapshot(ACCOUNT, TARGETS, MARKET)
+    step = pd.Series({"X": 5.0, "Y": 1.0}).to_numpy()
+    violations = verify(snapshot, trades, [], [], step=step)[1]
+    assert set(violations["constraint"]) == ({broken} if broken else set())
+
+
+def test_verify_checks_minimum_trade_value():
+    market = diagonal_market(PRICES, {"X": 0.04, "Y": 0.09})
+    prices = market.prices.reset_index().assign(min_trade_value=50.0)
+    market = type(market)(
+        as_of=market.as_of, prices=prices, risk_model=market.risk_model
+    )
+    snapshot = build_snapshot(ACCOUNT, TARGETS, market)
+    step = snapshot.lot_size
+    small = verify(snapshot, _trades(("Y", "buy", 2.0, None)), [], [], step=step)[1]
+    assert list(small["constraint"]) == ["min_trade_value"]
+    large = verify(snapshot, _trades(("Y", "buy", 3.0, None)), [], [], step=step)[1]
+    assert large.empty
