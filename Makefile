@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 example: $(STAMP)
-	$(BIN)/python examples/quickstart.py
+	$(BIN)/rebalance batch examples/data --out out/example
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

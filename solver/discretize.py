@@ -206,6 +206,12 @@ class Rounder:
             move, asset = move[order], asset[order]
             covered = np.cumsum(gain(scored)[move, asset])
             take = int(np.searchsorted(covered, missing)) + 1
+            if keep_cash:  # the batch as a whole must keep the floor too
+                cash = o.cash + np.cumsum(scored.cash[move, asset])
+                safe = cash >= self.limits.cash_floor
+                take = min(
+                    take, len(safe) if safe.all() else max(int(np.argmin(safe)), 1)
+                )
             buy, sell = _apply(buy, sell, scored, move[:take], asset[:take])
         return buy, sell
 

@@ -55,3 +55,9 @@ def account(
 @pytest.fixture(scope="session")
 def make_diagonal_market() -> Callable[..., Market]:
     return diagonal_market
+
+
+def account_value(acct: Account, market: Market) -> float:
+    """Return cash plus the market value of the account's lots."""
+    prices = acct.lots["asset"].map(market.prices["price"]).astype(float)
+    return acct.cash + float((acct.lots["quantity"] * prices).sum())

@@ -31,7 +31,7 @@ from solver.ladders import build_ladders
 from solver.optimize import optimize
 from solver.report import objective_value
 from solver.result import SolveOptions
-from tests.conftest import account
+from tests.conftest import account, account_value
 
 AS_OF = pd.Timestamp("2026-06-30")
 TOL = 1e-9  # fraction of V
@@ -131,9 +131,7 @@ def _check_orders(acct, market, result, constraints):
     sold = trades[trades["side"] == "sell"].groupby("lot_id")["quantity"].sum()
     lots = acct.lots.set_index("lot_id")["quantity"]
     assert (sold <= lots.reindex(sold.index) + 1e-9).all()
-    V = acct.cash + float(
-        (acct.lots["quantity"] * acct.lots["asset"].map(prices["price"])).sum()
-    )
+    V = account_value(acct, market)
     floor = constraints[0].fraction
     assert result.summary["cash_after"] >= floor * V - TOL * V
     assert (result.weights.drop("CASH")["after"] <= 0.6 + 1e-9).all() or any(

@@ -19,6 +19,7 @@ from models import (
     TrackingError,
 )
 from solver.result import SolveOptions
+from tests.conftest import account_value
 
 AS_OF = pd.Timestamp("2026-06-30")
 TOL = 1e-7  # fraction of V
@@ -102,9 +103,7 @@ def test_rebalance_invariants_hold_on_random_accounts(problem):
         return
     assert result.status in ("optimal", "optimal_inaccurate")
     trades = result.trades
-    V = acct.cash + float(
-        (acct.lots["quantity"] * acct.lots["asset"].map(market.prices["price"])).sum()
-    )
+    V = account_value(acct, market)
     floor, limit = constraints[0].fraction, constraints[1].limit
     assert result.summary["cash_after"] >= floor * V - TOL * V
     assert result.summary["cash_after"] >= -TOL * V
@@ -171,9 +170,7 @@ def test_continuous_rebalance_scales_trades_with_account_size(problem, k):
     np.testing.assert_allclose(
         scaled.weights["continuous"], base.weights["continuous"], atol=1e-6
     )
-    value = acct.cash + float(
-        (acct.lots["quantity"] * acct.lots["asset"].map(market.prices["price"])).sum()
-    )
+    value = account_value(acct, market)
     traded = base.trades.groupby("asset")["value"].sum() / value
     scaled_traded = scaled.trades.groupby("asset")["value"].sum() / (k * value)
     assets = traded.index.union(scaled_traded.index)

@@ -1,0 +1,127 @@
+"""Run-wide settings of a batch: ``config.toml``, CLI flags, account overrides."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models import (
+    LinearCost,
+    MarketImpact,
+    MaxTrackingError,
+    MaxTurnover,
+    MinCash,
+    NoBuyAndSell,
+    TaxCost,
+    TrackingError,
+    WashSaleRule,
+)
+from models.constraints import GainBudget
+from models.errors import InputError
+from models.terms import Constraint, Term, TradeRule
+from solver.result import SolveOptions
+
+ACCOUNT_OVERRIDES = (
+    "max_turnover",
+    "max_tracking_error",
+    "min_cash",
+    "tax_rate_short",
+    "tax_rate_long",
+    "gain_budget",
+)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Settings of one batch run; ``None`` leaves a constraint out.
+
+    Every field can be set in ``config.toml`` (top level or a ``[run]``
+    table) and by a CLI flag of the same name; the flag wins, and the
+    ``accounts`` table's override columns win over both for their account.
+    """
+
+    as_of: str | None = None
+    tracking_error_weight: float = 100.0
+    cost_weight: float = 1.0
+    tax_weight: float = 1.0
+    loss_factor: float = 1.0
+    impact_weight: float = 0.0
+    max_turnover: float | None = None
+    max_tracking_error: float | None = None
+    min_cash: float | None = 0.0
+    gain_budget: float | None = None
+    tax_rate_short: float = 0.408
+    tax_rate_long: float = 0.238
+    no_buy_and_sell: bool = True
+    wash_sale: bool = True
+    solver: str = "CLARABEL"
+    rounding: str = "auto"
+    time_limit_seconds: float | None = None
+
+    @classmethod
+    def load(cls, path: Path | None, overrides: dict[str, Any]) -> RunConfig:
+        """Read ``path`` (if given) and apply the non-None ``overrides``."""
+        values: dict[str, Any] = {}
+        if path is not None:
+            try:
+                data = tomllib.loads(path.read_text())
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise InputError(f"cannot read {path}: {exc}", field="config") from exc
+            values.update(data.get("run", {}))
+            values.update({k: v for k, v in data.items() if not isinstance(v, dict)})
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InputError(f"unknown setting(s) {unknown}", field="config")
+        return cls(**values)
+
+    def options(self) -> SolveOptions:
+        """Return the solver options."""
+        return SolveOptions(
+            solver=self.solver,
+            rounding=self.rounding,
+            time_limit_seconds=self.time_limit_seconds,
+        )
+
+    def objective(self) -> tuple[Term, ...]:
+        """Return the weighted objective terms."""
+        terms: list[Term] = [
+            TrackingError(self.tracking_error_weight),
+            LinearCost(self.cost_weight),
+            TaxCost(loss_factor=self.loss_factor, weight=self.tax_weight),
+        ]
+        if self.impact_weight:
+            terms.append(MarketImpact(weight=self.impact_weight))
+        return tuple(terms)
+
+    def for_account(self, row: pd.Series) -> RunConfig:
+        """Return this config with the account's override columns applied."""
+        updates: dict[str, Any] = {
+            name: float(row[name])
+            for name in ACCOUNT_OVERRIDES
+            if name in row.index and pd.notna(row[name])
+        }
+        return replace(self, **updates) if updates else self
+
+    def constraints(self) -> tuple[Constraint | TradeRule, ...]:
+        """Return the constraints and trade rules this config asks for."""
+        out: list[Constraint | TradeRule] = []
+        if self.max_turnover is not None:
+            out.append(MaxTurnover(self.max_turnover))
+        if self.max_tracking_error is not None:
+            out.append(MaxTrackingError(self.max_tracking_error))
+        if self.min_cash is not None:
+            out.append(MinCash(self.min_cash))
+        if self.gain_budget is not None and np.isfinite(self.gain_budget):
+            out.append(GainBudget(self.gain_budget))
+        if self.no_buy_and_sell:
+            out.append(NoBuyAndSell())
+        if self.wash_sale:
+            out.append(WashSaleRule())
+        return tuple(out)

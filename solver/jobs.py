@@ -1,0 +1,186 @@
+"""A batch's input as one shared market and a stream of account jobs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models import Account, FactorRiskModel, Market, Restrictions
+from models.errors import InputError, RebalanceError
+from solver.api import rebalance
+from solver.config import RunConfig
+from solver.result import SUMMARY_FIELDS, Status, empty_trades
+from solver.tables import OPTIONAL_TABLES, REQUIRED_TABLES, read_table
+from solver.validate import find_problems, invalid_accounts
+
+
+@dataclass(frozen=True)
+class AccountJob:
+    """Everything one account's solve needs besides the shared market."""
+
+    account_id: str
+    cash: float
+    lots: pd.DataFrame
+    targets: pd.Series
+    restrictions: pd.DataFrame | None
+    recent_trades: pd.DataFrame | None
+    config: RunConfig
+
+
+@dataclass(frozen=True)
+class BatchInput:
+    """The validated tables of a batch, the shared market and the problems."""
+
+    tables: dict[str, pd.DataFrame]
+    market: Market
+    config: RunConfig
+    problems: pd.DataFrame  # validate.PROBLEM_COLUMNS
+    invalid: dict[str, str]  # account_id -> message
+
+    @property
+    def account_ids(self) -> list[str]:
+        """Every account of the input, in input order, each once."""
+        return list(dict.fromkeys(self.tables["accounts"]["account_id"].astype(str)))
+
+    def jobs(self, skip: set[str]) -> Iterator[AccountJob]:
+        """Yield a job for each valid account not in ``skip``."""
+        t = self.tables
+        lots = t["lots"].sort_values("account_id", kind="stable")
+        ids, start = np.unique(
+            lots["account_id"].to_numpy(dtype=str), return_index=True
+        )
+        end = np.r_[start[1:], len(lots)]
+        spans = dict(zip(ids, zip(start, end, strict=True), strict=True))
+        targets = {
+            str(m): g.set_index("asset")["weight"].astype(float)
+            for m, g in t["targets"].groupby("model_id")
+        }
+        groups = {name: _by_account(t.get(name)) for name in OPTIONAL_TABLES}
+        for row in t["accounts"].drop_duplicates("account_id").to_dict("records"):
+            aid = str(row["account_id"])
+            if aid in skip or aid in self.invalid:
+                continue
+            lo, hi = spans.get(aid, (0, 0))
+            yield AccountJob(
+                account_id=aid,
+                cash=row["cash"],
+                lots=lots.iloc[lo:hi],
+                targets=targets[str(row["model_id"])],
+                restrictions=groups["restrictions"].get(aid),
+                recent_trades=groups["recent_trades"].get(aid),
+                config=self.config.for_account(pd.Series(row)),
+            )
+
+
+def load_batch(in_dir: Path, config: RunConfig) -> BatchInput:
+    """Read and check the tables of ``in_dir``; build the shared market once.
+
+    Raises
+    ------
+    InputError
+        When the batch cannot run at all: a missing table or column, or a
+        risk model that is not valid. Account-level problems do not raise:
+        they are listed in ``problems`` and the accounts marked invalid.
+    """
+    tables: dict[str, pd.DataFrame] = {}
+    for name in (*REQUIRED_TABLES, *OPTIONAL_TABLES):
+        frame = read_table(in_dir, name, required=name in REQUIRED_TABLES)
+        if frame is not None:
+            tables[name] = frame
+    as_of = pd.Timestamp(config.as_of) if config.as_of else pd.Timestamp.today()
+    risk = FactorRiskModel.from_tables(
+        tables["factor_loadings"], tables["factor_covariance"], tables["specific_risk"]
+    )
+    risk_assets = risk.loadings.index.intersection(risk.specific_variance.index)
+    problems = find_problems(tables, as_of.normalize(), risk_assets)
+    fatal = problems[problems["field"].isin(_fatal_fields(problems))]
+    if len(fatal):
+        raise InputError(
+            "; ".join(fatal["problem"].astype(str)), field=str(fatal["field"].iloc[0])
+        )
+    market = Market(as_of=as_of, prices=tables["prices"], risk_model=risk)
+    invalid = invalid_accounts(problems, tables["accounts"])
+    return BatchInput(tables, market, config, problems, invalid)
+
+
+def _fatal_fields(problems: pd.DataFrame) -> list[str]:
+    """Fields whose problems stop the batch: missing columns."""
+    missing = problems["problem"].astype(str).str.startswith("missing column")
+    return list(problems.loc[missing, "field"].astype(str))
+
+
+def _by_account(frame: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+    """Split an optional per-account table by account."""
+    if frame is None:
+        return {}
+    return {str(aid): group for aid, group in frame.groupby("account_id")}
+
+
+def solve_chunk(
+    market: Market, jobs: list[AccountJob]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Solve accounts one after another; return their summary and trades rows.
+
+    Runs in a worker process. Errors of ours become a status; anything else
+    is a bug and propagates.
+    """
+    summaries, trades = [], []
+    for job in jobs:
+        summary, orders = solve_job(market, job)
+        summaries.append(summary)
+        if len(orders):
+            trades.append(orders)
+    frame = pd.DataFrame(summaries, columns=list(SUMMARY_FIELDS))
+    return frame, pd.concat(trades, ignore_index=True) if trades else empty_trades()
+
+
+def solve_job(market: Market, job: AccountJob) -> tuple[pd.Series, pd.DataFrame]:
+    """Solve one account; map our errors to ``invalid_input`` or ``failed``."""
+    start = time.perf_counter()
+    config = job.config
+    try:
+        account = Account(
+            job.account_id,
+            job.cash,
+            job.lots,
+            recent_trades=job.recent_trades,
+            tax_rate_short=config.tax_rate_short,
+            tax_rate_long=config.tax_rate_long,
+        )
+        constraints = config.constraints()
+        if job.restrictions is not None:
+            constraints = (*constraints, Restrictions(job.restrictions))
+        result = rebalance(
+            account,
+            targets=job.targets,
+            market=market,
+            objective=config.objective(),
+            constraints=constraints,
+            options=config.options(),
+        )
+    except InputError as exc:
+        return unsolved(
+            job.account_id, Status.INVALID_INPUT, str(exc), start
+        ), empty_trades()
+    except RebalanceError as exc:
+        message = f"{type(exc).__name__}: {exc}"
+        return unsolved(job.account_id, Status.FAILED, message, start), empty_trades()
+    return result.summary, result.trades
+
+
+def unsolved(account_id: str, status: Status, message: str, start: float) -> pd.Series:
+    """Return the summary row of an account that has no orders."""
+    row: dict[str, object] = dict.fromkeys(SUMMARY_FIELDS, np.nan)
+    row.update(
+        account_id=account_id,
+        status=str(status),
+        message=message,
+        solve_seconds=time.perf_counter() - start,
+        solver="",
+    )
+    return pd.Series(row, name=account_id)

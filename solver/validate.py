@@ -1,0 +1,258 @@
+"""Check a whole batch's tables up front and list every problem found.
+
+Checks run on whole columns, not account by account, so they stay cheap for
+millions of lots. Each problem names the account, asset, lot and field; an
+account with any problem is reported ``invalid_input`` and not solved. The
+solve of each account still validates again, so nothing depends on these
+checks being complete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterator, Mapping
+
+import numpy as np
+import pandas as pd
+
+from models.account import LOT_COLUMNS, RECENT_TRADE_COLUMNS, TRADE_SIDES
+from models.rules import RESTRICTION_RULES
+from models.snapshot import CASH, TARGET_SUM_TOLERANCE
+
+PROBLEM_COLUMNS = ("account_id", "model_id", "asset", "lot_id", "field", "problem")
+ACCOUNT_COLUMNS = ("account_id", "model_id", "cash")
+TARGET_COLUMNS = ("model_id", "asset", "weight")
+
+Problem = tuple[str | None, str | None, str | None, str | None, str, str]
+
+
+def _rows(frame: pd.DataFrame, *columns: str) -> Iterator[tuple[str, ...]]:
+    """Yield the given columns of each row as strings."""
+    yield from zip(*(frame[c].astype(str) for c in columns), strict=True)
+
+
+def find_problems(
+    tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, risk_assets: pd.Index
+) -> pd.DataFrame:
+    """Return one row per problem (``PROBLEM_COLUMNS``), possibly none."""
+    rows = list(_columns(tables))
+    if not rows:
+        rows += list(_accounts(tables["accounts"], tables["targets"]))
+        usable = _usable_assets(tables["prices"], risk_assets)
+        rows += list(
+            _prices(tables["prices"], tables["lots"], tables["targets"], usable)
+        )
+        rows += list(_lots(tables["lots"], tables["accounts"], as_of))
+        rows += list(_targets(tables["targets"]))
+        rows += list(_optional(tables))
+    return pd.DataFrame(rows, columns=list(PROBLEM_COLUMNS))
+
+
+def _columns(tables: dict[str, pd.DataFrame]) -> Iterator[Problem]:
+    """Check the required columns of every table."""
+    required = {
+        "accounts": ACCOUNT_COLUMNS,
+        "lots": ("account_id", *LOT_COLUMNS),
+        "targets": TARGET_COLUMNS,
+        "prices": ("asset", "price"),
+        "restrictions": ("account_id", "asset", "rule"),
+        "recent_trades": ("account_id", *RECENT_TRADE_COLUMNS),
+    }
+    for table, columns in required.items():
+        frame = tables.get(table)
+        for column in columns:
+            if frame is not None and column not in frame:
+                yield (
+                    None,
+                    None,
+                    None,
+                    None,
+                    column,
+                    f"missing column in table {table!r}",
+                )
+
+
+def _bad_number(values: pd.Series, *, positive: bool = False) -> np.ndarray:
+    """Whether each value is missing, not a number, negative (or zero)."""
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    bad: np.ndarray = ~np.isfinite(numbers) | (
+        numbers <= 0 if positive else numbers < 0
+    )
+    return bad
+
+
+def _accounts(accounts: pd.DataFrame, targets: pd.DataFrame) -> Iterator[Problem]:
+    duplicated = accounts[accounts["account_id"].duplicated()]
+    for aid, model in _rows(duplicated, "account_id", "model_id"):
+        yield aid, model, None, None, "account_id", "duplicate account"
+    bad_cash = accounts[_bad_number(accounts["cash"])]
+    for aid, model, cash in _rows(bad_cash, "account_id", "model_id", "cash"):
+        yield (
+            aid,
+            model,
+            None,
+            None,
+            "cash",
+            f"must be a finite number >= 0, got {cash}",
+        )
+    unknown = accounts[~accounts["model_id"].isin(targets["model_id"])]
+    for aid, model in _rows(unknown, "account_id", "model_id"):
+        yield aid, model, None, None, "model_id", "no targets for this model"
+
+
+def _usable_assets(prices: pd.DataFrame, risk_assets: pd.Index) -> pd.Index:
+    """Return assets with a finite positive price and a risk model entry."""
+    good = prices.loc[~_bad_number(prices["price"], positive=True), "asset"]
+    usable: pd.Index = pd.Index(good).intersection(risk_assets)
+    return usable
+
+
+def _prices(
+    prices: pd.DataFrame, lots: pd.DataFrame, targets: pd.DataFrame, usable: pd.Index
+) -> Iterator[Problem]:
+    bad = prices[_bad_number(prices["price"], positive=True)]
+    for asset, price in _rows(bad, "asset", "price"):
+        yield (
+            None,
+            None,
+            asset,
+            None,
+            "price",
+            f"must be a finite number > 0, got {price}",
+        )
+    held = lots[~lots["asset"].isin(usable)].drop_duplicates(["account_id", "asset"])
+    for aid, asset in _rows(held, "account_id", "asset"):
+        yield (
+            aid,
+            None,
+            asset,
+            None,
+            "price",
+            "held asset without a usable price or risk entry",
+        )
+    aimed = targets[~targets["asset"].isin(usable) & (targets["asset"] != CASH)]
+    for model, asset in _rows(aimed, "model_id", "asset"):
+        yield (
+            None,
+            model,
+            asset,
+            None,
+            "price",
+            "target asset without a usable price or risk entry",
+        )
+
+
+def _lots(
+    lots: pd.DataFrame, accounts: pd.DataFrame, as_of: pd.Timestamp
+) -> Iterator[Problem]:
+    unknown = lots[~lots["account_id"].isin(accounts["account_id"])]
+    for (aid,) in _rows(unknown.drop_duplicates("account_id"), "account_id"):
+        yield (
+            aid,
+            None,
+            None,
+            None,
+            "account_id",
+            "lots of an account not in the accounts table",
+        )
+    for field in ("quantity", "cost_basis"):
+        bad = lots[_bad_number(lots[field])]
+        for aid, asset, lot, value in _rows(
+            bad, "account_id", "asset", "lot_id", field
+        ):
+            yield (
+                aid,
+                None,
+                asset,
+                lot,
+                field,
+                f"must be a finite number >= 0, got {value}",
+            )
+    acquired = pd.to_datetime(lots["acquired"], errors="coerce")
+    unreadable = lots[acquired.isna().to_numpy()]
+    for aid, asset, lot, value in _rows(
+        unreadable, "account_id", "asset", "lot_id", "acquired"
+    ):
+        yield aid, None, asset, lot, "acquired", f"not a date: {value}"
+    late = lots[(acquired > as_of).to_numpy()]
+    for aid, asset, lot in _rows(late, "account_id", "asset", "lot_id"):
+        yield aid, None, asset, lot, "acquired", f"after as_of {as_of.date()}"
+    duplicated = lots[lots.duplicated(["account_id", "lot_id"])]
+    for aid, asset, lot in _rows(duplicated, "account_id", "asset", "lot_id"):
+        yield aid, None, asset, lot, "lot_id", "duplicate lot id"
+
+
+def _targets(targets: pd.DataFrame) -> Iterator[Problem]:
+    bad = targets[_bad_number(targets["weight"])]
+    for model, asset, weight in _rows(bad, "model_id", "asset", "weight"):
+        yield (
+            None,
+            model,
+            asset,
+            None,
+            "weight",
+            f"must be a finite number >= 0, got {weight}",
+        )
+    weights = pd.to_numeric(targets["weight"], errors="coerce")
+    sums = weights.groupby(targets["model_id"]).sum()
+    off = sums[(sums - 1).abs() > TARGET_SUM_TOLERANCE]
+    for model, total in zip(off.index.astype(str), off.to_numpy(), strict=True):
+        yield None, model, None, None, "weight", f"weights sum to {total:.9g}, not 1"
+
+
+def _optional(tables: dict[str, pd.DataFrame]) -> Iterator[Problem]:
+    restrictions = tables.get("restrictions")
+    if restrictions is not None:
+        bad = restrictions[~restrictions["rule"].isin(RESTRICTION_RULES)]
+        for aid, asset, rule in _rows(bad, "account_id", "asset", "rule"):
+            yield (
+                aid,
+                None,
+                asset,
+                None,
+                "rule",
+                f"must be one of {RESTRICTION_RULES}, got {rule}",
+            )
+    trades = tables.get("recent_trades")
+    if trades is not None:
+        bad = trades[~trades["side"].isin(TRADE_SIDES)]
+        for aid, asset, side in _rows(bad, "account_id", "asset", "side"):
+            yield (
+                aid,
+                None,
+                asset,
+                None,
+                "side",
+                f"must be one of {TRADE_SIDES}, got {side}",
+            )
+
+
+def invalid_accounts(problems: pd.DataFrame, accounts: pd.DataFrame) -> dict[str, str]:
+    """Return, per invalid account, its first problem and how many there are.
+
+    A model's problems (bad weights, unpriced target assets) make every
+    account following that model invalid.
+    """
+    found: dict[str, list[str]] = {}
+    for row in problems.to_dict("records"):
+        if isinstance(row["account_id"], str):
+            found.setdefault(row["account_id"], []).append(describe(row))
+    by_model: dict[str, list[str]] = {}
+    for row in problems[problems["account_id"].isna()].to_dict("records"):
+        if isinstance(row["model_id"], str):
+            by_model.setdefault(row["model_id"], []).append(describe(row))
+    affected = accounts[accounts["model_id"].isin(list(by_model))]
+    for aid, model in _rows(affected, "account_id", "model_id"):
+        found.setdefault(aid, []).extend(by_model[model])
+    known = set(accounts["account_id"].astype(str))
+    return {
+        aid: items[0] + (f" (and {len(items) - 1} more)" if len(items) > 1 else "")
+        for aid, items in found.items()
+        if aid in known
+    }
+
+
+def describe(row: Mapping[Hashable, object]) -> str:
+    """Format a problem as ``InputError`` does: where, then what."""
+    keys = ("account_id", "model_id", "asset", "lot_id", "field")
+    where = ", ".join(f"{k}={row[k]!r}" for k in keys if isinstance(row.get(k), str))
+    return f"{where}: {row['problem']}"
