@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_numeric_dtype
 
 from models.errors import InputError
 
@@ -21,29 +22,33 @@ def align(
     Duplicate labels and non-finite values are rejected. Assets missing from
     ``values`` are an error unless ``default`` is given, which fills them.
     """
-    duplicated = values.index[values.index.duplicated()]
-    if len(duplicated):
+    if not values.index.is_unique:
+        duplicated = values.index[values.index.duplicated()]
         raise InputError(
             "duplicate asset",
             account_id=account_id,
             asset=str(duplicated[0]),
             field=field,
         )
-    if default is None:
+    position = values.index.get_indexer(universe)
+    present = position >= 0
+    if default is None and not present.all():
         require_assets(values.index, universe, field=field, account_id=account_id)
-    numeric = pd.to_numeric(values, errors="coerce")
-    out = numeric.reindex(universe).to_numpy(dtype=float, na_value=np.nan, copy=True)
-    present = universe.isin(values.index)
-    bad = universe[present & ~np.isfinite(out)]
-    if len(bad):
+    numbers = (
+        values if is_numeric_dtype(values) else pd.to_numeric(values, errors="coerce")
+    )
+    source = numbers.to_numpy(dtype=float, na_value=np.nan)
+    out = np.full(len(universe), np.nan if default is None else default)
+    out[present] = source[position[present]]
+    bad = present & ~np.isfinite(out)
+    if bad.any():
+        asset = universe[int(np.argmax(bad))]
         raise InputError(
-            f"not a finite number: {values.loc[bad[0]]!r}",
+            f"not a finite number: {values.loc[asset]!r}",
             account_id=account_id,
-            asset=str(bad[0]),
+            asset=str(asset),
             field=field,
         )
-    if default is not None:
-        out[~present] = default
     return out
 
 
