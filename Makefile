@@ -26,6 +26,8 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_rebalance.py
 	$(BIN)/python benchmarks/bench_orders.py
+	$(BIN)/python benchmarks/bench_account.py
+	$(BIN)/python benchmarks/bench_batch.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

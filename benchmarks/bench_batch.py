@@ -257,6 +257,9 @@ class Samples:
     peak_rss_parent: int = 0
     peak_pss_total: int = 0
     peak_processes: int = 0
+    peak_rss_worker: int = 0  # largest single child process
+    parent_peak_at: float = np.nan  # when the parent's RSS peaked
+    parent_rss_at_workers: int = 0  # parent RSS when the first worker appeared
     workers_at: float = np.nan  # first child process seen
     first_part_at: float = np.nan  # first chunk committed
     last_part_at: float = np.nan  # the parts count last changed
@@ -315,7 +318,10 @@ def sample(
     child_memory = [memory(c) for c in children]
     rss = rss_parent + sum(r for r, _ in child_memory)
     pss = pss_parent + sum(p for _, p in child_memory)
-    seen.peak_rss_parent = max(seen.peak_rss_parent, rss_parent)
+    if rss_parent > seen.peak_rss_parent:
+        seen.peak_rss_parent = rss_parent
+        seen.parent_peak_at = t
+    seen.peak_rss_worker = max([seen.peak_rss_worker, *(r for r, _ in child_memory)])
     seen.peak_rss_total = max(seen.peak_rss_total, rss)
     seen.peak_pss_total = max(seen.peak_pss_total, pss)
     seen.peak_processes = max(seen.peak_processes, 1 + len(children))
@@ -328,6 +334,7 @@ def sample(
         if np.isnan(seen.workers_at):
             seen.workers_at = t
             seen.parent_cpu_at_workers = seen.parent_cpu
+            seen.parent_rss_at_workers = rss_parent
     n_parts = len(list(parts.glob("*.summary.parquet"))) if parts.exists() else 0
     if n_parts and np.isnan(seen.first_part_at):
         seen.first_part_at = t
@@ -484,8 +491,8 @@ def timeline_table(runs: Sequence[Run], workers: int) -> str:
         "| accounts | workers start s | parent CPU s before | first chunk done s "
         "| last chunk done s | after last chunk s | solve s sum / (workers x "
         "solving window) | p95 solve s | parent CPU s total | workers CPU s "
-        "| orders | processes |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| orders |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in runs:
         s = r.samples
@@ -497,7 +504,31 @@ def timeline_table(runs: Sequence[Run], workers: int) -> str:
             f"| {seconds(s.parent_cpu_at_workers)} | {seconds(s.first_part_at)} "
             f"| {seconds(s.last_part_at)} | {seconds(r.wall - s.last_part_at)} "
             f"| {busy:.0%} | {p95:.3f} | {seconds(s.parent_cpu)} "
-            f"| {seconds(s.children_cpu)} | {r.trades:,} | {s.peak_processes} |"
+            f"| {seconds(s.children_cpu)} | {r.trades:,} |"
+        )
+    return "\n".join(lines)
+
+
+def memory_table(runs: Sequence[Run]) -> str:
+    """Return the parent's memory at each phase and the largest worker."""
+    lines = [
+        "| accounts | parent RSS at workers start MB | parent peak RSS MB "
+        "| parent peak at s | phase of parent peak | largest worker RSS MB "
+        "| processes |",
+        "|---:|---:|---:|---:|:---|---:|---:|",
+    ]
+    for r in runs:
+        s = r.samples
+        if s.parent_peak_at >= s.last_part_at:
+            phase = "merge"
+        elif s.parent_peak_at >= s.workers_at:
+            phase = "solving"
+        else:
+            phase = "load and checks"
+        lines.append(
+            f"| {r.accounts:,} | {mb(s.parent_rss_at_workers)} "
+            f"| {mb(s.peak_rss_parent)} | {seconds(s.parent_peak_at)} | {phase} "
+            f"| {mb(s.peak_rss_worker)} | {s.peak_processes} |"
         )
     return "\n".join(lines)
 
@@ -507,12 +538,17 @@ def per_thousand(a: Run, b: Run, value: float, other: float) -> float:
     return (other - value) / (b.accounts - a.accounts) * 1000
 
 
+def growth(a: Run, b: Run, attr: str) -> float:
+    """Return the growth of a sampled peak per 1000 accounts between two runs."""
+    return per_thousand(a, b, getattr(a.samples, attr), getattr(b.samples, attr))
+
+
 def growth_notes(runs: Sequence[Run]) -> list[str]:
     """Describe how peak memory and wall time grow between consecutive sizes."""
     notes = []
     for a, b in itertools.pairwise(runs):
         parts = [
-            f"{name} +{per_thousand(a, b, getattr(a.samples, attr), getattr(b.samples, attr)) / MB:,.0f} MB"  # noqa: E501
+            f"{name} {growth(a, b, attr) / MB:+,.0f} MB"
             for name, attr in (
                 ("RSS total", "peak_rss_total"),
                 ("RSS parent", "peak_rss_parent"),
@@ -523,7 +559,7 @@ def growth_notes(runs: Sequence[Run]) -> list[str]:
         notes.append(
             f"{a.accounts:,} -> {b.accounts:,} accounts, per 1000 accounts: "
             + ", ".join(parts)
-            + f"; wall +{wall:,.0f} s"
+            + f"; wall {wall:+,.0f} s"
         )
     if runs:
         last = runs[-1]
@@ -678,6 +714,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     print()
     print("## Memory growth")
+    print()
+    print(memory_table(runs))
     print()
     for note in growth_notes(runs):
         print(f"- {note}")

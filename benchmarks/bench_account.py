@@ -1,0 +1,254 @@
+"""Per-account speed of the batch's full model against a hand-built Clarabel floor.
+
+The problem is the batch default: 100 x tracking error^2 (20-factor model)
++ linear cost + tax (loss factor 1), turnover cap 10%, cash floor 0.5%, lot
+bounds, and no asset both bought and sold (solve, fix each asset's side by
+its net trade, re-solve). Three ways, same accounts, same run:
+
+(a) ``solver.jobs.solve_job``: what the batch runs per account: validation,
+    both solves through cvxpy, orders (rounding), verification, reports.
+(f) the floor: the same two solves with P, q, A, b built by hand with
+    scipy.sparse in the best formulation known here (active-weight and
+    factor variables) and passed straight to Clarabel; no orders.
+(c) plain cvxpy rebuilt per account, with the same two-solve rule; no orders.
+
+Objectives of (f) and (c) are compared with the continuous objective of (a).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import platform
+import statistics
+import time
+from collections.abc import Sequence
+
+import clarabel
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sp
+
+from models import Account, Market
+from models.snapshot import Snapshot, build_snapshot
+from models.synthetic import synthetic_account, synthetic_market, synthetic_targets
+from solver.config import RunConfig
+from solver.jobs import AccountJob, solve_job
+
+TE_WEIGHT, TURNOVER, FLOOR, SCALE = 100.0, 0.10, 0.005, 1e4
+CONFIG = RunConfig(
+    as_of="2026-11-24",
+    max_turnover=TURNOVER,
+    min_cash=FLOOR,
+    loss_factor=1.0,
+    wash_sale=False,
+)
+
+
+def _sides(s: Snapshot, buys: np.ndarray, sells: np.ndarray) -> np.ndarray | None:
+    """Return +1 (buy only) / -1 (sell only) per asset if sides conflict, else None."""
+    if not ((buys > 1e-9) & (sells > 1e-9)).any():
+        return None
+    net = buys - sells
+    toward = np.where(s.target >= s.current, 1, -1)
+    return np.where(np.abs(net) > 1e-9, np.sign(net), toward).astype(int)
+
+
+def floor_solve(
+    s: Snapshot, side: np.ndarray | None
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Solve by hand-built matrices; return objective, buys and asset sales."""
+    n, m = s.n_assets, s.n_lots
+    G, d = s.risk.G, s.risk.d
+    k = G.shape[0]
+    can_buy = np.ones(n, bool) if side is None else side > 0
+    can_sell = np.ones(n, bool) if side is None else side < 0
+    lot_ok = can_sell[s.lot_asset]
+    # variables: buys b, asset sales xs, lot sales q, active u, factor y
+    nx = 3 * n + m + k
+    ib, ix, iq = np.arange(n), n + np.arange(n), 2 * n + np.arange(m)
+    iu, iy = 2 * n + m + np.arange(n), 3 * n + m + np.arange(k)
+    diag = np.zeros(nx)
+    diag[iu], diag[iy] = 2 * TE_WEIGHT * d, 2 * TE_WEIGHT
+    P = sp.diags_array(diag * SCALE, format="csc")
+    tax = s.lot_tax_rate * s.lot_gain_fraction
+    q = np.zeros(nx)
+    q[ib], q[ix], q[iq] = s.cost_rate, s.cost_rate, tax
+    q *= SCALE
+    eye = sp.identity(n, format="csr")
+    S = sp.csr_array(s.holdings)
+    zero = lambda r, c: sp.csr_array((r, c))  # noqa: E731
+    # equalities: u - b + xs = w0 - wt ; xs - S q = 0 ; y - G u = 0
+    eq = sp.vstack(
+        [
+            sp.hstack([-eye, eye, zero(n, m), eye, zero(n, k)]),
+            sp.hstack([zero(n, n), eye, -S, zero(n, n), zero(n, k)]),
+            sp.hstack(
+                [zero(k, n), zero(k, n), zero(k, m), -sp.csr_array(G), sp.identity(k)]
+            ),
+        ]
+    )
+    eq_b = np.r_[s.current - s.target, np.zeros(n), np.zeros(k)]
+    # inequalities A x <= b: variable bounds, lots, turnover, cash floor and >= 0
+    upper_b = np.where(can_buy, np.inf, 0.0)
+    upper_x = np.where(can_sell, np.inf, 0.0)
+    upper_q = np.where(lot_ok, s.lot_capacity, 0.0)
+    bounded = np.r_[ib, ix, iq]
+    bound_rows = sp.csr_array(
+        (np.ones(len(bounded)), (np.arange(len(bounded)), bounded)),
+        shape=(len(bounded), nx),
+    )
+    upper = np.r_[upper_b, upper_x, upper_q]
+    finite = np.isfinite(upper)
+    row = np.zeros((3, nx))
+    row[0, ib] = row[0, ix] = 1.0
+    row[1, ib], row[1, ix] = 1 + s.cost_rate, s.cost_rate - 1
+    row[2] = row[1]
+    ineq = sp.vstack([-bound_rows, bound_rows[finite], sp.csr_array(row)])
+    ineq_b = np.r_[
+        np.zeros(len(bounded)), upper[finite], 2 * TURNOVER, s.cash - FLOOR, s.cash
+    ]
+    A = sp.csc_array(sp.vstack([eq, ineq]))
+    b = np.r_[eq_b, ineq_b]
+    cones = [clarabel.ZeroConeT(eq.shape[0]), clarabel.NonnegativeConeT(ineq.shape[0])]
+    settings = clarabel.DefaultSettings()
+    settings.verbose = False
+    solution = clarabel.DefaultSolver(P, q, A, b, cones, settings).solve()
+    x = np.asarray(solution.x)
+    a = x[iu]
+    value = (
+        TE_WEIGHT * (np.sum((G @ a) ** 2) + d @ a**2)
+        + s.cost_rate @ (x[ib] + x[ix])
+        + tax @ x[iq]
+    )
+    return float(value), x[ib], x[ix]
+
+
+def plain_solve(
+    s: Snapshot, side: np.ndarray | None
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Solve with a plain cvxpy formulation rebuilt for this account."""
+    n, m = s.n_assets, s.n_lots
+    b, z = cp.Variable(n, nonneg=True), cp.Variable(m, nonneg=True)
+    sells = s.holdings @ z
+    w = s.current + b - sells
+    a = w - s.target
+    tax = s.lot_tax_rate * s.lot_gain_fraction
+    objective = TE_WEIGHT * (
+        cp.sum_squares(s.risk.G @ a) + cp.sum_squares(cp.multiply(np.sqrt(s.risk.d), a))
+    )
+    objective += s.cost_rate @ (b + sells) + tax @ z
+    cash = s.cash - cp.sum(b) + cp.sum(sells) - s.cost_rate @ (b + sells)
+    rows = [
+        z <= s.lot_capacity,
+        cash >= FLOOR,
+        cash >= 0,
+        cp.sum(b) + cp.sum(sells) <= 2 * TURNOVER,
+    ]
+    if side is not None:
+        rows += [b[side < 0] == 0, z[(side > 0)[s.lot_asset]] == 0]
+    problem = cp.Problem(cp.Minimize(objective), rows)
+    problem.solve(solver="CLARABEL")
+    return float(problem.value), np.asarray(b.value), np.asarray(s.holdings @ z.value)
+
+
+def two_solves(solve, s: Snapshot) -> float:
+    """Run the relax-fix-resolve rule with ``solve``; return the final objective."""
+    value, buys, sells = solve(s, None)
+    side = _sides(s, buys, sells)
+    return value if side is None else solve(s, side)[0]
+
+
+def solve_from_scratch(solve, account: Account, targets, market: Market) -> float:
+    """Build the snapshot and run the two-solve rule with ``solve``."""
+    return two_solves(solve, build_snapshot(account, targets, market))
+
+
+def timed(function, *args) -> tuple[float, object]:
+    start = time.perf_counter()
+    out = function(*args)
+    return time.perf_counter() - start, out
+
+
+def run(n_assets: int, runs: int) -> dict[str, list[float]]:
+    market: Market = synthetic_market(
+        n_assets, n_factors=20, seed=0, as_of="2026-11-24"
+    )
+    targets = synthetic_targets(market, seed=0)
+    times: dict[str, list[float]] = {
+        "full": [],
+        "floor": [],
+        "plain": [],
+        "diff_floor": [],
+        "diff_plain": [],
+    }
+    for seed in range(runs + 1):
+        account: Account = synthetic_account(
+            market, targets, seed=seed, account_id=f"A{seed}"
+        )
+        job = AccountJob(
+            account.account_id, account.cash, account.lots, targets, None, None, CONFIG
+        )
+        t_full, (summary, _) = timed(solve_job, market, job)
+        t_floor, floor_value = timed(
+            solve_from_scratch, floor_solve, account, targets, market
+        )
+        t_plain, plain_value = timed(
+            solve_from_scratch, plain_solve, account, targets, market
+        )
+        if seed == 0:
+            continue  # warm-up
+        reference = summary["objective_continuous"]
+        times["full"].append(t_full)
+        times["floor"].append(t_floor)
+        times["plain"].append(t_plain)
+        times["diff_floor"].append(
+            abs(floor_value - reference) / max(abs(reference), 1e-8)
+        )
+        times["diff_plain"].append(
+            abs(plain_value - reference) / max(abs(reference), 1e-8)
+        )
+    return times
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[50, 500])
+    parser.add_argument("--runs", type=int, default=9)
+    args = parser.parse_args(argv)
+    now = dt.datetime.now().isoformat(timespec="seconds")
+    print(f"# per-account benchmark, {now}")
+    versions = f"cvxpy {cp.__version__}, clarabel {clarabel.__version__}"
+    print(f"Python {platform.python_version()}, {versions}\n")
+    header = [
+        "N",
+        "accounts",
+        "(a) full model ms",
+        "(f) hand-built floor ms",
+        "(c) plain cvxpy ms",
+        "(a)/(f)",
+        "(c)/(a)",
+        "max rel. obj. diff (f) / (c)",
+    ]
+    print("| " + " | ".join(header) + " |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---|")
+    for n in args.sizes:
+        t = run(n, args.runs)
+        med = {k: statistics.median(v) * 1e3 for k, v in t.items() if "diff" not in k}
+        cells = [
+            n,
+            args.runs,
+            f"{med['full']:.1f}",
+            f"{med['floor']:.1f}",
+            f"{med['plain']:.1f}",
+            f"{med['full'] / med['floor']:.2f}",
+            f"{med['plain'] / med['full']:.2f}",
+            f"{max(t['diff_floor']):.1e} / {max(t['diff_plain']):.1e}",
+        ]
+        print("| " + " | ".join(map(str, cells)) + " |")
+    print("\nTargets: (a)/(f) <= 1 and (c)/(a) >= 2. (f) and (c) include building the")
+    print("snapshot but not orders or verification; (a) includes both.")
+
+
+if __name__ == "__main__":
+    main()
