@@ -26,7 +26,7 @@ from models.errors import InputError
 from solver.config import RunConfig
 from solver.jobs import AccountJob, BatchInput, load_batch, solve_chunk, unsolved
 from solver.parts import PartStore
-from solver.result import SUMMARY_FIELDS, Status, empty_trades
+from solver.result import ANSWERED, SUMMARY_FIELDS, Status, empty_trades
 from solver.tables import FORMATS, write_table
 
 logger = logging.getLogger(__name__)
@@ -62,9 +62,7 @@ class Progress:
 
     def add(self, summary: pd.DataFrame) -> None:
         """Count a finished chunk."""
-        self.failed += int(
-            (~summary["status"].isin(["optimal", "optimal_inaccurate"])).sum()
-        )
+        self.failed += int((~summary["status"].isin(ANSWERED)).sum())
         if self._bar is not None:
             self._bar.set_postfix(failed=self.failed, refresh=False)
             self._bar.update(len(summary))

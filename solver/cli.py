@@ -13,7 +13,7 @@ import pandas as pd
 from models.errors import InputError
 from solver.batch import BatchReport, rebalance_batch
 from solver.config import RunConfig
-from solver.result import ROUNDING_METHODS
+from solver.result import ANSWERED, ROUNDING_METHODS
 from solver.tables import FORMATS
 
 SLOWEST = 5
@@ -48,7 +48,7 @@ def describe(report: BatchReport, out_dir: Path) -> str:
     """Return the end-of-run summary: statuses, totals, slowest accounts."""
     s = report.summary
     counts = s["status"].value_counts().rename_axis("status").rename("accounts")
-    solved = s[s["status"].isin(["optimal", "optimal_inaccurate"])]
+    solved = s[s["status"].isin(ANSWERED)]
     totals = pd.Series(
         {
             "accounts": len(s),
@@ -74,7 +74,7 @@ def describe(report: BatchReport, out_dir: Path) -> str:
         "Slowest accounts",
         slowest.to_string(index=False),
     ]
-    failed = s[~s["status"].isin(["optimal", "optimal_inaccurate", "no_trade"])]
+    failed = s[~s["status"].isin(ANSWERED)]
     if len(failed):
         lines += [
             "",

@@ -56,6 +56,11 @@ class Status(StrEnum):
     FAILED = "failed"
 
 
+ANSWERED = frozenset(
+    {Status.OPTIMAL, Status.OPTIMAL_INACCURATE, Status.RELAXED, Status.NO_TRADE}
+)
+
+
 @dataclass(frozen=True)
 class SolveOptions:
     """How to solve.
