@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from concurrent.futures import (
@@ -30,9 +31,8 @@ from solver.result import ANSWERED, SUMMARY_FIELDS, Status, empty_trades
 from solver.tables import FORMATS, write_table
 
 logger = logging.getLogger(__name__)
-MAX_CHUNK = (
-    25  # accounts per task: small enough for steady progress, large enough to amortise
-)
+SHARDS = ".shards"  # the lots split by account; removed after the run
+MAX_CHUNK = 25  # accounts per task: steady progress, overhead amortised
 IN_FLIGHT_PER_WORKER = 3  # chunks submitted ahead, bounding memory
 
 
@@ -41,7 +41,7 @@ class BatchReport:
     """What a batch run produced."""
 
     summary: pd.DataFrame  # DATA.md summary, every account once
-    trades: pd.DataFrame  # DATA.md trades
+    orders: int  # rows written to the trades table
     problems: pd.DataFrame  # problems found up front (validate.PROBLEM_COLUMNS)
     solved_now: int  # accounts solved by this run (not resumed)
     seconds: float
@@ -118,7 +118,26 @@ def rebalance_batch(
             f"format must be one of {FORMATS}, got {fmt!r}", field="format"
         )
     start = time.perf_counter()
-    batch = load_batch(in_dir, config)
+    shards = out_dir / SHARDS
+    shutil.rmtree(shards, ignore_errors=True)
+    try:
+        return _batch(in_dir, out_dir, config, workers, scheduler, fmt, progress, start)
+    finally:
+        shutil.rmtree(shards, ignore_errors=True)
+
+
+def _batch(
+    in_dir: Path,
+    out_dir: Path,
+    config: RunConfig,
+    workers: int | None,
+    scheduler: str | None,
+    fmt: str,
+    progress: bool,
+    start: float,
+) -> BatchReport:
+    """Run the batch once the output directory is ready."""
+    batch = load_batch(in_dir, config, out_dir / SHARDS)
     store = PartStore(out_dir)
     done = store.finished()
     if len(batch.problems):

@@ -56,7 +56,7 @@ def describe(report: BatchReport, out_dir: Path) -> str:
             "mean turnover": f"{solved['turnover'].mean():.2%}" if len(solved) else "-",
             "estimated cost": f"{solved['est_cost'].sum():,.2f}",
             "estimated tax": f"{solved['est_tax'].sum():,.2f}",
-            "orders": len(report.trades),
+            "orders": report.orders,
             "seconds": f"{report.seconds:.1f}",
             "accounts per second": f"{report.solved_now / report.seconds:.1f}",
         },

@@ -15,6 +15,7 @@ from models.errors import InputError, RebalanceError
 from solver.api import rebalance
 from solver.config import RunConfig
 from solver.result import SUMMARY_FIELDS, Status, empty_trades
+from solver.shards import LotShards, bucket_of, split_lots
 from solver.tables import OPTIONAL_TABLES, REQUIRED_TABLES, read_table
 from solver.validate import find_problems, invalid_accounts
 
@@ -34,9 +35,13 @@ class AccountJob:
 
 @dataclass(frozen=True)
 class BatchInput:
-    """The validated tables of a batch, the shared market and the problems."""
+    """The validated tables of a batch, the shared market and the problems.
+
+    ``tables`` holds every table but ``lots``, which stays on disk in shards.
+    """
 
     tables: dict[str, pd.DataFrame]
+    lots: LotShards
     market: Market
     config: RunConfig
     problems: pd.DataFrame  # validate.PROBLEM_COLUMNS
@@ -48,37 +53,44 @@ class BatchInput:
         return list(dict.fromkeys(self.tables["accounts"]["account_id"].astype(str)))
 
     def jobs(self, skip: set[str]) -> Iterator[AccountJob]:
-        """Yield a job for each valid account not in ``skip``."""
+        """Yield a job for each valid account not in ``skip``, shard by shard."""
         t = self.tables
-        lots = t["lots"].sort_values("account_id", kind="stable")
-        ids, start = np.unique(
-            lots["account_id"].to_numpy(dtype=str), return_index=True
-        )
-        end = np.r_[start[1:], len(lots)]
-        spans = dict(zip(ids, zip(start, end, strict=True), strict=True))
+        accounts = t["accounts"].drop_duplicates("account_id")
+        bucket = bucket_of(accounts["account_id"], self.lots.buckets)
         targets = {
             str(m): g.set_index("asset")["weight"].astype(float)
             for m, g in t["targets"].groupby("model_id")
         }
         groups = {name: _by_account(t.get(name)) for name in OPTIONAL_TABLES}
-        for row in t["accounts"].drop_duplicates("account_id").to_dict("records"):
-            aid = str(row["account_id"])
-            if aid in skip or aid in self.invalid:
+        done = skip | set(self.invalid)
+        for shard in range(self.lots.buckets):
+            members = accounts[(bucket == shard) & ~accounts["account_id"].isin(done)]
+            if members.empty:
                 continue
-            lo, hi = spans.get(aid, (0, 0))
-            yield AccountJob(
-                account_id=aid,
-                cash=row["cash"],
-                lots=lots.iloc[lo:hi],
-                targets=targets[str(row["model_id"])],
-                restrictions=groups["restrictions"].get(aid),
-                recent_trades=groups["recent_trades"].get(aid),
-                config=self.config.for_account(pd.Series(row)),
+            lots = self.lots.read(shard).sort_values("account_id", kind="stable")
+            ids, start = np.unique(
+                lots["account_id"].to_numpy(dtype=str), return_index=True
             )
+            end = np.r_[start[1:], len(lots)]
+            spans = dict(zip(ids, zip(start, end, strict=True), strict=True))
+            for row in members.to_dict("records"):
+                aid = str(row["account_id"])
+                lo, hi = spans.get(aid, (0, 0))
+                yield AccountJob(
+                    account_id=aid,
+                    cash=row["cash"],
+                    lots=lots.iloc[lo:hi].drop(columns="account_id"),
+                    targets=targets[str(row["model_id"])],
+                    restrictions=groups["restrictions"].get(aid),
+                    recent_trades=groups["recent_trades"].get(aid),
+                    config=self.config.for_account(pd.Series(row)),
+                )
 
 
-def load_batch(in_dir: Path, config: RunConfig) -> BatchInput:
+def load_batch(in_dir: Path, config: RunConfig, work_dir: Path) -> BatchInput:
     """Read and check the tables of ``in_dir``; build the shared market once.
+
+    The lots are split into shards under ``work_dir``.
 
     Raises
     ------
@@ -89,6 +101,8 @@ def load_batch(in_dir: Path, config: RunConfig) -> BatchInput:
     """
     tables: dict[str, pd.DataFrame] = {}
     for name in (*REQUIRED_TABLES, *OPTIONAL_TABLES):
+        if name == "lots":
+            continue
         frame = read_table(in_dir, name, required=name in REQUIRED_TABLES)
         if frame is not None:
             tables[name] = frame
@@ -97,7 +111,8 @@ def load_batch(in_dir: Path, config: RunConfig) -> BatchInput:
         tables["factor_loadings"], tables["factor_covariance"], tables["specific_risk"]
     )
     risk_assets = risk.loadings.index.intersection(risk.specific_variance.index)
-    problems = find_problems(tables, as_of.normalize(), risk_assets)
+    lots = split_lots(in_dir, work_dir)
+    problems = find_problems(tables, lots, as_of.normalize(), risk_assets)
     fatal = problems[problems["field"].isin(_fatal_fields(problems))]
     if len(fatal):
         raise InputError(
@@ -105,7 +120,7 @@ def load_batch(in_dir: Path, config: RunConfig) -> BatchInput:
         )
     market = Market(as_of=as_of, prices=tables["prices"], risk_model=risk)
     invalid = invalid_accounts(problems, tables["accounts"])
-    return BatchInput(tables, market, config, problems, invalid)
+    return BatchInput(tables, lots, market, config, problems, invalid)
 
 
 def _fatal_fields(problems: pd.DataFrame) -> list[str]:

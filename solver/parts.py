@@ -11,16 +11,32 @@ removed.
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from solver.result import SUMMARY_FIELDS, TRADE_COLUMNS
 from solver.tables import FORMATS, write_table
 
 PARTS = ".parts"
+NUMERIC_TRADE_COLUMNS = (
+    "quantity",
+    "price",
+    "value",
+    "realized_gain",
+    "est_tax",
+    "est_cost",
+)
+TEXT, NUMBER = pa.large_string(), pa.float64()
+TRADE_SCHEMA = pa.schema(
+    [(c, NUMBER if c in NUMERIC_TRADE_COLUMNS else TEXT) for c in TRADE_COLUMNS]
+)
 
 
 class PartStore:
@@ -48,34 +64,75 @@ class PartStore:
             self.parts / f"{chunk}.summary.parquet",
         )
 
-    def merge(self, fmt: str, order: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Write the final tables in ``fmt`` (accounts in ``order``); drop the parts."""
-        summaries = self._summaries()
-        trades = self._trades()
+    def merge(self, fmt: str, order: list[str]) -> tuple[pd.DataFrame, int]:
+        """Write the final tables in ``fmt``; drop the parts.
+
+        The summary is sorted like ``order``; trades are streamed part by
+        part, never all in memory. Returns the summary and the trade count.
+        """
+        parts = sorted(self.parts.glob("*.summary.parquet"))
+        earlier = {name: self._final(name) for name in ("summary", "trades")}
+        summaries = [pd.read_parquet(p) for p in parts] + earlier["summary"]
+        seen: set[str] = set()
+        keep = []  # per source: the accounts it is first to report
+        for frame in summaries:
+            ids = set(frame["account_id"].astype(str)) - seen
+            keep.append(ids)
+            seen |= ids
         summary = (
-            pd.concat(summaries, ignore_index=True)
+            pd.concat(summaries, ignore_index=True).drop_duplicates("account_id")
             if summaries
             else _empty(SUMMARY_FIELDS)
         )
-        summary = summary.drop_duplicates("account_id", keep="first")
         rank = {aid: i for i, aid in enumerate(order)}
         summary = summary.sort_values(
             "account_id", key=lambda s: s.map(rank), kind="stable"
         )
-        all_trades = (
-            pd.concat(trades, ignore_index=True) if trades else _empty(TRADE_COLUMNS)
-        )
-        all_trades = all_trades.drop_duplicates().sort_values(
-            "account_id", key=lambda s: s.map(rank), kind="stable"
+        sources = [self.parts / p.name.replace(".summary.", ".trades.") for p in parts]
+        count = self._write_trades(
+            [*sources, *earlier["trades"]], keep, self.out_dir / f"trades.{fmt}"
         )
         for other in FORMATS:
             if other != fmt:
                 for name in ("trades", "summary"):
                     (self.out_dir / f"{name}.{other}").unlink(missing_ok=True)
-        write_table(all_trades.reset_index(drop=True), self.out_dir / f"trades.{fmt}")
         write_table(summary.reset_index(drop=True), self.out_dir / f"summary.{fmt}")
         shutil.rmtree(self.parts, ignore_errors=True)
-        return summary.reset_index(drop=True), all_trades.reset_index(drop=True)
+        return summary.reset_index(drop=True), count
+
+    def _write_trades(
+        self, sources: list[Path | pd.DataFrame], keep: list[set[str]], path: Path
+    ) -> int:
+        """Stream each source's trades of its kept accounts into ``path``."""
+        fd, tmp = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
+        os.close(fd)
+        count, writer = 0, None
+        try:
+            for source, accounts in zip(sources, keep, strict=True):
+                frame = pd.read_parquet(source) if isinstance(source, Path) else source
+                frame = frame.loc[
+                    frame["account_id"].astype(str).isin(accounts), list(TRADE_COLUMNS)
+                ]
+                table = pa.Table.from_pandas(
+                    frame, schema=TRADE_SCHEMA, preserve_index=False
+                )
+                if path.suffix == ".csv":
+                    frame.to_csv(tmp, mode="a", header=count == 0, index=False)
+                else:
+                    writer = writer or pq.ParquetWriter(tmp, table.schema)
+                    writer.write_table(table)
+                count += len(frame)
+            if writer is None and path.suffix != ".csv":
+                pq.write_table(TRADE_SCHEMA.empty_table(), tmp)
+            elif path.suffix == ".csv" and count == 0:
+                _empty(TRADE_COLUMNS).to_csv(tmp, index=False)
+        finally:
+            if writer is not None:
+                writer.close()
+        os.replace(tmp, path)
+        return count
 
     def _summaries(self) -> list[pd.DataFrame]:
         """Read the committed summary parts and any earlier final summary."""
@@ -83,14 +140,6 @@ class PartStore:
             pd.read_parquet(p) for p in sorted(self.parts.glob("*.summary.parquet"))
         ]
         return frames + self._final("summary")
-
-    def _trades(self) -> list[pd.DataFrame]:
-        """Read the trades parts whose chunk committed, and any earlier final trades."""
-        frames = []
-        for summary in sorted(self.parts.glob("*.summary.parquet")):
-            chunk = summary.name.removesuffix(".summary.parquet")
-            frames.append(pd.read_parquet(self.parts / f"{chunk}.trades.parquet"))
-        return frames + self._final("trades")
 
     def _final(self, name: str) -> list[pd.DataFrame]:
         """Read a final table left by an earlier, completed run."""

@@ -9,7 +9,7 @@ checks being complete.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -31,19 +31,28 @@ def _rows(frame: pd.DataFrame, *columns: str) -> Iterator[tuple[str, ...]]:
 
 
 def find_problems(
-    tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, risk_assets: pd.Index
+    tables: dict[str, pd.DataFrame],
+    lots: Iterable[pd.DataFrame],
+    as_of: pd.Timestamp,
+    risk_assets: pd.Index,
 ) -> pd.DataFrame:
-    """Return one row per problem (``PROBLEM_COLUMNS``), possibly none."""
+    """Return one row per problem (``PROBLEM_COLUMNS``), possibly none.
+
+    ``lots`` yields the lots table in pieces that each hold whole accounts.
+    """
     rows = list(_columns(tables))
     if not rows:
-        rows += list(_accounts(tables["accounts"], tables["targets"]))
         usable = _usable_assets(tables["prices"], risk_assets)
-        rows += list(
-            _prices(tables["prices"], tables["lots"], tables["targets"], usable)
-        )
-        rows += list(_lots(tables["lots"], tables["accounts"], as_of))
+        rows += list(_accounts(tables["accounts"], tables["targets"]))
+        rows += list(_prices(tables["prices"], tables["targets"], usable))
         rows += list(_targets(tables["targets"]))
         rows += list(_optional(tables))
+        for piece in lots:
+            missing = list(_columns({"lots": piece}))
+            if missing:
+                rows += missing
+                break
+            rows += list(_lots(piece, tables["accounts"], as_of, usable))
     return pd.DataFrame(rows, columns=list(PROBLEM_COLUMNS))
 
 
@@ -51,7 +60,7 @@ def _columns(tables: dict[str, pd.DataFrame]) -> Iterator[Problem]:
     """Check the required columns of every table."""
     required = {
         "accounts": ACCOUNT_COLUMNS,
-        "lots": ("account_id", *LOT_COLUMNS),
+        "lots": ("account_id", *LOT_COLUMNS),  # checked on the first shard
         "targets": TARGET_COLUMNS,
         "prices": ("asset", "price"),
         "restrictions": ("account_id", "asset", "rule"),
@@ -107,7 +116,7 @@ def _usable_assets(prices: pd.DataFrame, risk_assets: pd.Index) -> pd.Index:
 
 
 def _prices(
-    prices: pd.DataFrame, lots: pd.DataFrame, targets: pd.DataFrame, usable: pd.Index
+    prices: pd.DataFrame, targets: pd.DataFrame, usable: pd.Index
 ) -> Iterator[Problem]:
     bad = prices[_bad_number(prices["price"], positive=True)]
     for asset, price in _rows(bad, "asset", "price"):
@@ -118,16 +127,6 @@ def _prices(
             None,
             "price",
             f"must be a finite number > 0, got {price}",
-        )
-    held = lots[~lots["asset"].isin(usable)].drop_duplicates(["account_id", "asset"])
-    for aid, asset in _rows(held, "account_id", "asset"):
-        yield (
-            aid,
-            None,
-            asset,
-            None,
-            "price",
-            "held asset without a usable price or risk entry",
         )
     aimed = targets[~targets["asset"].isin(usable) & (targets["asset"] != CASH)]
     for model, asset in _rows(aimed, "model_id", "asset"):
@@ -142,8 +141,18 @@ def _prices(
 
 
 def _lots(
-    lots: pd.DataFrame, accounts: pd.DataFrame, as_of: pd.Timestamp
+    lots: pd.DataFrame, accounts: pd.DataFrame, as_of: pd.Timestamp, usable: pd.Index
 ) -> Iterator[Problem]:
+    held = lots[~lots["asset"].isin(usable)].drop_duplicates(["account_id", "asset"])
+    for aid, asset in _rows(held, "account_id", "asset"):
+        yield (
+            aid,
+            None,
+            asset,
+            None,
+            "price",
+            "held asset without a usable price or risk entry",
+        )
     unknown = lots[~lots["account_id"].isin(accounts["account_id"])]
     for (aid,) in _rows(unknown.drop_duplicates("account_id"), "account_id"):
         yield (

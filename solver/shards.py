@@ -1,0 +1,111 @@
+"""The lots table split by account onto disk, so a batch never holds it whole.
+
+Lots are streamed from ``lots.parquet`` (record batches) or ``lots.csv``
+(chunks, read as text so that bad values reach validation intact) into one
+Parquet file per bucket, the bucket being a stable hash of ``account_id``.
+Every account's lots land in one bucket; validation and solving then read
+one bucket at a time, which bounds the memory of the batch's parent process.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from models.errors import InputError
+
+ROWS_PER_SHARD = 500_000
+READ_ROWS = 1_000_000
+CSV_BYTES_PER_ROW = 60  # to size the shards of a CSV before reading it
+
+
+def bucket_of(account_ids: pd.Series, buckets: int) -> np.ndarray:
+    """Return each account's bucket: a stable hash, the same in every run."""
+    hashes = pd.util.hash_array(account_ids.astype(str).to_numpy(dtype=object))
+    bucket: np.ndarray = (hashes % np.uint64(buckets)).astype(np.int64)
+    return bucket
+
+
+@dataclass(frozen=True)
+class LotShards:
+    """Lots split into ``buckets`` Parquet files under ``directory``."""
+
+    directory: Path
+    buckets: int
+    columns: tuple[str, ...]
+
+    def read(self, bucket: int) -> pd.DataFrame:
+        """Return the lots of one bucket (no rows, same columns, when empty)."""
+        path = self.directory / f"{bucket}.parquet"
+        if not path.exists():
+            return pd.DataFrame({c: pd.Series(dtype=str) for c in self.columns})
+        frame = pd.read_parquet(path)
+        for column in ("account_id", "asset", "lot_id"):
+            if column in frame:
+                frame[column] = frame[column].astype(str)
+        return frame
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        """Yield the lots bucket by bucket."""
+        for bucket in range(self.buckets):
+            yield self.read(bucket)
+
+
+def split_lots(
+    in_dir: Path, directory: Path, *, rows_per_shard: int = ROWS_PER_SHARD
+) -> LotShards:
+    """Stream ``IN_DIR/lots.*`` into buckets under ``directory``."""
+    parquet, csv = in_dir / "lots.parquet", in_dir / "lots.csv"
+    if parquet.exists():
+        rows = pq.ParquetFile(parquet).metadata.num_rows
+        chunks = _parquet_chunks(parquet)
+    elif csv.exists():
+        rows = csv.stat().st_size // CSV_BYTES_PER_ROW
+        chunks = _csv_chunks(csv)
+    else:
+        raise InputError(f"no lots.parquet or lots.csv in {in_dir}", field="lots")
+    buckets = max(1, math.ceil(rows / ROWS_PER_SHARD))
+    directory.mkdir(parents=True, exist_ok=True)
+    writers: dict[int, pq.ParquetWriter] = {}
+    columns: tuple[str, ...] = ()
+    try:
+        for chunk in chunks:
+            columns = tuple(chunk.column_names)
+            if "account_id" not in chunk.column_names:
+                raise InputError("missing column in table 'lots'", field="account_id")
+            ids = chunk.column("account_id").to_pandas()
+            where = bucket_of(ids, buckets)
+            for bucket in np.unique(where):
+                part = chunk.take(pa.array(np.flatnonzero(where == bucket)))
+                if bucket not in writers:
+                    path = directory / f"{bucket}.parquet"
+                    writers[bucket] = pq.ParquetWriter(path, part.schema)
+                writers[bucket].write_table(part)
+    finally:
+        for writer in writers.values():
+            writer.close()
+    return LotShards(directory, buckets, columns)
+
+
+def _parquet_chunks(path: Path) -> Iterator[pa.Table]:
+    """Yield the file's rows in tables of at most ``READ_ROWS``."""
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=READ_ROWS):
+        yield pa.Table.from_batches([batch])
+
+
+def _csv_chunks(path: Path) -> Iterator[pa.Table]:
+    """Yield the file's rows as text columns, ``READ_ROWS`` at a time."""
+    try:
+        for frame in pd.read_csv(
+            path, dtype=str, chunksize=READ_ROWS, keep_default_na=False
+        ):
+            yield pa.Table.from_pandas(frame, preserve_index=False)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read {path.name}: {exc}", field="lots") from exc
