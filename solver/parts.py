@@ -71,7 +71,11 @@ class PartStore:
         part, never all in memory. Returns the summary and the trade count.
         """
         parts = sorted(self.parts.glob("*.summary.parquet"))
-        earlier = {name: self._final(name) for name in ("summary", "trades")}
+        earlier = {"summary": self._final("summary"), "trades": []}
+        if earlier[
+            "summary"
+        ]:  # final trades count only with the summary written after them
+            earlier["trades"] = self._final("trades")
         summaries = [pd.read_parquet(p) for p in parts] + earlier["summary"]
         seen: set[str] = set()
         keep = []  # per source: the accounts it is first to report

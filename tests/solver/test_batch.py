@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import solver.jobs
+import solver.parts
 import solver.shards
 from solver.batch import rebalance_batch
 from solver.cli import main
@@ -285,3 +286,31 @@ def test_batch_split_into_many_shards_matches_one_shard(tmp_path, monkeypatch):
         _sorted(_read(tmp_path / "one", "trades")),
     )
     assert not (tmp_path / "many" / ".shards").exists()
+
+
+def test_batch_recovers_from_a_crash_between_final_writes(tmp_path, monkeypatch):
+    write_batch(tmp_path / "in", n_accounts=5)
+    real = solver.parts.write_table
+
+    def crash_on_final_summary(frame, path):
+        if path.name == "summary.parquet":
+            raise KeyboardInterrupt("killed between the final trades and summary")
+        real(frame, path)
+
+    monkeypatch.setattr(solver.parts, "write_table", crash_on_final_summary)
+    with pytest.raises(KeyboardInterrupt):
+        rebalance_batch(tmp_path / "in", tmp_path / "out", config=CONFIG, workers=1)
+    assert (tmp_path / "out" / "trades.parquet").exists()
+    monkeypatch.setattr(solver.parts, "write_table", real)
+    again = rebalance_batch(tmp_path / "in", tmp_path / "out", config=CONFIG, workers=1)
+    assert again.solved_now == 0  # everything was committed before the crash
+    reference = rebalance_batch(
+        tmp_path / "in", tmp_path / "ref", config=CONFIG, workers=1
+    )
+    pd.testing.assert_frame_equal(
+        _comparable(again.summary), _comparable(reference.summary)
+    )
+    pd.testing.assert_frame_equal(
+        _sorted(_read(tmp_path / "out", "trades")),
+        _sorted(_read(tmp_path / "ref", "trades")),
+    )
