@@ -71,10 +71,9 @@ class PartStore:
         part, never all in memory. Returns the summary and the trade count.
         """
         parts = sorted(self.parts.glob("*.summary.parquet"))
+        # final trades count only with the final summary, written after them
         earlier = {"summary": self._final("summary"), "trades": []}
-        if earlier[
-            "summary"
-        ]:  # final trades count only with the summary written after them
+        if earlier["summary"]:
             earlier["trades"] = self._final("trades")
         summaries = [pd.read_parquet(p) for p in parts] + earlier["summary"]
         seen: set[str] = set()
