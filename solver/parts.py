@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from solver.result import SUMMARY_FIELDS, TRADE_COLUMNS
-from solver.tables import FORMATS, write_table
+from solver.tables import FORMATS, read_table, write_table
 
 PARTS = ".parts"
 NUMERIC_TRADE_COLUMNS = (
@@ -146,14 +146,8 @@ class PartStore:
 
     def _final(self, name: str) -> list[pd.DataFrame]:
         """Read a final table left by an earlier, completed run."""
-        out = []
-        for fmt in FORMATS:
-            path = self.out_dir / f"{name}.{fmt}"
-            if path.exists():
-                out.append(
-                    pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
-                )
-        return out
+        frame = read_table(self.out_dir, name, required=False)
+        return [] if frame is None else [frame]
 
 
 def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
