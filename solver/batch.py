@@ -142,8 +142,7 @@ def _batch(
     done = store.finished()
     if len(batch.problems):
         write_table(batch.problems, out_dir / "problems.csv")
-    _store_invalid(batch, store, done)
-    done = store.finished()
+    done |= _store_invalid(batch, store, done)
     jobs = batch.jobs(skip=done)
     todo = len(set(batch.account_ids) - done)
     workers = workers or os.cpu_count() or 1
@@ -158,18 +157,19 @@ def _batch(
     )
 
 
-def _store_invalid(batch: BatchInput, store: PartStore, done: set[str]) -> None:
-    """Commit the summary rows of accounts that failed the up-front checks."""
+def _store_invalid(batch: BatchInput, store: PartStore, done: set[str]) -> set[str]:
+    """Commit the summary rows of accounts that failed the up-front checks.
+
+    Returns the accounts it committed.
+    """
     rows = [
-        unsolved(aid, Status.INVALID_INPUT, message, time.perf_counter())
+        unsolved(aid, Status.INVALID_INPUT, message, 0.0)
         for aid, message in batch.invalid.items()
         if aid not in done
     ]
     if rows:
-        summary = pd.DataFrame(rows, columns=list(SUMMARY_FIELDS)).assign(
-            solve_seconds=0.0
-        )
-        store.write(summary, empty_trades())
+        store.write(pd.DataFrame(rows, columns=list(SUMMARY_FIELDS)), empty_trades())
+    return {str(row["account_id"]) for row in rows}
 
 
 def _run(

@@ -297,7 +297,6 @@ class Rounded:
 
     buy_shares: np.ndarray
     lot_shares: np.ndarray
-    method: str
 
 
 def discretize(
@@ -334,7 +333,6 @@ def discretize(
     return Rounded(
         buy_shares=ladders.buy.shares(buy),
         lot_shares=ladders.lot_shares(ladders.sell.shares(sell)),
-        method=method,
     )
 
 

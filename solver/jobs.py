@@ -179,23 +179,25 @@ def solve_job(market: Market, job: AccountJob) -> tuple[pd.Series, pd.DataFrame]
             options=config.options(),
         )
     except InputError as exc:
-        return unsolved(
-            job.account_id, Status.INVALID_INPUT, str(exc), start
-        ), empty_trades()
+        status, message = Status.INVALID_INPUT, str(exc)
     except RebalanceError as exc:
-        message = f"{type(exc).__name__}: {exc}"
-        return unsolved(job.account_id, Status.FAILED, message, start), empty_trades()
-    return result.summary, result.trades
+        status, message = Status.FAILED, f"{type(exc).__name__}: {exc}"
+    else:
+        return result.summary, result.trades
+    seconds = time.perf_counter() - start
+    return unsolved(job.account_id, status, message, seconds), empty_trades()
 
 
-def unsolved(account_id: str, status: Status, message: str, start: float) -> pd.Series:
+def unsolved(
+    account_id: str, status: Status, message: str, seconds: float
+) -> pd.Series:
     """Return the summary row of an account that has no orders."""
     row: dict[str, object] = dict.fromkeys(SUMMARY_FIELDS, np.nan)
     row.update(
         account_id=account_id,
         status=str(status),
         message=message,
-        solve_seconds=time.perf_counter() - start,
+        solve_seconds=seconds,
         solver="",
     )
     return pd.Series(row, name=account_id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +27,6 @@ class Solution:
     status: Status
     z: np.ndarray | None
     solver: str
-    seconds: float
 
 
 def map_status(cvxpy_status: str | None) -> Status | None:
@@ -54,7 +52,6 @@ def solve_program(program: Program, options: SolveOptions) -> Solution:
     if problem is None:
         raise SolverFailedError("program was not built")
     failures = []
-    start = time.perf_counter()
     for name in (options.solver, *options.fallback):
         try:
             with warnings.catch_warnings():
@@ -76,7 +73,7 @@ def solve_program(program: Program, options: SolveOptions) -> Solution:
             if value is None
             else np.clip(np.asarray(value, dtype=float), 0.0, None)
         )
-        return Solution(status, z, name, time.perf_counter() - start)
+        return Solution(status, z, name)
     raise SolverFailedError(
         f"account_id={program.snapshot.account_id!r}: every solver failed: "
         + "; ".join(failures)
