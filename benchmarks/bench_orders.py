@@ -163,7 +163,7 @@ def round_with(
     objective = objective_terms()
 
     def step() -> tuple[Ladders, Rounded]:  # the timed discrete step
-        ladders = build_ladders(s, optimum.program.mask, objective, fractional=False)
+        ladders = build_ladders(s, optimum.mask, objective, fractional=False)
         rounded = discretize(ladders, optimum.outcome, objective, constraints, method)
         return ladders, rounded
 

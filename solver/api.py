@@ -20,7 +20,6 @@ from solver.optimize import optimize
 from solver.orders import clean, continuous_shares, trades_table
 from solver.report import (
     Orders,
-    constraints_table,
     summary,
     term_values,
     weights_table,
@@ -88,7 +87,7 @@ def rebalance(
     else:
         ladders = build_ladders(
             snapshot,
-            optimum.program.mask,
+            optimum.mask,
             objective,
             fractional=account.fractional_shares,
         )
@@ -133,7 +132,7 @@ def rebalance(
             solver=optimum.solver,
         ),
         terms=term_values(objective, optimum.outcome),
-        constraints=constraints_table(optimum.program),
+        constraints=optimum.constraints(),
         weights=weights_table(snapshot, optimum.outcome, after),
         violations=violations,
     )

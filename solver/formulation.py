@@ -31,16 +31,50 @@ ACTIVE_WEIGHTS = "active_weights"
 CASH_NON_NEGATIVE = "cash_non_negative"
 
 
-@dataclass
-class Program:
-    """A built program; satisfies ``models.terms.ProgramVars``."""
+@dataclass(frozen=True)
+class Layout:
+    """Which trades are free, and the affine maps from them to the account.
 
-    snapshot: Snapshot
-    mask: TradeMask
+    Every quantity is ``map @ z + constant`` over the stacked trades
+    ``z = [b; x; q]``; the cvxpy and the direct Clarabel paths share these.
+    """
+
     buy_assets: np.ndarray  # universe index of each buy variable
     sell_assets: np.ndarray  # universe index of each asset-sale variable
     sell_lots: np.ndarray  # lot index of each lot-sale variable
     forced_sales: np.ndarray  # (n lots,) constant sales (liquidations)
+    forced_sells: np.ndarray  # (n assets,) the same per asset
+    buys: sp.csr_array
+    lot_sales: sp.csr_array
+    sells: sp.csr_array
+    traded: sp.csr_array
+    weights: sp.csr_array
+    weights_before: np.ndarray  # current weights less forced sales
+    cash: np.ndarray  # (n,) cash row
+    cash_before: float  # cash after forced sales
+    sales_balance: sp.csr_array  # rows of ``x - S q``, one per sold asset
+
+    @property
+    def size(self) -> int:
+        """Number of free trade variables."""
+        return int(self.buys.shape[1])
+
+    def outcome(self, snapshot: Snapshot, z: np.ndarray) -> Outcome:
+        """Return the numpy outcome of a value of the stacked trades."""
+        buys = np.zeros(snapshot.n_assets)
+        buys[self.buy_assets] = z[: len(self.buy_assets)]
+        lot_sales = self.forced_sales.copy()
+        lot_sales[self.sell_lots] += z[len(z) - len(self.sell_lots) :]
+        return Outcome(snapshot, buys, lot_sales)
+
+
+@dataclass
+class Program:
+    """A built cvxpy program; satisfies ``models.terms.ProgramVars``."""
+
+    snapshot: Snapshot
+    mask: TradeMask
+    layout: Layout
     trades: cp.Variable
     active: cp.Expression  # a variable: the risk terms are written over it
     buys: cp.Expression
@@ -55,11 +89,7 @@ class Program:
 
     def outcome(self, z: np.ndarray) -> Outcome:
         """Return the numpy outcome of a value of the stacked variables."""
-        buys = np.zeros(self.snapshot.n_assets)
-        buys[self.buy_assets] = z[: len(self.buy_assets)]
-        lot_sales = self.forced_sales.copy()
-        lot_sales[self.sell_lots] += z[len(z) - len(self.sell_lots) :]
-        return Outcome(self.snapshot, buys, lot_sales)
+        return self.layout.outcome(self.snapshot, z)
 
 
 def build_program(
@@ -69,12 +99,13 @@ def build_program(
     constraints: Sequence[Constraint],
 ) -> Program:
     """Return the program for ``snapshot`` restricted to the trades ``mask`` allows."""
-    program, sales_balance = _variables(snapshot, mask)
-    lot_vars = program.trades[program.trades.size - len(program.sell_lots) :]
+    layout = build_layout(snapshot, mask)
+    program = _variables(snapshot, mask, layout)
+    lot_vars = program.trades[layout.size - len(layout.sell_lots) :]
     program.constraints[LOT_QUANTITY] = [
-        lot_vars <= snapshot.lot_capacity[program.sell_lots]
+        lot_vars <= snapshot.lot_capacity[layout.sell_lots]
     ]
-    program.constraints[ASSET_SALES] = [sales_balance @ program.trades == 0]
+    program.constraints[ASSET_SALES] = [layout.sales_balance @ program.trades == 0]
     program.constraints[ACTIVE_WEIGHTS] = [
         program.active == program.weights - snapshot.target
     ]
@@ -104,44 +135,55 @@ def check_unique_names(names: Sequence[str], account_id: str) -> None:
         seen.add(name)
 
 
-def _variables(s: Snapshot, mask: TradeMask) -> tuple[Program, sp.csr_array]:
-    """Create the variables, the affine maps, and the rows of ``x - S q``."""
+def build_layout(s: Snapshot, mask: TradeMask) -> Layout:
+    """Choose the free trades allowed by ``mask`` and build their affine maps."""
     forced = np.where(mask.must_sell, s.lot_capacity, 0.0)
     buy_assets = np.flatnonzero(mask.can_buy)
     sell_lots = np.flatnonzero(mask.can_sell & ~mask.must_sell & (s.lot_capacity > 0))
     sell_assets = np.unique(s.lot_asset[sell_lots])
     n_b, n_x, n_q = len(buy_assets), len(sell_assets), len(sell_lots)
     n = n_b + n_x + n_q
-    z = cp.Variable(n, nonneg=True, name="trades")
     pick_buys = _pick(buy_assets, 0, s.n_assets, n)
     pick_sells = _pick(sell_assets, n_b, s.n_assets, n)
     pick_lots = _pick(sell_lots, n_b + n_x, s.n_lots, n)
     lot_sells = sp.csr_array(s.holdings @ pick_lots)
     forced_sells = s.holdings @ forced
-    weight_map = sp.csr_array(pick_buys - pick_sells)
-    traded_map = sp.csr_array(pick_buys + pick_sells)
-    current = s.current - forced_sells
-    cash_row = (
-        -pick_buys.sum(axis=0) + pick_sells.sum(axis=0) - s.cost_rate @ traded_map
-    )
-    forced_cash = forced_sells.sum() - s.cost_rate @ forced_sells
-    program = Program(
-        snapshot=s,
-        mask=mask,
+    traded = sp.csr_array(pick_buys + pick_sells)
+    cash = -pick_buys.sum(axis=0) + pick_sells.sum(axis=0) - s.cost_rate @ traded
+    return Layout(
         buy_assets=buy_assets,
         sell_assets=sell_assets,
         sell_lots=sell_lots,
         forced_sales=forced,
+        forced_sells=forced_sells,
+        buys=pick_buys,
+        lot_sales=pick_lots,
+        sells=pick_sells,
+        traded=traded,
+        weights=sp.csr_array(pick_buys - pick_sells),
+        weights_before=s.current - forced_sells,
+        cash=np.asarray(cash).ravel(),
+        cash_before=float(s.cash + forced_sells.sum() - s.cost_rate @ forced_sells),
+        sales_balance=sp.csr_array((pick_sells - lot_sells)[sell_assets]),
+    )
+
+
+def _variables(s: Snapshot, mask: TradeMask, layout: Layout) -> Program:
+    """Create the cvxpy variables and expressions over the layout's maps."""
+    z = cp.Variable(layout.size, nonneg=True, name="trades")
+    return Program(
+        snapshot=s,
+        mask=mask,
+        layout=layout,
         trades=z,
         active=cp.Variable(s.n_assets, name="active"),
-        buys=pick_buys @ z,
-        lot_sales=pick_lots @ z + forced,
-        sells=pick_sells @ z + forced_sells,
-        traded=traded_map @ z + forced_sells,
-        weights=weight_map @ z + current,
-        cash=cash_row @ z + (s.cash + forced_cash),
+        buys=layout.buys @ z,
+        lot_sales=layout.lot_sales @ z + layout.forced_sales,
+        sells=layout.sells @ z + layout.forced_sells,
+        traded=layout.traded @ z + layout.forced_sells,
+        weights=layout.weights @ z + layout.weights_before,
+        cash=layout.cash @ z + layout.cash_before,
     )
-    return program, sp.csr_array((pick_sells - lot_sells)[sell_assets])
 
 
 def _pick(index: np.ndarray, offset: int, rows: int, columns: int) -> sp.csr_array:

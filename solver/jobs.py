@@ -182,6 +182,8 @@ def solve_job(market: Market, job: AccountJob) -> tuple[pd.Series, pd.DataFrame]
         status, message = Status.INVALID_INPUT, str(exc)
     except RebalanceError as exc:
         status, message = Status.FAILED, f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # an unforeseen error in one account never stops a batch
+        status, message = Status.FAILED, f"internal error: {type(exc).__name__}: {exc}"
     else:
         return result.summary, result.trades
     seconds = time.perf_counter() - start

@@ -2,31 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
+import pandas as pd
 
 from models.constraints import NoBuyAndSell
 from models.snapshot import Snapshot
 from models.terms import Constraint, Outcome, Term, TradeMask, TradeRule
-from solver.errors import InfeasibleError
-from solver.formulation import Program, build_program
+from solver.direct import build_matrices, supports
+from solver.errors import InfeasibleError, SolverFailedError
+from solver.formulation import build_program
+from solver.report import constraints_table
 from solver.result import SolveOptions, Status
-from solver.solve import solve_program
+from solver.solve import solve_matrices, solve_program
 
 SIDE_TOLERANCE = 1e-9  # fraction of V: smaller buys/sells are solver noise
 
 
 @dataclass(frozen=True)
 class Optimum:
-    """The continuous answer and the program it came from."""
+    """The continuous answer, the trades it allowed, and how it was found."""
 
     outcome: Outcome
-    program: Program
+    mask: TradeMask
     status: Status
     solver: str
     solves: int
+    constraints: Callable[[], pd.DataFrame]  # slack and dual per named constraint
 
 
 def combined_mask(snapshot: Snapshot, rules: Sequence[TradeRule]) -> TradeMask:
@@ -89,13 +94,45 @@ def _solve(
     constraints: Sequence[Constraint],
     options: SolveOptions,
 ) -> Optimum | None:
-    """Build and solve once; ``None`` when infeasible."""
+    """Solve once, by the direct Clarabel path when it applies; ``None`` if infeasible.
+
+    When Clarabel gives no usable answer there, the cvxpy path runs the
+    fallback solvers.
+    """
+    if _direct(objective, constraints, options):
+        matrices = build_matrices(snapshot, mask, objective, constraints)
+        direct = solve_matrices(matrices, options)
+        if direct.status is Status.INFEASIBLE:
+            return None
+        if direct.status is not None and direct.outcome is not None:
+            table = direct.constraints
+            return Optimum(
+                direct.outcome, mask, direct.status, options.solver, 1, lambda: table
+            )
+        if not options.fallback:
+            raise SolverFailedError(
+                f"account_id={snapshot.account_id!r}: CLARABEL gave no answer"
+            )
+        first, *rest = options.fallback
+        options = replace(options, solver=first, fallback=tuple(rest))
     program = build_program(snapshot, mask, objective, constraints)
     solution = solve_program(program, options)
     if solution.status is Status.INFEASIBLE or solution.z is None:
         return None
     outcome = program.outcome(solution.z)
-    return Optimum(outcome, program, solution.status, solution.solver, 1)
+    report = partial(constraints_table, program)
+    return Optimum(outcome, mask, solution.status, solution.solver, 1, report)
+
+
+def _direct(
+    objective: Sequence[Term], constraints: Sequence[Constraint], options: SolveOptions
+) -> bool:
+    """Return whether to build the matrices directly instead of through cvxpy."""
+    return (
+        options.formulation == "auto"
+        and options.solver == "CLARABEL"
+        and supports(objective, constraints)
+    )
 
 
 def _fix_sides(snapshot: Snapshot, o: Outcome) -> TradeMask:
@@ -133,8 +170,7 @@ def diagnose(
         trial_constraints = [c for c in kept_constraints if c is not item]
         trial_rules = [r for r in kept_rules if r is not item]
         mask = combined_mask(snapshot, trial_rules)
-        program = build_program(snapshot, mask, objective, trial_constraints)
-        if solve_program(program, options).status is Status.INFEASIBLE:
+        if _solve(snapshot, mask, objective, trial_constraints, options) is None:
             kept_constraints, kept_rules = trial_constraints, trial_rules
     names = [c.name for c in kept_constraints] + [r.name for r in kept_rules]
     return tuple(names) or ("cash_non_negative", "lot_quantity")

@@ -1,4 +1,4 @@
-"""Solve a built program: solver fallback and status mapping."""
+"""Solve a built program (cvxpy or direct matrices): fallback and status mapping."""
 
 from __future__ import annotations
 
@@ -6,13 +6,25 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
+import clarabel
 import cvxpy as cp
 import numpy as np
+import pandas as pd
 
+from models.terms import Outcome
+from solver.direct import Matrices
 from solver.errors import SolverFailedError
-from solver.formulation import Program
+from solver.formulation import OBJECTIVE_SCALE, Program
 from solver.result import SolveOptions, Status
 
+CLARABEL_STATUS = {
+    clarabel.SolverStatus.Solved: Status.OPTIMAL,
+    clarabel.SolverStatus.AlmostSolved: Status.OPTIMAL_INACCURATE,
+    clarabel.SolverStatus.MaxIterations: Status.OPTIMAL_INACCURATE,
+    clarabel.SolverStatus.MaxTime: Status.OPTIMAL_INACCURATE,
+    clarabel.SolverStatus.PrimalInfeasible: Status.INFEASIBLE,
+    clarabel.SolverStatus.AlmostPrimalInfeasible: Status.INFEASIBLE,
+}
 TIME_LIMIT_OPTION = {
     "CLARABEL": "time_limit",
     "HIGHS": "time_limit",
@@ -86,3 +98,55 @@ def _solver_options(name: str, options: SolveOptions) -> dict[str, Any]:
     if options.time_limit_seconds is not None and name in TIME_LIMIT_OPTION:
         out[TIME_LIMIT_OPTION[name]] = options.time_limit_seconds
     return out
+
+
+@dataclass(frozen=True)
+class DirectSolution:
+    """Clarabel's answer: status, outcome, and the per-constraint report."""
+
+    status: Status | None
+    outcome: Outcome | None
+    constraints: pd.DataFrame
+
+
+def solve_matrices(m: Matrices, options: SolveOptions) -> DirectSolution:
+    """Solve with Clarabel; a ``None`` status means it gave no usable answer."""
+    settings = clarabel.DefaultSettings()
+    settings.verbose = False
+    if options.time_limit_seconds is not None:
+        settings.time_limit = options.time_limit_seconds
+    try:
+        solution = clarabel.DefaultSolver(m.P, m.q, m.A, m.b, m.cones, settings).solve()
+    except (ValueError, RuntimeError, TypeError):
+        return DirectSolution(None, None, pd.DataFrame())
+    status = CLARABEL_STATUS.get(solution.status)
+    v = np.asarray(solution.x, dtype=float)
+    if status is None or status is Status.INFEASIBLE or not np.isfinite(v).all():
+        return DirectSolution(status, None, pd.DataFrame())
+    z = np.clip(v[: m.layout.size], 0.0, None)
+    outcome = m.layout.outcome(m.snapshot, z)
+    return DirectSolution(status, outcome, _report(m, solution))
+
+
+def _report(m: Matrices, solution: Any) -> pd.DataFrame:
+    """Return the tightest slack and largest dual of each named constraint."""
+    s = np.asarray(solution.s, dtype=float)
+    z = np.asarray(solution.z, dtype=float)
+    slack = dict.fromkeys(m.names, np.nan)
+    dual = dict.fromkeys(m.names, np.nan)
+    for name, kind, start, stop in m.blocks:
+        if not name:
+            continue
+        if kind == "le":
+            gap = float(s[start:stop].min())
+            block_dual = float(np.abs(z[start:stop]).max())
+        elif kind == "soc":
+            gap = float(s[start] - np.linalg.norm(s[start + 1 : stop]))
+            block_dual = abs(float(z[start]))
+        else:
+            gap, block_dual = 0.0, float(np.abs(z[start:stop]).max())
+        slack[name] = np.fmin(slack[name], gap)
+        dual[name] = np.fmax(dual[name], block_dual / OBJECTIVE_SCALE)
+    table = pd.DataFrame({"slack": slack, "dual": dual}, columns=["slack", "dual"])
+    table.index.name = "constraint"
+    return table

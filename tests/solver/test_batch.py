@@ -91,15 +91,18 @@ def test_batch_maps_a_failing_account_to_failed(tmp_path, monkeypatch):
     def flaky(account, **kwargs):
         if account.account_id == "B002":
             raise VerificationError("boom", violations=pd.DataFrame())
+        if account.account_id == "B003":
+            raise ZeroDivisionError("a bug")  # unforeseen: still one account
         return real(account, **kwargs)
 
     monkeypatch.setattr(solver.jobs, "rebalance", flaky)
     report = rebalance_batch(
         tmp_path / "in", tmp_path / "out", config=CONFIG, workers=1
     )
-    status = report.summary.set_index("account_id")["status"]
-    assert status["B002"] == "failed"
-    assert (status.drop("B002") == "optimal").all()
+    summary = report.summary.set_index("account_id")
+    assert summary.loc[["B002", "B003"], "status"].eq("failed").all()
+    assert "ZeroDivisionError: a bug" in summary.loc["B003", "message"]
+    assert (summary["status"].drop(["B002", "B003"]) == "optimal").all()
 
 
 def test_batch_reads_and_writes_csv_like_parquet(tmp_path):

@@ -198,7 +198,7 @@ def test_rounding_is_near_brute_force_optimum_on_tiny_accounts(seed):
     constraints = [MinCash(0.02), NoBuyAndSell()]
     snap = build_snapshot(acct, targets, market)
     optimum = optimize(snap, OBJECTIVE, constraints, [], SolveOptions())
-    ladders = build_ladders(snap, optimum.program.mask, OBJECTIVE, fractional=False)
+    ladders = build_ladders(snap, optimum.mask, OBJECTIVE, fractional=False)
     best = np.inf
     buy_rungs = [range(min(int(h), 40) + 1) for h in ladders.buy.highest]
     sell_rungs = [range(int(h) + 1) for h in ladders.sell.highest]

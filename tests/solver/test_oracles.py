@@ -22,8 +22,10 @@ from models import (
 )
 from models.snapshot import build_snapshot
 from models.synthetic import synthetic_account, synthetic_market, synthetic_targets
-from solver.optimize import optimize
+from models.terms import TradeMask
+from solver.formulation import build_program
 from solver.result import SolveOptions
+from solver.solve import solve_program
 from tests.conftest import ATOL_OBJECTIVE, RTOL_OBJECTIVE
 
 AS_OF = pd.Timestamp("2026-06-30")
@@ -275,9 +277,13 @@ def test_cvxpy_and_numpy_faces_of_terms_agree():
     acct = synthetic_account(market, targets, seed=5)
     snap = build_snapshot(acct, targets, market)
     objective = (TrackingError(100.0), LinearCost(), TaxCost(0.5), MarketImpact())
-    optimum = optimize(snap, objective, [MaxTurnover(0.1)], [], SolveOptions())
+    mask = TradeMask.everything(snap)
+    program = build_program(snap, mask, objective, [MaxTurnover(0.1)])
+    solution = solve_program(program, SolveOptions())
+    assert solution.z is not None
+    outcome = program.outcome(solution.z)
     for term in objective:
-        cvxpy_value = optimum.program.terms[term.name].value
+        cvxpy_value = program.terms[term.name].value
         assert float(cvxpy_value) == pytest.approx(
-            term.evaluate(optimum.outcome), rel=1e-6, abs=1e-12
+            term.evaluate(outcome), rel=1e-6, abs=1e-12
         )

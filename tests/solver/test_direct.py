@@ -1,0 +1,214 @@
+"""The direct Clarabel path against the cvxpy formulation of the same program."""
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import cvxpy as cp
+import numpy as np
+import pandas as pd
+import pytest
+
+import solver
+import solver.optimize
+from models import (
+    AssetBounds,
+    FactorBounds,
+    GainBudget,
+    GroupBounds,
+    LinearCost,
+    LongOnly,
+    MarketImpact,
+    MaxCash,
+    MaxTrackingError,
+    MaxTurnover,
+    MinCash,
+    NoBuyAndSell,
+    Restrictions,
+    TaxCost,
+    TrackingError,
+)
+from models.synthetic import synthetic_account, synthetic_market, synthetic_targets
+from models.terms import Outcome, ProgramVars
+from solver.result import SolveOptions, Status
+from solver.solve import DirectSolution
+from tests.conftest import ATOL_WEIGHT, RTOL_OBJECTIVE
+
+CONTINUOUS = SolveOptions(rounding="none")
+OBJECTIVE = (TrackingError(100.0), LinearCost(), TaxCost(0.8))
+
+
+def _case(seed: int = 4, n: int = 40):
+    market = synthetic_market(n, n_factors=5, seed=seed)
+    targets = synthetic_targets(market, seed=seed)
+    return market, targets, synthetic_account(market, targets, seed=seed)
+
+
+def _both(constraints, objective=OBJECTIVE, seed=4):
+    """Solve one account by both paths; return (direct, cvxpy) results."""
+    market, targets, acct = _case(seed)
+    results = [
+        solver.rebalance(
+            acct,
+            targets=targets,
+            market=market,
+            objective=objective,
+            constraints=constraints,
+            options=SolveOptions(rounding="none", formulation=formulation),
+        )
+        for formulation in ("auto", "cvxpy")
+    ]
+    return results
+
+
+TILTS = {  # sector weights pushed away from the target: both bind
+    "lower": pd.Series({"materials": 0.01}),
+    "upper": pd.Series({"energy": -0.01}),
+}
+CASES = {
+    "turnover and cash": [MaxTurnover(0.08), MinCash(0.01), MaxCash(0.05)],
+    "bounds": [LongOnly(), AssetBounds(-0.01, 0.01, relative_to_target=True)],
+    "groups": [GroupBounds(**TILTS, relative_to_target=True), MinCash(0.0)],
+    "tracking-error cap": [MaxTrackingError(0.004), MaxTurnover(0.3)],
+    "factor bounds": [FactorBounds(pd.Series({"f00": 0.01, "f01": 0.005}))],
+    "gain budget": [GainBudget(-500.0), NoBuyAndSell()],
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_direct_path_matches_cvxpy(name):
+    direct, reference = _both(CASES[name])
+    assert direct.status is Status.OPTIMAL
+    assert reference.status is Status.OPTIMAL
+    objective = "objective_continuous"
+    assert direct.summary[objective] == pytest.approx(
+        reference.summary[objective], rel=RTOL_OBJECTIVE, abs=1e-9
+    )
+    np.testing.assert_allclose(
+        direct.weights["continuous"], reference.weights["continuous"], atol=1e-5
+    )
+    pd.testing.assert_index_equal(direct.constraints.index, reference.constraints.index)
+    np.testing.assert_allclose(
+        direct.constraints["slack"], reference.constraints["slack"], atol=1e-5
+    )
+
+
+def test_direct_path_matches_cvxpy_with_market_impact():
+    objective = (*OBJECTIVE, MarketImpact(coefficient=5.0))
+    direct, reference = _both([MaxTurnover(0.2)], objective=objective)
+    assert direct.summary["objective_continuous"] == pytest.approx(
+        reference.summary["objective_continuous"], rel=RTOL_OBJECTIVE
+    )
+    assert direct.terms["market_impact"] > 0
+    np.testing.assert_allclose(
+        direct.weights["continuous"], reference.weights["continuous"], atol=1e-5
+    )
+
+
+def test_direct_path_duals_match_cvxpy_on_binding_constraints():
+    direct, reference = _both([MaxTurnover(0.02), MinCash(0.03)])
+    for name in ("max_turnover", "min_cash"):
+        assert reference.constraints.loc[name, "dual"] > 1e-4  # binding
+        assert direct.constraints.loc[name, "dual"] == pytest.approx(
+            reference.constraints.loc[name, "dual"], rel=1e-3
+        )
+
+
+def test_direct_path_handles_forced_and_forbidden_trades():
+    market, targets, acct = _case()
+    held = acct.lots["asset"].unique()
+    rules = pd.DataFrame(
+        {
+            "asset": [held[0], held[1], targets.index[-1]],
+            "rule": ["liquidate", "no_sell", "no_buy"],
+        }
+    )
+    results = [
+        solver.rebalance(
+            acct,
+            targets=targets,
+            market=market,
+            objective=OBJECTIVE,
+            constraints=[Restrictions(rules), MinCash(0.01)],
+            options=SolveOptions(rounding="none", formulation=formulation),
+        )
+        for formulation in ("auto", "cvxpy")
+    ]
+    weights = [r.weights["continuous"] for r in results]
+    np.testing.assert_allclose(weights[0], weights[1], atol=ATOL_WEIGHT * 10)
+    assert weights[0][held[0]] == pytest.approx(0.0, abs=ATOL_WEIGHT)
+
+
+def test_supported_program_never_compiles_through_cvxpy(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("cvxpy path used")
+
+    monkeypatch.setattr(solver.optimize, "build_program", refuse)
+    market, targets, acct = _case()
+    result = solver.rebalance(
+        acct,
+        targets=targets,
+        market=market,
+        objective=OBJECTIVE,
+        constraints=[MaxTurnover(0.05), MinCash(0.01), NoBuyAndSell()],
+    )
+    assert result.status is Status.OPTIMAL
+
+
+@dataclass(frozen=True)
+class CapFirstAsset:
+    """A user constraint with no matrix form: weight of the first asset <= 1%."""
+
+    name: ClassVar[str] = "cap_first_asset"
+    is_soft: ClassVar[bool] = False
+
+    def build(self, x: ProgramVars) -> list[cp.Constraint]:
+        return [x.weights[0] <= 0.01]
+
+    def violation(self, o: Outcome) -> float:
+        return max(0.0, float(o.weights[0]) - 0.01)
+
+
+def test_custom_constraint_goes_through_cvxpy():
+    market, targets, acct = _case()
+    result = solver.rebalance(
+        acct,
+        targets=targets,
+        market=market,
+        objective=OBJECTIVE,
+        constraints=[CapFirstAsset()],
+        options=CONTINUOUS,
+    )
+    assert result.status is Status.OPTIMAL
+    assert result.weights["continuous"].iloc[0] <= 0.01 + 1e-7
+    assert "cap_first_asset" in result.constraints.index
+
+
+def test_clarabel_failure_falls_back_to_next_solver(monkeypatch):
+    def no_answer(matrices, options):
+        return DirectSolution(None, None, pd.DataFrame())
+
+    monkeypatch.setattr(solver.optimize, "solve_matrices", no_answer)
+    market, targets, acct = _case()
+    result = solver.rebalance(
+        acct,
+        targets=targets,
+        market=market,
+        objective=OBJECTIVE,
+        constraints=[MaxTurnover(0.1)],
+        options=SolveOptions(rounding="none", fallback=("SCS",)),
+    )
+    assert result.summary["solver"] == "SCS"
+    assert result.status in (Status.OPTIMAL, Status.OPTIMAL_INACCURATE)
+
+
+def test_infeasible_by_direct_path_names_the_conflict():
+    direct, reference = _both([MinCash(0.9), MaxCash(0.1)])
+    assert direct.status is Status.INFEASIBLE
+    assert (
+        set(direct.conflicting)
+        == set(reference.conflicting)
+        == {
+            "min_cash",
+            "max_cash",
+        }
+    )
