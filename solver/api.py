@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from models.account import Account
 from models.errors import InputError
 from models.market import Market
 from models.snapshot import Snapshot, build_snapshot
-from models.terms import Constraint, Term, TradeRule
+from models.terms import Constraint, Outcome, Term, TradeRule
 from solver.discretize import discretize
 from solver.errors import InfeasibleError, SolverFailedError, VerificationError
 from solver.formulation import check_unique_names
@@ -25,6 +26,7 @@ from solver.report import (
     weights_table,
 )
 from solver.result import RebalanceResult, SolveOptions, Status, empty_trades
+from solver.triggers import Drift, Trigger
 from solver.verify import verify
 
 
@@ -36,6 +38,8 @@ def rebalance(
     objective: Sequence[Term],
     constraints: Sequence[Constraint | TradeRule] = (),
     options: SolveOptions | None = None,
+    trigger: Trigger | None = None,
+    last_rebalance: pd.Timestamp | None = None,
 ) -> RebalanceResult:
     """Rebalance one account towards its targets.
 
@@ -54,11 +58,17 @@ def rebalance(
         trade rules (``Restrictions(...)``, ``WashSaleRule()``).
     options : SolveOptions or None
         Solver, fallbacks and time limit.
+    trigger : Trigger or None
+        When given, trade only if it fires (``solver.triggers``); otherwise
+        the result is ``no_trade`` and its message says why.
+    last_rebalance : pd.Timestamp or None
+        Date of the account's last rebalance, for calendar triggers.
 
     Returns
     -------
     RebalanceResult
         ``optimal`` or ``optimal_inaccurate`` with verified trades;
+        ``no_trade`` when the trigger did not fire;
         ``infeasible`` naming the conflicting constraints; ``failed`` when
         every solver failed.
 
@@ -73,6 +83,10 @@ def rebalance(
     options = options or SolveOptions()
     snapshot = build_snapshot(account, targets, market)
     plain, rules = _split(constraints, snapshot.account_id)
+    if trigger is not None:
+        firing = trigger.check(Drift.of(snapshot, last_rebalance))
+        if not firing.fired:
+            return _no_trade(snapshot, firing.reason, objective, start)
     try:
         optimum = optimize(snapshot, objective, plain, rules, options)
     except InfeasibleError as exc:
@@ -176,6 +190,32 @@ def _split(
             )
     check_unique_names([i.name for i in items], account_id)
     return plain, rules
+
+
+def _no_trade(
+    snapshot: Snapshot, reason: str, objective: Sequence[Term], start: float
+) -> RebalanceResult:
+    """Return the result of an account left as it is."""
+    untouched = Outcome(
+        snapshot, np.zeros(snapshot.n_assets), np.zeros(snapshot.n_lots)
+    )
+    return RebalanceResult(
+        account_id=snapshot.account_id,
+        status=Status.NO_TRADE,
+        message=reason,
+        trades=empty_trades(),
+        summary=summary(
+            snapshot,
+            status=Status.NO_TRADE,
+            message=reason,
+            orders=Orders(untouched, untouched),
+            objective=objective,
+            seconds=time.perf_counter() - start,
+            solver="",
+        ),
+        terms=term_values(objective, untouched),
+        weights=weights_table(snapshot, untouched, untouched),
+    )
 
 
 def _unsolved(

@@ -1,4 +1,4 @@
-"""Command line: ``rebalance batch IN_DIR --out OUT_DIR``."""
+"""Command line: ``rebalance batch`` solves a directory, ``rebalance drift`` reports."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ import pandas as pd
 from models.errors import InputError
 from solver.batch import BatchReport, rebalance_batch
 from solver.config import RunConfig
+from solver.drift import describe as describe_drift
+from solver.drift import drift_report
 from solver.result import ANSWERED, ROUNDING_METHODS
-from solver.tables import FORMATS
+from solver.tables import FORMATS, write_table
 
 SLOWEST = 5
 
@@ -28,6 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = RunConfig.load(
             config_path if config_path.exists() else None, overrides
         )
+        if args.command == "drift":
+            return _drift(args, config)
         report = rebalance_batch(
             args.in_dir,
             args.out,
@@ -41,6 +45,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"rebalance: cannot run this batch: {exc}\n")
         return 2
     sys.stdout.write(describe(report, args.out) + "\n")
+    return 0
+
+
+def _drift(args: argparse.Namespace, config: RunConfig) -> int:
+    """Run ``rebalance drift``: print the summary, write the tables if asked."""
+    report = drift_report(args.in_dir, config, top=args.top)
+    if args.out is not None:
+        write_table(report.accounts, args.out / f"drift.{args.format}")
+        write_table(report.weights, args.out / f"drift_weights.{args.format}")
+        if len(report.problems):
+            write_table(report.problems, args.out / "problems.csv")
+    sys.stdout.write(describe_drift(report) + "\n")
     return 0
 
 
@@ -108,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument("--as-of", dest="as_of", help="trade date, YYYY-MM-DD")
     batch.add_argument("--rounding", choices=ROUNDING_METHODS)
     batch.add_argument("--solver")
+    _add_trigger(batch, "solve only accounts where one fires; the others get no_trade")
     for name in (
         "tracking_error_weight",
         "cost_weight",
@@ -120,7 +137,28 @@ def _parser() -> argparse.ArgumentParser:
         "time_limit_seconds",
     ):
         batch.add_argument(f"--{name.replace('_', '-')}", dest=name, type=float)
+    drift = commands.add_parser(
+        "drift", help="report drift and tracking error; say which trigger fires"
+    )
+    drift.add_argument("in_dir", type=Path, help="directory with the input tables")
+    drift.add_argument("--out", type=Path, help="write drift tables here")
+    drift.add_argument("--format", choices=FORMATS, default="parquet")
+    drift.add_argument("--config", type=Path, help="config.toml")
+    drift.add_argument("--as-of", dest="as_of", help="date, YYYY-MM-DD")
+    drift.add_argument("--top", type=int, default=3, help="largest drifts listed")
+    _add_trigger(drift, "default: drift:0.05 and relative-drift:0.25")
     return parser
+
+
+def _add_trigger(parser: argparse.ArgumentParser, what: str) -> None:
+    """Add the repeatable ``--trigger`` flag."""
+    parser.add_argument(
+        "--trigger",
+        dest="triggers",
+        action="append",
+        help="drift:0.05, relative-drift:0.2, tracking-error:0.01, cash:0.02 or "
+        f"calendar:monthly|quarterly|annual; repeatable, any fires ({what})",
+    )
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from models.constraints import GainBudget
 from models.errors import InputError
 from models.terms import Constraint, Term, TradeRule
 from solver.result import SolveOptions
+from solver.triggers import AnyTrigger, parse_triggers
 
 ACCOUNT_OVERRIDES = (
     "max_turnover",
@@ -62,6 +63,7 @@ class RunConfig:
     solver: str = "CLARABEL"
     rounding: str = "auto"
     time_limit_seconds: float | None = None
+    triggers: tuple[str, ...] = ()  # e.g. ("drift:0.05", "calendar:quarterly")
 
     @classmethod
     def load(cls, path: Path | None, overrides: dict[str, Any]) -> RunConfig:
@@ -79,7 +81,14 @@ class RunConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise InputError(f"unknown setting(s) {unknown}", field="config")
-        return cls(**values)
+        if isinstance(values.get("triggers"), str | list):
+            triggers = values["triggers"]
+            values["triggers"] = (
+                (triggers,) if isinstance(triggers, str) else tuple(triggers)
+            )
+        config = cls(**values)
+        config.trigger()  # reject an unreadable trigger before any account runs
+        return config
 
     def options(self) -> SolveOptions:
         """Return the solver options."""
@@ -88,6 +97,10 @@ class RunConfig:
             rounding=self.rounding,
             time_limit_seconds=self.time_limit_seconds,
         )
+
+    def trigger(self) -> AnyTrigger | None:
+        """Return the trigger gating every account, or None to always solve."""
+        return parse_triggers(self.triggers)
 
     def objective(self) -> tuple[Term, ...]:
         """Return the weighted objective terms."""

@@ -31,6 +31,7 @@ class AccountJob:
     restrictions: pd.DataFrame | None
     recent_trades: pd.DataFrame | None
     config: RunConfig
+    last_rebalance: pd.Timestamp | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class BatchInput:
                     restrictions=groups["restrictions"].get(aid),
                     recent_trades=groups["recent_trades"].get(aid),
                     config=self.config.for_account(pd.Series(row)),
+                    last_rebalance=_date(row.get("last_rebalance")),
                 )
 
 
@@ -129,6 +131,12 @@ def _fatal_fields(problems: pd.DataFrame) -> list[str]:
     return list(problems.loc[missing, "field"].astype(str))
 
 
+def _date(value: object) -> pd.Timestamp | None:
+    """Return a date from an optional column (validated up front), or None."""
+    date = pd.to_datetime(str(value), errors="coerce") if value is not None else None
+    return None if date is None or pd.isna(date) else pd.Timestamp(date)
+
+
 def _by_account(frame: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
     """Split an optional per-account table by account."""
     if frame is None:
@@ -141,8 +149,8 @@ def solve_chunk(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Solve accounts one after another; return their summary and trades rows.
 
-    Runs in a worker process. Errors of ours become a status; anything else
-    is a bug and propagates.
+    Runs in a worker process. Every error becomes its account's status
+    (``solve_job``), so one account never stops the chunk.
     """
     summaries, trades = [], []
     for job in jobs:
@@ -177,6 +185,8 @@ def solve_job(market: Market, job: AccountJob) -> tuple[pd.Series, pd.DataFrame]
             objective=config.objective(),
             constraints=constraints,
             options=config.options(),
+            trigger=config.trigger(),
+            last_rebalance=job.last_rebalance,
         )
     except InputError as exc:
         status, message = Status.INVALID_INPUT, str(exc)

@@ -106,6 +106,12 @@ def _accounts(accounts: pd.DataFrame, targets: pd.DataFrame) -> Iterator[Problem
     unknown = accounts[~accounts["model_id"].isin(targets["model_id"])]
     for aid, model in _rows(unknown, "account_id", "model_id"):
         yield aid, model, None, None, "model_id", "no targets for this model"
+    if "last_rebalance" in accounts:
+        given = accounts["last_rebalance"].notna()
+        dates = pd.to_datetime(accounts["last_rebalance"], errors="coerce")
+        bad = accounts[(given & dates.isna()).to_numpy()]
+        for aid, model, value in _rows(bad, "account_id", "model_id", "last_rebalance"):
+            yield aid, model, None, None, "last_rebalance", f"not a date: {value}"
 
 
 def _usable_assets(prices: pd.DataFrame, risk_assets: pd.Index) -> pd.Index:

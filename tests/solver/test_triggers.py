@@ -1,0 +1,202 @@
+"""Triggers, the drift command, and trigger-gated batches."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import solver
+from models import LinearCost, TaxCost, TrackingError
+from models.errors import InputError
+from solver.batch import rebalance_batch
+from solver.cli import main
+from solver.config import RunConfig
+from solver.result import Status
+from solver.triggers import (
+    AnyTrigger,
+    Calendar,
+    CashFlow,
+    Drift,
+    DriftBands,
+    TrackingErrorTrigger,
+    parse_trigger,
+)
+from tests.conftest import account, diagonal_market
+from tests.solver.batch_data import write_batch
+
+DAY = pd.Timestamp("2026-06-30")
+
+
+def _drift(current, target, *, cash=0.0, target_cash=0.0, te=0.0, last=None):
+    return Drift(
+        account_id="A1",
+        as_of=DAY,
+        universe=pd.Index([f"X{i}" for i in range(len(current))]),
+        current=np.asarray(current, dtype=float),
+        target=np.asarray(target, dtype=float),
+        cash=cash,
+        target_cash=target_cash,
+        tracking_error=te,
+        last_rebalance=last,
+    )
+
+
+def test_absolute_band_fires_only_beyond_its_width():
+    bands = DriftBands(absolute=0.05)
+    assert not bands.check(_drift([0.54, 0.46], [0.5, 0.5])).fired
+    firing = bands.check(_drift([0.56, 0.44], [0.5, 0.5]))
+    assert firing.fired
+    assert "X0 +6.00%" in firing.reason
+
+
+def test_five_twenty_five_rule_takes_the_narrower_band():
+    # targets 60% and 10%: bands min(5pp, 25% of target) = 5pp and 2.5pp
+    bands = DriftBands(absolute=0.05, relative=0.25)
+    np.testing.assert_allclose(bands.bands(np.array([0.6, 0.1])), [0.05, 0.025])
+    assert not bands.check(_drift([0.61, 0.12, 0.27], [0.6, 0.1, 0.3])).fired
+    assert bands.check(_drift([0.60, 0.13, 0.27], [0.6, 0.1, 0.3])).fired
+
+
+def test_edge_weights_move_breaches_to_the_edge_and_keep_the_total():
+    # X0 at 49% against 40% +- 5pp goes to 45%; the 4pp freed go to the
+    # others (inside their bands) in proportion to their equal targets
+    bands = DriftBands(absolute=0.05)
+    d = _drift([0.49, 0.17, 0.18, 0.16], [0.4, 0.2, 0.2, 0.2])
+    third = 0.04 / 3
+    expected = [0.45, 0.17 + third, 0.18 + third, 0.16 + third]
+    np.testing.assert_allclose(bands.edge_weights(d), expected)
+
+
+def test_calendar_fires_once_per_period():
+    monthly = Calendar("monthly")
+    assert monthly.check(_drift([0.5], [0.5])).fired  # never rebalanced
+    same_month = _drift([0.5], [0.5], last=pd.Timestamp("2026-06-02"))
+    assert not monthly.check(same_month).fired
+    assert Calendar("quarterly").check(same_month).fired is False
+    last_quarter = _drift([0.5], [0.5], last=pd.Timestamp("2026-03-31"))
+    assert Calendar("quarterly").check(last_quarter).fired
+    assert not Calendar("annual").check(last_quarter).fired
+
+
+def test_tracking_error_and_cash_flow_thresholds():
+    assert TrackingErrorTrigger(0.01).check(_drift([0.5], [0.5], te=0.011)).fired
+    assert not TrackingErrorTrigger(0.01).check(_drift([0.5], [0.5], te=0.01)).fired
+    deposit = _drift([0.45], [0.5], cash=0.08, target_cash=0.02)
+    assert CashFlow(0.05).check(deposit).fired
+    assert not CashFlow(0.1).check(deposit).fired
+
+
+def test_any_trigger_names_what_fired():
+    triggers = AnyTrigger((DriftBands(0.05), TrackingErrorTrigger(0.01)))
+    firing = triggers.check(_drift([0.5, 0.5], [0.5, 0.5], te=0.02))
+    assert firing.fired
+    assert firing.reason.startswith("tracking_error")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("drift:0.05", DriftBands(absolute=0.05)),
+        ("relative-drift:0.2", DriftBands(absolute=None, relative=0.2)),
+        ("tracking_error:0.01", TrackingErrorTrigger(0.01)),
+        ("cash:0.02", CashFlow(0.02)),
+        ("calendar:monthly", Calendar("monthly")),
+    ],
+)
+def test_parse_trigger(text, expected):
+    assert parse_trigger(text) == expected
+
+
+@pytest.mark.parametrize("text", ["drift", "drift:x", "bands:0.1", "calendar:weekly"])
+def test_parse_trigger_rejects_bad_text(text):
+    with pytest.raises(InputError, match=r"trigger|calendar"):
+        parse_trigger(text)
+
+
+def test_drift_of_a_hand_computed_account():
+    # X: 30 shares at 10 = 300, Y: 10 at 20 = 200, cash 500 -> V = 1000
+    market = diagonal_market({"X": 10.0, "Y": 20.0}, {"X": 0.04, "Y": 0.09})
+    acct = account(
+        500.0, ("X", "x1", 30, 9.0, "2025-01-02"), ("Y", "y1", 10, 25.0, "2025-01-02")
+    )
+    targets = pd.Series({"X": 0.5, "Y": 0.5})
+    result = solver.rebalance(
+        acct,
+        targets=targets,
+        market=market,
+        objective=(TrackingError(100.0), LinearCost(), TaxCost()),
+        trigger=TrackingErrorTrigger(0.2),
+    )
+    # active weights (-0.2, -0.3): TE = sqrt(0.04 * 0.2^2 + 0.09 * 0.3^2) = 9.85%
+    te = np.sqrt(0.04 * 0.2**2 + 0.09 * 0.3**2)
+    assert result.status is Status.NO_TRADE
+    assert result.summary["tracking_error_before"] == pytest.approx(te)
+    assert result.summary["tracking_error_after"] == pytest.approx(te)
+    assert result.summary["turnover"] == 0.0
+    assert result.trades.empty
+    assert "tracking error" in result.message
+    fired = solver.rebalance(
+        acct,
+        targets=targets,
+        market=market,
+        objective=(TrackingError(100.0), LinearCost(), TaxCost()),
+        trigger=TrackingErrorTrigger(0.05),
+    )
+    assert fired.status is Status.OPTIMAL
+
+
+def test_batch_with_a_trigger_solves_only_the_accounts_that_need_it(tmp_path):
+    write_batch(tmp_path / "in", n_accounts=8)
+    config = RunConfig(as_of="2026-11-24")
+    plain = rebalance_batch(tmp_path / "in", tmp_path / "all", config=config, workers=1)
+    before = plain.summary.set_index("account_id")["tracking_error_before"]
+    threshold = float(before.median())
+    gated = rebalance_batch(
+        tmp_path / "in",
+        tmp_path / "gated",
+        config=RunConfig(as_of="2026-11-24", triggers=(f"tracking-error:{threshold}",)),
+        workers=1,
+    )
+    status = gated.summary.set_index("account_id")["status"]
+    assert set(status[status == "no_trade"].index) == set(
+        before[before <= threshold].index
+    )
+    assert set(status[status == "optimal"].index) == set(
+        before[before > threshold].index
+    )
+
+
+def test_drift_command_reports_every_account(tmp_path, capsys):
+    tables = write_batch(tmp_path / "in", n_accounts=6)
+    accounts = tables["accounts"].copy()
+    accounts.loc[0, "model_id"] = "missing"
+    accounts.to_parquet(tmp_path / "in" / "accounts.parquet", index=False)
+    code = main(
+        [
+            "drift",
+            str(tmp_path / "in"),
+            "--out",
+            str(tmp_path / "out"),
+            "--format",
+            "csv",
+            "--trigger",
+            "drift:0.02",
+        ]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "drift:0.02" in printed
+    drift = pd.read_csv(tmp_path / "out" / "drift.csv")
+    assert list(drift["account_id"]) == list(accounts["account_id"])
+    assert drift.loc[0, "status"] == "invalid_input"
+    weights = pd.read_csv(tmp_path / "out" / "drift_weights.csv")
+    # weights of each account plus its cash add up to 1
+    valid = drift.iloc[1:].set_index("account_id")
+    invested = weights.groupby("account_id")["current"].sum()
+    np.testing.assert_allclose(invested + valid["cash"], 1.0)
+    largest = (
+        weights.assign(size=weights["drift"].abs()).groupby("account_id")["size"].max()
+    )
+    np.testing.assert_allclose(valid["max_abs_drift"], largest[valid.index])
+    assert (
+        valid["status"] == np.where(largest[valid.index] > 0.02, "trade", "no_trade")
+    ).all()
