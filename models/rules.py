@@ -84,6 +84,7 @@ class WashSaleRule:
             mask.can_buy[snapshot.universe.isin(recent.loc[loss, "asset"])] = False
             bought |= set(recent.loc[recent["side"] == "buy", "asset"])
         bought_recently = snapshot.universe.isin(sorted(bought))[snapshot.lot_asset]
-        at_loss = snapshot.lot_gain_fraction < 0
+        # the sale's cost lowers the amount realized: a thin gain becomes a loss
+        at_loss = snapshot.lot_gain_fraction < snapshot.cost_rate[snapshot.lot_asset]
         mask.can_sell[bought_recently & at_loss] = False
         return mask

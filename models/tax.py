@@ -26,6 +26,36 @@ def is_long_term(acquired: pd.Series, as_of: pd.Timestamp) -> np.ndarray:
     return np.asarray(as_of > one_year_later, dtype=bool)
 
 
+def annual_tax(
+    gains: tuple[float, float],
+    carry: tuple[float, float],
+    *,
+    rates: tuple[float, float],
+    deduction_limit: float,
+) -> tuple[float, tuple[float, float]]:
+    """Return a year's capital-gains tax and the loss carried to the next year.
+
+    ``gains`` and ``carry`` are (short-term, long-term) net gains and
+    carried losses (>= 0), ``rates`` the (short, long) rates. Each term nets
+    with its carried loss; a net loss of one term offsets a net gain of the
+    other. A total net loss is deducted from ordinary income at the
+    short-term rate up to ``deduction_limit`` (a negative tax), short-term
+    part first, and the rest carries forward by term (IRS Pub. 550).
+    """
+    rate_short, rate_long = rates
+    short, long = gains[0] - carry[0], gains[1] - carry[1]
+    if short + long >= 0:
+        if short >= 0 and long >= 0:
+            return rate_short * short + rate_long * long, (0.0, 0.0)
+        return (rate_long if long > 0 else rate_short) * (short + long), (0.0, 0.0)
+    deducted = min(deduction_limit, -(short + long))
+    short_left = max(0.0, -short - max(long, 0.0))
+    long_left = max(0.0, -long - max(short, 0.0))
+    from_short = min(deducted, short_left)
+    carried = (short_left - from_short, long_left - (deducted - from_short))
+    return -rate_short * deducted, carried
+
+
 def lot_tax_rates(
     long_term: np.ndarray, *, tax_rate_short: float, tax_rate_long: float
 ) -> np.ndarray:
