@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.history import synthetic_prices
+from models.history import sp500_prices, synthetic_prices
 from solver.backtest import BacktestConfig, backtest, compare
 from solver.policies import (
     OptimizerPolicy,
@@ -128,3 +128,16 @@ def test_tracking_error_policy_fires_on_its_threshold():
     tight = backtest(prices, _equal(prices), tracking_error_policy(0.005), config)
     assert loose.metrics["rebalances"] == 0
     assert tight.metrics["rebalances"] > 0
+
+
+def test_real_sp500_history_runs_offline():
+    prices = sp500_prices("2020-01-01", "2021-12-31")
+    assert prices.shape[1] == 20
+    assert prices.index.is_monotonic_increasing
+    assert np.isfinite(prices.to_numpy()).all()
+    target = _equal(prices)
+    result = backtest(prices, target, calendar_policy("quarterly"), BacktestConfig())
+    # the first 252 days feed the risk estimate; then one rebalance per new quarter
+    quarters = prices.index[252:].to_period("Q")
+    assert result.metrics["rebalances"] == (quarters[1:] != quarters[:-1]).sum() == 4
+    assert result.metrics["after_tax_wealth"] < result.metrics["pre_tax_wealth"]
