@@ -82,7 +82,7 @@ def rebalance(
     start = time.perf_counter()
     options = options or SolveOptions()
     snapshot = build_snapshot(account, targets, market)
-    plain, rules = _split(constraints, snapshot.account_id)
+    plain, rules = split_constraints(constraints, snapshot.account_id)
     if trigger is not None:
         firing = trigger.check(Drift.of(snapshot, last_rebalance))
         if not firing.fired:
@@ -171,7 +171,7 @@ def _message(status: Status, violations: pd.DataFrame) -> str:
     return "; ".join(parts)
 
 
-def _split(
+def split_constraints(
     items: Sequence[Constraint | TradeRule], account_id: str
 ) -> tuple[list[Constraint], list[TradeRule]]:
     """Separate constraints from trade rules; reject anything else."""

@@ -12,8 +12,8 @@ reference the tests hold this path to.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import clarabel
@@ -161,6 +161,26 @@ class Matrices:
     cones: list[Any]
     blocks: list[tuple[str, str, int, int]]
     names: list[str]
+    pieces: dict[str, tuple[np.ndarray, np.ndarray]]  # unweighted (diag P, q)
+
+    def reweighted(self, weights: Mapping[str, float]) -> Matrices:
+        """Return the program with new term weights: only P and q change."""
+        diagonal = np.zeros(len(self.q))
+        q = np.zeros(len(self.q))
+        for name, (unit_diagonal, unit_q) in self.pieces.items():
+            diagonal += weights[name] * unit_diagonal
+            q += weights[name] * unit_q
+        P = sp.diags_array(OBJECTIVE_SCALE * diagonal, format="csc")
+        return replace(self, P=P, q=OBJECTIVE_SCALE * q)
+
+    def with_tracking_error_cap(self, limit: float) -> Matrices:
+        """Return the program with a new ``max_tracking_error`` cap (one b entry)."""
+        b = self.b.copy()
+        for name, kind, start, _ in self.blocks:
+            if name == MaxTrackingError.name and kind == "soc":
+                b[start] = limit
+                return replace(self, b=b)
+        raise KeyError("the program has no max_tracking_error constraint")
 
 
 def build_matrices(
@@ -181,23 +201,26 @@ def build_matrices(
     for constraint in constraints:
         rows.add(constraint.name, "le", sp.csr_array((0, width)), np.zeros(0))
         _constraint_rows(constraint, x, rows)
-    diagonal = np.zeros(width)
-    q = np.zeros(width)
+    pieces = {}
     for term in objective:
         if term.weight:
-            _term(term, x, impact, diagonal, q, rows)
-    return Matrices(
+            pieces[term.name] = (np.zeros(width), np.zeros(width))
+            _term(term, x, impact, *pieces[term.name], rows)
+    empty = sp.csc_array((width, width))
+    matrices = Matrices(
         snapshot=snapshot,
         mask=mask,
         layout=layout,
-        P=sp.diags_array(OBJECTIVE_SCALE * diagonal, format="csc"),
-        q=OBJECTIVE_SCALE * q,
+        P=empty,
+        q=np.zeros(width),
         A=sp.csc_array(sp.vstack(rows.A)),
         b=np.concatenate(rows.b),
         cones=rows.cones,
         blocks=rows.blocks,
         names=rows.names,
+        pieces=pieces,
     )
+    return matrices.reweighted({t.name: t.weight for t in objective})
 
 
 def _variables(s: Snapshot, layout: Layout, width: int, k: int) -> _Vars:
@@ -309,20 +332,20 @@ def _term(
     q: np.ndarray,
     rows: _Rows,
 ) -> None:
-    """Add one weighted term to the quadratic diagonal, ``q`` and the cones."""
-    s, w = x.snapshot, term.weight
+    """Add one unweighted term to the quadratic diagonal, ``q`` and the cones."""
+    s = x.snapshot
     match term:
         case TrackingError():
             active = x.active.M.indices
-            diagonal[active] += 2 * w * s.risk.d
-            diagonal[x.factors.M.indices] += 2 * w
+            diagonal[active] += 2 * s.risk.d
+            diagonal[x.factors.M.indices] += 2.0
         case LinearCost():
-            q += w * (s.cost_rate @ x.traded.M)
+            q += s.cost_rate @ x.traded.M
         case TaxCost():
-            q += w * (term.coefficients(s) @ x.lot_sales.M)
+            q += term.coefficients(s) @ x.lot_sales.M
         case MarketImpact():
             start = x.width - len(impact)
-            q[start:] += w * term.coefficient * s.impact_scale[impact]
+            q[start:] += term.coefficient * s.impact_scale[impact]
             _impact_cones(x, impact, start, rows)
         case _:
             raise TypeError(f"no matrix form for term {term.name!r}")

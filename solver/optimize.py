@@ -77,7 +77,7 @@ def optimize(
     conflict = (o.buys > SIDE_TOLERANCE) & (o.sells > SIDE_TOLERANCE)
     if not (conflict.any() and any(isinstance(c, NoBuyAndSell) for c in constraints)):
         return optimum
-    mask = mask & _fix_sides(snapshot, o)
+    mask = mask & fix_sides(snapshot, o)
     second = _solve(snapshot, mask, objective, constraints, options)
     if second is None:
         raise InfeasibleError(
@@ -135,7 +135,7 @@ def _direct(
     )
 
 
-def _fix_sides(snapshot: Snapshot, o: Outcome) -> TradeMask:
+def fix_sides(snapshot: Snapshot, o: Outcome) -> TradeMask:
     """Allow only buys where the net trade is a buy, only sales elsewhere.
 
     An asset that did not trade keeps the side towards its target.
