@@ -95,6 +95,12 @@ def rebalance(
         )
     except SolverFailedError as exc:
         return _unsolved(snapshot, Status.FAILED, str(exc), objective, start, ())
+    relaxed = {
+        c.name: c.violation(optimum.outcome)
+        for c in plain
+        if optimum.status is Status.RELAXED and c.violation(optimum.outcome) > 1e-9
+    }
+    kept = [c for c in plain if c.name not in relaxed]  # rounding keeps the rest
     step = None
     if options.rounding == "none":
         buy_shares, lot_shares = continuous_shares(clean(optimum.outcome))
@@ -110,7 +116,7 @@ def rebalance(
             ladders,
             optimum.outcome,
             objective,
-            plain,
+            kept,
             method,
             milp_time_limit_seconds=options.milp_time_limit_seconds,
         )
@@ -128,13 +134,11 @@ def rebalance(
             + ", ".join(hard["constraint"]),
             violations=violations,
         )
-    message = _message(optimum.status, violations)
+    message = _message(optimum.status, violations, relaxed)
     return RebalanceResult(
         account_id=snapshot.account_id,
         status=optimum.status,
-        message=""
-        if optimum.status is Status.OPTIMAL
-        else "solver reported low accuracy",
+        message=message,
         trades=trades,
         summary=summary(
             snapshot,
@@ -161,12 +165,18 @@ def _rounding_method(options: SolveOptions, n_assets: int, fractional: bool) -> 
     return options.rounding
 
 
-def _message(status: Status, violations: pd.DataFrame) -> str:
-    """Say what the caller should know: low accuracy, limits rounding broke."""
-    parts = [] if status is Status.OPTIMAL else ["low solver accuracy; verified"]
+def _message(
+    status: Status, violations: pd.DataFrame, relaxed: dict[str, float]
+) -> str:
+    """Say what the caller should know: accuracy, relaxed limits, rounding."""
+    parts = []
+    if status is Status.OPTIMAL_INACCURATE:
+        parts.append("low solver accuracy; verified")
+    parts += [f"relaxed {name} by {amount:.3g}" for name, amount in relaxed.items()]
     parts += [
         f"rounding exceeds {row.constraint} by {row.amount:.3g}"
         for row in violations.itertuples()
+        if row.constraint not in relaxed
     ]
     return "; ".join(parts)
 

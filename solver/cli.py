@@ -125,6 +125,12 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument("--rounding", choices=ROUNDING_METHODS)
     batch.add_argument("--solver")
     _add_trigger(batch, "solve only accounts where one fires; the others get no_trade")
+    batch.add_argument(
+        "--elastic",
+        action="store_true",
+        default=None,
+        help="relax the soft limits of infeasible accounts (status relaxed)",
+    )
     for name in (
         "tracking_error_weight",
         "cost_weight",

@@ -63,6 +63,7 @@ class RunConfig:
     solver: str = "CLARABEL"
     rounding: str = "auto"
     time_limit_seconds: float | None = None
+    elastic: bool = False  # relax soft limits of infeasible accounts (relaxed)
     triggers: tuple[str, ...] = ()  # e.g. ("drift:0.05", "calendar:quarterly")
 
     @classmethod
@@ -96,6 +97,7 @@ class RunConfig:
             solver=self.solver,
             rounding=self.rounding,
             time_limit_seconds=self.time_limit_seconds,
+            elastic=self.elastic,
         )
 
     def trigger(self) -> AnyTrigger | None:

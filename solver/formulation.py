@@ -29,6 +29,7 @@ LOT_QUANTITY = "lot_quantity"
 ASSET_SALES = "asset_sales"
 ACTIVE_WEIGHTS = "active_weights"
 CASH_NON_NEGATIVE = "cash_non_negative"
+ELASTIC_PENALTY = 1e3  # objective units per unit of excess over a soft limit
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,14 @@ def build_program(
     mask: TradeMask,
     objective: Sequence[Term],
     constraints: Sequence[Constraint],
+    *,
+    elastic: bool = False,
 ) -> Program:
-    """Return the program for ``snapshot`` restricted to the trades ``mask`` allows."""
+    """Return the program for ``snapshot`` restricted to the trades ``mask`` allows.
+
+    With ``elastic``, soft constraints become penalties: each row may exceed
+    its limit by a nonnegative slack that costs ``ELASTIC_PENALTY`` per unit.
+    """
     layout = build_layout(snapshot, mask)
     program = _variables(snapshot, mask, layout)
     lot_vars = program.trades[layout.size - len(layout.sell_lots) :]
@@ -110,9 +117,13 @@ def build_program(
         program.active == program.weights - snapshot.target
     ]
     program.constraints[CASH_NON_NEGATIVE] = [program.cash >= 0]
-    for constraint in constraints:
-        program.constraints[constraint.name] = constraint.build(program)
     total: cp.Expression = cp.Constant(0.0)
+    for constraint in constraints:
+        rows = constraint.build(program)
+        if elastic and constraint.is_soft:
+            rows, slack = _relaxed(rows)
+            total = total + ELASTIC_PENALTY * slack
+        program.constraints[constraint.name] = rows
     for term in objective:
         program.terms[term.name] = term.expr(program)
         if term.weight:
@@ -120,6 +131,19 @@ def build_program(
     rows = [c for group in program.constraints.values() for c in group]
     program.problem = cp.Problem(cp.Minimize(OBJECTIVE_SCALE * total), rows)
     return program
+
+
+def _relaxed(rows: list[cp.Constraint]) -> tuple[list[cp.Constraint], cp.Expression]:
+    """Return the rows with a nonnegative slack each, and the total slack."""
+    relaxed, total = [], cp.Constant(0.0)
+    for row in rows:
+        slack = cp.Variable(row.expr.shape, nonneg=True)
+        excess = (
+            row.expr if isinstance(row, cp.constraints.Inequality) else cp.abs(row.expr)
+        )
+        relaxed.append(excess <= slack)
+        total = total + cp.sum(slack)
+    return relaxed, total
 
 
 def check_unique_names(names: Sequence[str], account_id: str) -> None:

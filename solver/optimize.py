@@ -67,6 +67,11 @@ def optimize(
     """
     mask = combined_mask(snapshot, rules)
     optimum = _solve(snapshot, mask, objective, constraints, options)
+    elastic = (
+        optimum is None and options.elastic and any(c.is_soft for c in constraints)
+    )
+    if elastic:
+        optimum = _solve(snapshot, mask, objective, constraints, options, elastic=True)
     if optimum is None:
         conflicting = diagnose(snapshot, objective, constraints, rules, options)
         raise InfeasibleError(
@@ -78,7 +83,7 @@ def optimize(
     if not (conflict.any() and any(isinstance(c, NoBuyAndSell) for c in constraints)):
         return optimum
     mask = mask & fix_sides(snapshot, o)
-    second = _solve(snapshot, mask, objective, constraints, options)
+    second = _solve(snapshot, mask, objective, constraints, options, elastic=elastic)
     if second is None:
         raise InfeasibleError(
             "infeasible once each asset is held to one side (buy or sell)",
@@ -93,13 +98,17 @@ def _solve(
     objective: Sequence[Term],
     constraints: Sequence[Constraint],
     options: SolveOptions,
+    *,
+    elastic: bool = False,
 ) -> Optimum | None:
     """Solve once, by the direct Clarabel path when it applies; ``None`` if infeasible.
 
     When Clarabel gives no usable answer there, the cvxpy path runs the
-    fallback solvers.
+    fallback solvers. The elastic program (soft limits as penalties, status
+    ``relaxed``) always goes through cvxpy: it runs only for accounts found
+    infeasible.
     """
-    if _direct(objective, constraints, options):
+    if not elastic and _direct(objective, constraints, options):
         matrices = build_matrices(snapshot, mask, objective, constraints)
         direct = solve_matrices(matrices, options)
         if direct.status is Status.INFEASIBLE:
@@ -115,13 +124,14 @@ def _solve(
             )
         first, *rest = options.fallback
         options = replace(options, solver=first, fallback=tuple(rest))
-    program = build_program(snapshot, mask, objective, constraints)
+    program = build_program(snapshot, mask, objective, constraints, elastic=elastic)
     solution = solve_program(program, options)
     if solution.status is Status.INFEASIBLE or solution.z is None:
         return None
     outcome = program.outcome(solution.z)
     report = partial(constraints_table, program)
-    return Optimum(outcome, mask, solution.status, solution.solver, 1, report)
+    status = Status.RELAXED if elastic else solution.status
+    return Optimum(outcome, mask, status, solution.solver, 1, report)
 
 
 def _direct(

@@ -93,6 +93,11 @@ class SolveOptions:
         Clarabel and every term and constraint is one of this package's
         (measured 1.4x faster per account at 500 assets); ``"cvxpy"``
         always compiles through cvxpy.
+    elastic : bool
+        When the account is infeasible, turn the soft constraints (turnover,
+        cash ceiling, groups, tracking-error cap, factor bounds, gain budget)
+        into penalties and answer with status ``relaxed``; the message says
+        by how much each was exceeded.
     """
 
     solver: str = "CLARABEL"
@@ -102,6 +107,7 @@ class SolveOptions:
     milp_max_assets: int = 100
     milp_time_limit_seconds: float = 1.0
     formulation: str = "auto"
+    elastic: bool = False
 
     def __post_init__(self) -> None:
         if self.formulation not in FORMULATIONS:

@@ -317,3 +317,19 @@ def test_batch_recovers_from_a_crash_between_final_writes(tmp_path, monkeypatch)
         _sorted(_read(tmp_path / "out", "trades")),
         _sorted(_read(tmp_path / "ref", "trades")),
     )
+
+
+def test_cli_elastic_relaxes_an_infeasible_account(tmp_path):
+    tables = write_batch(tmp_path / "in", n_accounts=3)
+    accounts = tables["accounts"].assign(min_cash=[0.0, 0.5, 0.0])
+    accounts["max_turnover"] = [0.1, 0.001, 0.1]
+    save(tmp_path / "in", {"accounts": accounts})
+    args = ["batch", str(tmp_path / "in"), "--no-progress", "--workers", "1"]
+    assert main([*args, "--out", str(tmp_path / "plain")]) == 0
+    assert main([*args, "--out", str(tmp_path / "elastic"), "--elastic"]) == 0
+    plain = _read(tmp_path / "plain", "summary").set_index("account_id")
+    elastic = _read(tmp_path / "elastic", "summary").set_index("account_id")
+    assert plain.loc["B001", "status"] == "infeasible"
+    assert elastic.loc["B001", "status"] == "relaxed"
+    assert "relaxed max_turnover" in elastic.loc["B001", "message"]
+    assert (elastic.drop("B001")["status"] == "optimal").all()

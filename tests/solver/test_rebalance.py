@@ -193,6 +193,47 @@ def test_rebalance_infeasible_names_conflicting_constraints(constraints, conflic
     assert all(name in result.summary["message"] for name in conflict)
 
 
+def test_elastic_mode_relaxes_the_soft_limit_by_the_least_needed():
+    # V = 1000, no cash; a 20% cash floor needs 200 of sales: traded 0.2 of V,
+    # one-way turnover 0.1, so the 1% turnover cap must give 0.09
+    market = diagonal_market(PRICES, VARIANCES)
+    acct = account(
+        0.0, ("X", "x1", 50, 8.0, "2020-01-02"), ("Y", "y1", 25, 25.0, "2020-01-02")
+    )
+    result = solver.rebalance(
+        acct,
+        targets=HALF,
+        market=market,
+        objective=(TrackingError(1.0),),
+        constraints=(MaxTurnover(0.01), AssetBounds(upper=0.9), MinCash(0.2)),
+        options=SolveOptions(elastic=True),
+    )
+    assert result.status == "relaxed"
+    assert result.summary["status"] == "relaxed"
+    assert result.message == "relaxed max_turnover by 0.09"
+    assert result.summary["turnover"] == pytest.approx(0.1)
+    assert result.summary["cash_after"] == pytest.approx(200.0)
+    assert not result.trades.empty
+
+
+def test_elastic_mode_never_relaxes_hard_constraints():
+    market = diagonal_market(PRICES, VARIANCES)
+    acct = account(
+        0.0, ("X", "x1", 50, 8.0, "2020-01-02"), ("Y", "y1", 25, 25.0, "2020-01-02")
+    )
+    no_sales = Restrictions(pd.DataFrame({"asset": ["X", "Y"], "rule": "no_sell"}))
+    result = solver.rebalance(
+        acct,
+        targets=HALF,
+        market=market,
+        objective=(TrackingError(1.0),),
+        constraints=(MaxTurnover(0.5), no_sales, MinCash(0.2)),
+        options=SolveOptions(elastic=True),
+    )
+    assert result.status == "infeasible"
+    assert set(result.conflicting) == {"min_cash", "restrictions"}
+
+
 def test_rebalance_gain_budget_limits_net_gains():
     # reaching the target sells 10 shares of X at a $2 gain each
     market = diagonal_market(PRICES, VARIANCES)
