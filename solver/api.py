@@ -95,6 +95,11 @@ def rebalance(
         )
     except SolverFailedError as exc:
         return _unsolved(snapshot, Status.FAILED, str(exc), objective, start, ())
+    if optimum.status is Status.OPTIMAL_INACCURATE:
+        broken = _broken(optimum.outcome, plain)
+        if broken:
+            reason = "low-accuracy answer rejected: " + broken
+            return _unsolved(snapshot, Status.FAILED, reason, objective, start, ())
     relaxed = {
         c.name: c.violation(optimum.outcome)
         for c in plain
@@ -128,6 +133,11 @@ def rebalance(
     trades = trades_table(snapshot, buy_shares, lot_shares)
     after, violations = verify(snapshot, trades, plain, rules, step=step)
     hard = violations[~violations["is_soft"].astype(bool)]
+    if (after is None or len(hard)) and optimum.status is Status.OPTIMAL_INACCURATE:
+        reason = "low-accuracy answer fails verification: " + ", ".join(
+            hard["constraint"]
+        )
+        return _unsolved(snapshot, Status.FAILED, reason, objective, start, ())
     if after is None or len(hard):
         raise VerificationError(
             f"account_id={snapshot.account_id!r}: result breaks "
@@ -154,6 +164,14 @@ def rebalance(
         weights=weights_table(snapshot, optimum.outcome, after),
         violations=violations,
     )
+
+
+def _broken(o: Outcome, constraints: Sequence[Constraint]) -> str:
+    """Name the constraints a continuous answer breaks (soft ones too), if any."""
+    tolerance = 1e-6  # fractions of V: an accurate answer is far closer
+    broken = [(c.name, c.violation(o)) for c in constraints]
+    broken += [("cash_non_negative", max(0.0, -o.cash))]
+    return ", ".join(f"{n} by {v:.3g}" for n, v in broken if v > tolerance)
 
 
 def _rounding_method(options: SolveOptions, n_assets: int, fractional: bool) -> str:

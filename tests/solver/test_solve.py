@@ -3,7 +3,15 @@ import pandas as pd
 import pytest
 
 import solver
-from models import MaxTrackingError, TrackingError
+from models import (
+    LinearCost,
+    MaxTrackingError,
+    MaxTurnover,
+    MinCash,
+    TaxCost,
+    TrackingError,
+)
+from models.synthetic import synthetic_account, synthetic_market, synthetic_targets
 from solver.result import SolveOptions, Status
 from solver.solve import map_status
 from tests.conftest import account, diagonal_market
@@ -55,3 +63,23 @@ def test_rebalance_reports_failed_when_every_solver_fails():
     assert result.status == "failed"
     assert "OSQP" in result.message
     assert result.trades.empty
+
+
+def test_time_limit_gives_a_verified_answer_or_failed():
+    market = synthetic_market(200, n_factors=10, seed=2)
+    targets = synthetic_targets(market, seed=2)
+    acct = synthetic_account(market, targets, seed=2)
+    result = solver.rebalance(
+        acct,
+        targets=targets,
+        market=market,
+        objective=(TrackingError(100.0), LinearCost(), TaxCost()),
+        constraints=[MinCash(0.01), MaxTurnover(0.1)],
+        options=SolveOptions(time_limit_seconds=1e-4, fallback=()),
+    )
+    assert result.status in (Status.OPTIMAL_INACCURATE, Status.FAILED)
+    if result.status is Status.FAILED:
+        assert "rejected" in result.message or "verification" in result.message
+    else:
+        assert not (~result.violations["is_soft"].astype(bool)).any()
+    assert result.summary["status"] == str(result.status)
