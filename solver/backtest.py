@@ -99,8 +99,7 @@ def backtest(
         if previous is not None and date.month != previous.month:
             risk = _risk(returns, date, config.risk_lookback)
             if config.contribution:
-                ledger.deposit(config.contribution)
-                flow += config.contribution
+                flow += _contribute(ledger, config.contribution, date, p, cost_rate)
         day = Day(date, k, p, target, ledger, risk, last_rebalance, config.cost_bps)
         value_before = day.value
         orders = orders_to_weights(day, target) if k == 0 else policy.decide(day)
@@ -218,6 +217,40 @@ def _execute(
         ledger.buy(date, str(name), float(quantity), price, value * cost_rate)
         cost, traded = cost + value * cost_rate, traded + value
     return cost, traded
+
+
+def _contribute(
+    ledger: Ledger,
+    amount: float,
+    date: pd.Timestamp,
+    prices: pd.Series,
+    cost_rate: float,
+) -> float:
+    """Deposit ``amount``, or withdraw it, selling pro rata if cash is short.
+
+    Returns the amount that left or entered the account (a withdrawal is
+    capped at the account's value).
+    """
+    short = -amount - ledger.cash
+    if short > 0:
+        held = ledger.positions()
+        value = float((held * prices[held.index]).sum())
+        fraction = min(1.0, short / (value * (1 - cost_rate))) if value > 0 else 0.0
+        lots = ledger.lots().sort_values(["acquired", "lot_id"], kind="stable")
+        for lot_id, asset, quantity in zip(
+            lots["lot_id"], lots["asset"], lots["quantity"], strict=True
+        ):
+            _sell(
+                ledger,
+                date,
+                lot_id,
+                fraction * quantity,
+                float(prices[asset]),
+                cost_rate,
+            )
+        amount = max(amount, -ledger.cash)
+    ledger.deposit(amount)
+    return amount
 
 
 def _sell(

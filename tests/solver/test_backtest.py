@@ -43,7 +43,7 @@ def _simple_monthly(prices, target, initial, contribution=0.0):
     return np.array(values)
 
 
-@pytest.mark.parametrize("contribution", [0.0, 5_000.0])
+@pytest.mark.parametrize("contribution", [0.0, 5_000.0, -20_000.0])
 def test_calendar_without_costs_or_tax_matches_a_simple_backtest(contribution):
     prices = _prices()
     target = _equal(prices)
