@@ -28,9 +28,10 @@ import pandas as pd
 from models.account import LOT_COLUMNS
 from models.errors import InputError
 from models.lots import Lot, Realization
-from models.tax import annual_tax, is_long_term
+from models.tax import annual_tax
 
 TRADE_COLUMNS = ("asset", "date", "side", "quantity", "price", "realized_gain")
+ONE_YEAR = pd.DateOffset(years=1)
 _REL_TOL = 1e-9  # relative tolerance on cash and share quantities
 _Booked = list[tuple[int, bool, float]]  # tax year, long term, allowed gain
 
@@ -43,7 +44,7 @@ def _require(ok: bool, problem: str, **where: str | None) -> None:
 
 def _long_term(acquired: pd.Timestamp, day: pd.Timestamp) -> bool:
     """Return whether shares acquired on ``acquired`` are long term on ``day``."""
-    return bool(is_long_term(pd.Series([acquired]), day)[0])
+    return bool(day > acquired + ONE_YEAR)  # as models.tax.is_long_term
 
 
 def _year_gains(booked: _Booked, year: int) -> tuple[float, float]:
@@ -365,7 +366,8 @@ class Ledger:
         for lot in self._lots.values():
             price = float(price_of.get(lot.asset, np.nan))
             ok = np.isfinite(price) and price > 0
-            _require(ok, f"bad price {price!r}", asset=lot.asset, field="price")
+            if not ok:
+                raise InputError(f"bad price {price!r}", asset=lot.asset, field="price")
             values.append(lot.quantity * price)
         return values
 

@@ -66,12 +66,14 @@ def optimize(
         dropping them one at a time.
     """
     mask = combined_mask(snapshot, rules)
-    optimum = _solve(snapshot, mask, objective, constraints, options)
+    optimum = solve_once(snapshot, mask, objective, constraints, options)
     elastic = (
         optimum is None and options.elastic and any(c.is_soft for c in constraints)
     )
     if elastic:
-        optimum = _solve(snapshot, mask, objective, constraints, options, elastic=True)
+        optimum = solve_once(
+            snapshot, mask, objective, constraints, options, elastic=True
+        )
     if optimum is None:
         conflicting = diagnose(snapshot, objective, constraints, rules, options)
         raise InfeasibleError(
@@ -83,7 +85,9 @@ def optimize(
     if not (conflict.any() and any(isinstance(c, NoBuyAndSell) for c in constraints)):
         return optimum
     mask = mask & fix_sides(snapshot, o)
-    second = _solve(snapshot, mask, objective, constraints, options, elastic=elastic)
+    second = solve_once(
+        snapshot, mask, objective, constraints, options, elastic=elastic
+    )
     if second is None:
         raise InfeasibleError(
             "infeasible once each asset is held to one side (buy or sell)",
@@ -92,7 +96,7 @@ def optimize(
     return replace(second, solves=2)
 
 
-def _solve(
+def solve_once(
     snapshot: Snapshot,
     mask: TradeMask,
     objective: Sequence[Term],
@@ -180,7 +184,7 @@ def diagnose(
         trial_constraints = [c for c in kept_constraints if c is not item]
         trial_rules = [r for r in kept_rules if r is not item]
         mask = combined_mask(snapshot, trial_rules)
-        if _solve(snapshot, mask, objective, trial_constraints, options) is None:
+        if solve_once(snapshot, mask, objective, trial_constraints, options) is None:
             kept_constraints, kept_rules = trial_constraints, trial_rules
     names = [c.name for c in kept_constraints] + [r.name for r in kept_rules]
     return tuple(names) or ("cash_non_negative", "lot_quantity")

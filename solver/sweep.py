@@ -24,11 +24,12 @@ from models.account import Account
 from models.constraints import MaxTrackingError, NoBuyAndSell
 from models.errors import InputError
 from models.market import Market
-from models.snapshot import build_snapshot
+from models.snapshot import Snapshot, build_snapshot
 from models.terms import Constraint, Outcome, Term, TradeMask, TradeRule
 from solver.api import split_constraints
 from solver.direct import Matrices, build_matrices, supports
-from solver.optimize import SIDE_TOLERANCE, combined_mask, fix_sides
+from solver.errors import SolverFailedError
+from solver.optimize import SIDE_TOLERANCE, combined_mask, fix_sides, solve_once
 from solver.result import SolveOptions, Status
 from solver.solve import solve_matrices
 
@@ -39,8 +40,8 @@ CAP = MaxTrackingError.name
 class SweepResult:
     """One row per point, and the lots each point sells.
 
-    ``table``: the point's weights and cap, then status, tracking_error
-    (ex-ante, annualised units of the risk model), turnover (one-way,
+    ``table``: the point's weights and cap, then status,
+    tracking_error_after (ex-ante, units of the risk model), turnover (one-way,
     fraction of V), cost and tax (currency), realized_gain (currency),
     objective, solves and seconds. ``lot_sales``: point, lot_id, asset,
     sold (fraction of the lot), value (currency), gain_per_dollar,
@@ -104,12 +105,17 @@ def sweep(
         limit = point.get(CAP, cap)
 
         limit = None if limit is None else min(limit, uncapped)
+        point_mask = mask
         status, outcome = _solve(program(mask), weights, limit, options)
         solves = 1
         if outcome is not None and side_rule and _conflict(outcome):
-            fixed = program(mask & fix_sides(snapshot, outcome))
-            status, outcome = _solve(fixed, weights, limit, options)
+            point_mask = mask & fix_sides(snapshot, outcome)
+            status, outcome = _solve(program(point_mask), weights, limit, options)
             solves = 2
+        if status is None and options.fallback:  # as rebalance: the next solver
+            status, outcome = _fallback(
+                snapshot, point_mask, objective, plain, weights, limit, options
+            )
         rows.append(_row(point, status, outcome, objective, weights, solves, start))
         if outcome is not None:
             sales.append(_lot_sales(k, outcome))
@@ -162,6 +168,32 @@ def _solve(
     return solution.status, solution.outcome
 
 
+def _fallback(
+    snapshot: Snapshot,
+    mask: TradeMask,
+    objective: Sequence[Term],
+    constraints: Sequence[Constraint],
+    weights: Mapping[str, float],
+    limit: float | None,
+    options: SolveOptions,
+) -> tuple[Status | None, Outcome | None]:
+    """Solve one point through cvxpy with the fallback solvers."""
+    terms = [replace(cast(Any, t), weight=weights[t.name]) for t in objective]
+    if limit is not None:
+        constraints = [
+            MaxTrackingError(limit) if c.name == CAP else c for c in constraints
+        ]
+    first, *rest = options.fallback
+    fallback = replace(options, formulation="cvxpy", solver=first, fallback=tuple(rest))
+    try:
+        optimum = solve_once(snapshot, mask, terms, constraints, fallback)
+    except SolverFailedError:
+        return None, None
+    if optimum is None:
+        return Status.INFEASIBLE, None
+    return optimum.status, optimum.outcome
+
+
 def _conflict(o: Outcome) -> bool:
     """Whether some asset is both bought and sold."""
     return bool(((o.buys > SIDE_TOLERANCE) & (o.sells > SIDE_TOLERANCE)).any())
@@ -183,7 +215,7 @@ def _row(
         s = outcome.snapshot
         gain = outcome.realized_gain * s.value
         row.update(
-            tracking_error=float(np.sqrt(s.risk.variance(outcome.active))),
+            tracking_error_after=float(np.sqrt(s.risk.variance(outcome.active))),
             turnover=outcome.turnover,
             cost=outcome.cost * s.value,
             tax=float(s.lot_tax_rate @ gain),

@@ -72,8 +72,8 @@ def test_sweep_matches_a_full_rebalance_at_every_point():
             reference.summary["objective_continuous"], rel=1e-5, abs=1e-9
         )
         te = np.sqrt(reference.terms["tracking_error"])
-        assert row["tracking_error"] == pytest.approx(te, rel=1e-4, abs=1e-7)
-    assert result.table.loc[3, "tracking_error"] <= 0.004 + 1e-7
+        assert row["tracking_error_after"] == pytest.approx(te, rel=1e-4, abs=1e-7)
+    assert result.table.loc[3, "tracking_error_after"] <= 0.004 + 1e-7
 
 
 def test_higher_tax_weight_realizes_less_gain():
@@ -107,3 +107,18 @@ def test_sweep_rejects_unknown_names_and_custom_terms():
             objective=OBJECTIVE,
             points=[{"tax_cost": -1.0}],
         )
+
+
+def test_an_unreachable_cap_is_infeasible_not_failed():
+    market, targets, acct = _case()
+    result = sweep(
+        acct,
+        targets=targets,
+        market=market,
+        objective=(TrackingError(0.0), LinearCost(), TaxCost()),
+        constraints=CONSTRAINTS,
+        points=[{"max_tracking_error": cap} for cap in (1e-6, 1e-4, 0.01)],
+    )
+    assert result.table.loc[0, "status"] == "infeasible"
+    assert result.table.loc[2, "status"] == "optimal"
+    assert result.table.loc[2, "tracking_error_after"] <= 0.01 + 1e-7
