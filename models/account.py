@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_datetime64_any_dtype
 
 from models._align import require_columns
 from models.errors import InputError
@@ -83,8 +84,18 @@ def _clean_lots(lots: pd.DataFrame, account_id: str) -> pd.DataFrame:
     """Return the lots with canonical dtypes, or raise on the first bad value."""
     require_columns(lots, LOT_COLUMNS, table="lots", account_id=account_id)
     out = lots.loc[:, list(LOT_COLUMNS)].copy()
-    out["asset"] = out["asset"].astype(str)
-    out["lot_id"] = out["lot_id"].astype(str)
+    for field in ("asset", "lot_id"):
+        blank = out[field].isna() | out[field].astype(str).str.strip().eq("")
+        if blank.any():
+            row = out.index[blank.to_numpy()][0]
+            raise InputError(
+                f"missing {field}: {out.loc[row, field]!r}",
+                account_id=account_id,
+                asset=None if field == "asset" else str(out.loc[row, "asset"]),
+                lot_id=None if field == "lot_id" else str(out.loc[row, "lot_id"]),
+                field=field,
+            )
+        out[field] = out[field].astype(str)
     duplicated = out["lot_id"][out["lot_id"].duplicated()]
     if len(duplicated):
         raise InputError(
@@ -136,9 +147,21 @@ def _clean_recent_trades(trades: pd.DataFrame, account_id: str) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def parse_dates(values: pd.Series) -> pd.Series:
+    """Parse ISO dates (DATA.md), as naive UTC; anything unreadable becomes NaT.
+
+    One explicit format: no per-element guessing, and numbers are never read
+    as epoch nanoseconds.
+    """
+    text = values if is_datetime64_any_dtype(values) else values.astype(str)
+    parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
+    dates: pd.Series = parsed.dt.tz_convert(None)
+    return dates
+
+
 def _dates(frame: pd.DataFrame, field: str, account_id: str) -> pd.Series:
     """Parse a date column, naming the first unreadable row."""
-    parsed = pd.to_datetime(frame[field], errors="coerce")
+    parsed = parse_dates(frame[field])
     bad = parsed.isna()
     if bad.any():
         row = frame.index[bad.to_numpy()][0]
@@ -150,4 +173,5 @@ def _dates(frame: pd.DataFrame, field: str, account_id: str) -> pd.Series:
             lot_id=None if lot_id is None else str(lot_id),
             field=field,
         )
-    return parsed.dt.normalize()
+    normalized: pd.Series = parsed.dt.normalize()
+    return normalized

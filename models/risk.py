@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from models._align import align, align_rows, require_assets
+from models._align import align, align_rows, require_assets, require_columns
 from models.errors import InputError
 
 PSD_TOLERANCE = 1e-10  # relative to the largest eigenvalue
@@ -69,9 +69,9 @@ class FactorRiskModel:
 
     def __post_init__(self) -> None:
         factors = pd.Index(self.loadings.columns.astype(str), name="factor")
-        loadings = self.loadings.set_axis(factors, axis=1)
+        loadings = _numbers(self.loadings).set_axis(factors, axis=1)
         loadings.index = loadings.index.astype(str)
-        covariance = self.factor_covariance.copy()
+        covariance = _numbers(self.factor_covariance)
         covariance.index = covariance.index.astype(str)
         covariance.columns = covariance.columns.astype(str)
         for axis in (covariance.index, covariance.columns):
@@ -90,7 +90,7 @@ class FactorRiskModel:
             raise InputError(
                 "not a finite number", asset=str(bad[0]), field="factor_loadings"
             )
-        specific = self.specific_variance.astype(float)
+        specific = pd.to_numeric(self.specific_variance, errors="coerce").astype(float)
         specific.index = specific.index.astype(str)
         for index, field in (
             (loadings.index, "factor_loadings"),
@@ -118,6 +118,9 @@ class FactorRiskModel:
         specific_risk: pd.DataFrame,
     ) -> FactorRiskModel:
         """Build from the DATA.md tables (``asset``/``factor`` columns)."""
+        require_columns(factor_loadings, ("asset",), table="factor_loadings")
+        require_columns(factor_covariance, ("factor",), table="factor_covariance")
+        require_columns(specific_risk, ("asset", "variance"), table="specific_risk")
         return cls(
             loadings=factor_loadings.set_index("asset"),
             factor_covariance=factor_covariance.set_index("factor"),
@@ -159,7 +162,7 @@ class CovarianceRiskModel:
     covariance: pd.DataFrame
 
     def __post_init__(self) -> None:
-        covariance = self.covariance.astype(float)
+        covariance = _numbers(self.covariance)
         covariance.index = covariance.index.astype(str)
         covariance.columns = covariance.columns.astype(str)
         if not covariance.index.equals(covariance.columns):
@@ -179,6 +182,12 @@ class CovarianceRiskModel:
         return RiskRoot(
             G=_psd_root(sigma), d=np.zeros(n), loadings=np.zeros((n, 0)), factors=()
         )
+
+
+def _numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return ``frame`` as floats; unreadable values become NaN (then rejected)."""
+    numbers: pd.DataFrame = frame.apply(pd.to_numeric, errors="coerce").astype(float)
+    return numbers
 
 
 def _check_covariance(matrix: np.ndarray, *, field: str) -> None:

@@ -11,13 +11,14 @@ import numpy as np
 import pandas as pd
 
 from models import Account, FactorRiskModel, Market, Restrictions
+from models.account import parse_dates
 from models.errors import InputError, RebalanceError
 from solver.api import rebalance
 from solver.config import RunConfig
 from solver.result import SUMMARY_FIELDS, Status, empty_trades
 from solver.shards import LotShards, bucket_of, split_lots
 from solver.tables import OPTIONAL_TABLES, REQUIRED_TABLES, read_table
-from solver.validate import find_problems, invalid_accounts
+from solver.validate import describe, fatal, find_problems, invalid_accounts
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,8 @@ class BatchInput:
         t = self.tables
         accounts = t["accounts"].drop_duplicates("account_id")
         bucket = bucket_of(accounts["account_id"], self.lots.buckets)
-        targets = {
-            str(m): g.set_index("asset")["weight"].astype(float)
+        targets = {  # unreadable weights were reported up front
+            str(m): pd.to_numeric(g.set_index("asset")["weight"], errors="coerce")
             for m, g in t["targets"].groupby("model_id")
         }
         groups = {name: _by_account(t.get(name)) for name in OPTIONAL_TABLES}
@@ -69,11 +70,12 @@ class BatchInput:
             if members.empty:
                 continue
             lots = self.lots.read(shard).sort_values("account_id", kind="stable")
-            ids, start = np.unique(
-                lots["account_id"].to_numpy(dtype=str), return_index=True
+            ids, start, count = np.unique(
+                lots["account_id"].to_numpy(dtype=str),
+                return_index=True,
+                return_counts=True,
             )
-            end = np.r_[start[1:], len(lots)]
-            spans = dict(zip(ids, zip(start, end, strict=True), strict=True))
+            spans = dict(zip(ids, zip(start, start + count, strict=True), strict=True))
             for row in members.to_dict("records"):
                 aid = str(row["account_id"])
                 lo, hi = spans.get(aid, (0, 0))
@@ -115,26 +117,19 @@ def load_batch(in_dir: Path, config: RunConfig, work_dir: Path) -> BatchInput:
     risk_assets = risk.loadings.index.intersection(risk.specific_variance.index)
     lots = split_lots(in_dir, work_dir)
     problems = find_problems(tables, lots, as_of.normalize(), risk_assets)
-    fatal = problems[problems["field"].isin(_fatal_fields(problems))]
-    if len(fatal):
-        raise InputError(
-            "; ".join(fatal["problem"].astype(str)), field=str(fatal["field"].iloc[0])
-        )
+    stops = fatal(problems).to_dict("records")
+    if stops:
+        more = "".join(f"; {describe(row)}" for row in stops[1:])
+        raise InputError(f"{stops[0]['problem']}{more}", field=str(stops[0]["field"]))
     market = Market(as_of=as_of, prices=tables["prices"], risk_model=risk)
     invalid = invalid_accounts(problems, tables["accounts"])
     return BatchInput(tables, lots, market, config, problems, invalid)
 
 
-def _fatal_fields(problems: pd.DataFrame) -> list[str]:
-    """Fields whose problems stop the batch: missing columns."""
-    missing = problems["problem"].astype(str).str.startswith("missing column")
-    return list(problems.loc[missing, "field"].astype(str))
-
-
 def _date(value: object) -> pd.Timestamp | None:
     """Return a date from an optional column (validated up front), or None."""
-    date = pd.to_datetime(str(value), errors="coerce") if value is not None else None
-    return None if date is None or pd.isna(date) else pd.Timestamp(date)
+    date = parse_dates(pd.Series([value], dtype=object)).iloc[0]
+    return None if pd.isna(date) else pd.Timestamp(date)
 
 
 def _by_account(frame: pd.DataFrame | None) -> dict[str, pd.DataFrame]:

@@ -22,6 +22,7 @@ from models.terms import Outcome, Term, TradeMask
 
 FRACTIONAL_STEP = 1e-4  # shares: quantity precision of fractional-share brokers
 SHARE_TOLERANCE = 1e-9  # relative: quantities this close are equal
+MAX_RUNGS = 2.0**53  # float64 counts steps exactly up to here; caps the int cast
 
 
 @dataclass(frozen=True)
@@ -133,19 +134,25 @@ def build_ladders(
         buy=Ladder(
             step,
             first,
-            np.maximum(max_buy - first + 1, 0).astype(int),
+            _rungs(max_buy - first + 1),
             np.full(s.n_assets, np.nan),
         ),
         sell=Ladder(
             step,
             first,
-            np.maximum(max_sell - first + 1, 0).astype(int),
+            _rungs(max_sell - first + 1),
             np.where(odd & closes, sellable, np.nan),
         ),
         lot_order=order,
         lot_start=cumulative - quantity[order] - base,
         forced_shares=np.where(mask.must_sell, quantity, 0.0),
     )
+
+
+def _rungs(count: np.ndarray) -> np.ndarray:
+    """Return rung counts as integers in ``[0, MAX_RUNGS]``, never overflowing."""
+    rungs: np.ndarray = np.clip(count, 0.0, MAX_RUNGS).astype(np.int64)
+    return rungs
 
 
 def _tax_per_dollar(s: Snapshot, objective: Sequence[Term]) -> np.ndarray:

@@ -80,6 +80,8 @@ def milp_rungs(
         s, x, weights - s.target, buys, lot_sales, sells, traded, weights, cash
     )
     fixed = np.flatnonzero(np.r_[d_buys == 0, d_sells == 0])
+    if len(fixed) == 2 * n:  # nothing to choose (HiGHS fails on an empty program)
+        return buy_lo, sell_lo
     rows: list[cp.Constraint] = [cash >= 0]
     if len(fixed):
         rows.append(x[fixed] == 0)

@@ -10,7 +10,7 @@ one bucket at a time, which bounds the memory of the batch's parent process.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,8 +63,11 @@ def split_lots(
 ) -> LotShards:
     """Stream ``IN_DIR/lots.*`` into buckets under ``directory``."""
     parquet, csv = in_dir / "lots.parquet", in_dir / "lots.csv"
+    columns: tuple[str, ...] = ()  # a CSV's are read from its first chunk
     if parquet.exists():
-        rows = pq.ParquetFile(parquet).metadata.num_rows
+        with pq.ParquetFile(parquet) as file:
+            rows = file.metadata.num_rows
+            columns = tuple(file.schema_arrow.names)  # known even without rows
         chunks = _parquet_chunks(parquet)
     elif csv.exists():
         rows = csv.stat().st_size // CSV_BYTES_PER_ROW
@@ -74,7 +77,6 @@ def split_lots(
     buckets = max(1, math.ceil(rows / ROWS_PER_SHARD))
     directory.mkdir(parents=True, exist_ok=True)
     writers: dict[int, pq.ParquetWriter] = {}
-    columns: tuple[str, ...] = ()
     try:
         for chunk in chunks:
             columns = tuple(chunk.column_names)
@@ -89,23 +91,26 @@ def split_lots(
                     writers[bucket] = pq.ParquetWriter(path, part.schema)
                 writers[bucket].write_table(part)
     finally:
+        chunks.close()  # closes the file when a bad chunk stops the split
         for writer in writers.values():
             writer.close()
     return LotShards(directory, buckets, columns)
 
 
-def _parquet_chunks(path: Path) -> Iterator[pa.Table]:
+def _parquet_chunks(path: Path) -> Generator[pa.Table, None, None]:
     """Yield the file's rows in tables of at most ``READ_ROWS``."""
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=READ_ROWS):
-        yield pa.Table.from_batches([batch])
+    with pq.ParquetFile(path) as file:
+        for batch in file.iter_batches(batch_size=READ_ROWS):
+            yield pa.Table.from_batches([batch])
 
 
-def _csv_chunks(path: Path) -> Iterator[pa.Table]:
+def _csv_chunks(path: Path) -> Generator[pa.Table, None, None]:
     """Yield the file's rows as text columns, ``READ_ROWS`` at a time."""
     try:
-        for frame in pd.read_csv(
+        with pd.read_csv(
             path, dtype=str, chunksize=READ_ROWS, keep_default_na=False
-        ):
-            yield pa.Table.from_pandas(frame, preserve_index=False)
+        ) as reader:
+            for frame in reader:
+                yield pa.Table.from_pandas(frame, preserve_index=False)
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read {path.name}: {exc}", field="lots") from exc

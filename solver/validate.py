@@ -14,13 +14,30 @@ from collections.abc import Hashable, Iterable, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
-from models.account import LOT_COLUMNS, RECENT_TRADE_COLUMNS, TRADE_SIDES
+from models.account import (
+    LOT_COLUMNS,
+    RECENT_TRADE_COLUMNS,
+    TRADE_SIDES,
+    parse_dates,
+)
 from models.rules import RESTRICTION_RULES
 from models.snapshot import CASH, TARGET_SUM_TOLERANCE
+from solver.config import ACCOUNT_OVERRIDES
 
 PROBLEM_COLUMNS = ("account_id", "model_id", "asset", "lot_id", "field", "problem")
 ACCOUNT_COLUMNS = ("account_id", "model_id", "cash")
 TARGET_COLUMNS = ("model_id", "asset", "weight")
+
+IDENTIFIERS = {  # identifier columns that must hold a non-blank value
+    "accounts": ("account_id", "model_id"),
+    "lots": ("account_id", "asset", "lot_id"),
+    "targets": ("model_id", "asset"),
+    "prices": ("asset",),
+}
+FATAL = (  # problems that stop the whole batch, by how their text starts
+    "missing column",
+    "missing account_id in table",  # a row no account can be named for
+)
 
 Problem = tuple[str | None, str | None, str | None, str | None, str, str]
 
@@ -47,11 +64,14 @@ def find_problems(
         rows += list(_prices(tables["prices"], tables["targets"], usable))
         rows += list(_targets(tables["targets"]))
         rows += list(_optional(tables))
+        for table in ("accounts", "targets", "prices"):
+            rows += list(_identifiers(tables[table], table))
         for piece in lots:
             missing = list(_columns({"lots": piece}))
             if missing:
                 rows += missing
                 break
+            rows += list(_identifiers(piece, "lots"))
             rows += list(_lots(piece, tables["accounts"], as_of, usable))
     return pd.DataFrame(rows, columns=list(PROBLEM_COLUMNS))
 
@@ -80,6 +100,47 @@ def _columns(tables: dict[str, pd.DataFrame]) -> Iterator[Problem]:
                 )
 
 
+def fatal(problems: pd.DataFrame) -> pd.DataFrame:
+    """Return the problems that stop the batch (``FATAL``)."""
+    stops = problems["problem"].astype(str).str.startswith(FATAL)
+    return problems[stops.to_numpy()]
+
+
+def _blank(values: pd.Series) -> np.ndarray:
+    """Whether each identifier is missing or blank."""
+    text = values.astype(str).str.strip()
+    blank: np.ndarray = (values.isna() | text.eq("")).to_numpy(dtype=bool)
+    return blank
+
+
+def _identifiers(frame: pd.DataFrame, table: str) -> Iterator[Problem]:
+    """Name every row whose identifier is missing or blank.
+
+    Such a row belongs to no account or model: ``account_id`` in ``accounts``
+    or ``lots`` stops the batch (``FATAL``); otherwise the row's account or
+    model is invalid. Rows count from 0 after the header (not for ``lots``,
+    which are read in pieces: their other identifiers say which lot).
+    """
+    for field in IDENTIFIERS[table]:
+        blank = frame[_blank(frame[field])]
+        for row, record in zip(blank.index, blank.to_dict("records"), strict=True):
+            name = {k: _name(record.get(k)) for k in PROBLEM_COLUMNS[:4]}
+            at = "" if table == "lots" else f"row {row}, "
+            yield (
+                name["account_id"],
+                name["model_id"],
+                name["asset"],
+                name["lot_id"],
+                field,
+                f"missing {field} in table {table!r} ({at}got {record[field]!r})",
+            )
+
+
+def _name(value: object) -> str | None:
+    """Return an identifier, or None when it is missing or blank."""
+    return value if isinstance(value, str) and value.strip() else None
+
+
 def _bad_number(values: pd.Series, *, positive: bool = False) -> np.ndarray:
     """Whether each value is missing, not a number, negative (or zero)."""
     numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
@@ -106,12 +167,24 @@ def _accounts(accounts: pd.DataFrame, targets: pd.DataFrame) -> Iterator[Problem
     unknown = accounts[~accounts["model_id"].isin(targets["model_id"])]
     for aid, model in _rows(unknown, "account_id", "model_id"):
         yield aid, model, None, None, "model_id", "no targets for this model"
+    yield from _overrides(accounts)
     if "last_rebalance" in accounts:
         given = accounts["last_rebalance"].notna()
-        dates = pd.to_datetime(accounts["last_rebalance"], errors="coerce")
+        dates = parse_dates(accounts["last_rebalance"])
         bad = accounts[(given & dates.isna()).to_numpy()]
         for aid, model, value in _rows(bad, "account_id", "model_id", "last_rebalance"):
             yield aid, model, None, None, "last_rebalance", f"not a date: {value}"
+
+
+def _overrides(accounts: pd.DataFrame) -> Iterator[Problem]:
+    """Check the optional override columns; an empty value means no override."""
+    for field in ACCOUNT_OVERRIDES:
+        if field in accounts:
+            numbers = pd.to_numeric(accounts[field], errors="coerce").astype(float)
+            given = accounts[field].notna().to_numpy()
+            bad = accounts[given & ~np.isfinite(numbers.to_numpy())]
+            for aid, model, value in _rows(bad, "account_id", "model_id", field):
+                yield aid, model, None, None, field, f"not a finite number: {value}"
 
 
 def _usable_assets(prices: pd.DataFrame, risk_assets: pd.Index) -> pd.Index:
@@ -182,7 +255,7 @@ def _lots(
                 field,
                 f"must be a finite number >= 0, got {value}",
             )
-    acquired = pd.to_datetime(lots["acquired"], errors="coerce")
+    acquired = parse_dates(lots["acquired"])
     unreadable = lots[acquired.isna().to_numpy()]
     for aid, asset, lot, value in _rows(
         unreadable, "account_id", "asset", "lot_id", "acquired"
