@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
 import os
 import shutil
 import time
@@ -214,7 +215,10 @@ def _commit(
 def _executor(workers: int, scheduler: str | None) -> Iterator[Executor]:
     """Yield a process pool, or a Dask cluster's executor."""
     if scheduler is None:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # fresh worker processes: forking a parent whose libraries already run
+        # threads (BLAS, a solver, a Dask client) can leave workers spinning
+        context = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             yield pool
         return
     from distributed import Client
