@@ -90,6 +90,19 @@ class FactorRiskModel:
             raise InputError(
                 "not a finite number", asset=str(bad[0]), field="factor_loadings"
             )
+        exposures = loadings.to_numpy(dtype=float)
+        with np.errstate(over="ignore", invalid="ignore"):
+            systematic = np.einsum(
+                "ij,jk,ik->i", exposures, covariance.to_numpy(), exposures
+            )
+        overflow = loadings.index[~np.isfinite(systematic)]
+        if len(overflow):
+            raise InputError(
+                "variance B F B' overflows a float; loadings or factor "
+                "covariance out of range",
+                asset=str(overflow[0]),
+                field="factor_loadings",
+            )
         specific = pd.to_numeric(self.specific_variance, errors="coerce").astype(float)
         specific.index = specific.index.astype(str)
         for index, field in (

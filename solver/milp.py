@@ -94,7 +94,7 @@ def milp_rungs(
     try:
         with _quiet_stdout():  # HiGHS prints a banner on first use
             problem.solve(solver=MILP_SOLVER, time_limit=time_limit_seconds)
-    except cp.error.SolverError:
+    except (cp.error.SolverError, ValueError):  # cvxpy: ValueError on UNKNOWN
         return None
     if x.value is None:
         return None

@@ -212,3 +212,20 @@ def test_factor_model_from_tables_names_the_missing_column():
     with pytest.raises(InputError) as err:
         FactorRiskModel.from_tables(loadings, covariance, pd.DataFrame({"asset": []}))
     assert err.value.field == "variance"
+
+
+def test_batch_rejects_loadings_whose_variance_overflows():
+    # was: RuntimeWarning (overflow in square) inside the solve of each account
+    tables = _tables()
+    tables["factor_loadings"].loc[1, "f00"] = 1e300
+    err = _batch_error(tables)
+    assert (err.field, err.asset) == ("factor_loadings", "A0001")
+
+
+def test_batch_survives_a_rounding_program_highs_cannot_classify():
+    # was: ValueError "Cannot unpack invalid solution" from cvxpy when HiGHS
+    # returned status UNKNOWN on a badly scaled mixed-integer program
+    tables = batch_tables(n_accounts=2, n_assets=5, n_holdings=3, n_factors=2, seed=0)
+    tables["factor_loadings"].loc[1, "f00"] = 1e150
+    summary = _run(tables)
+    assert summary["status"].isin(["optimal", "optimal_inaccurate"]).all()
