@@ -2,7 +2,7 @@
 
 For each number of accounts K (``--accounts``, default 200 1000 2000) a
 reproducible batch is written to ``--data-dir`` (Parquet, as in
-``/work/shared/DATA.md``), unless a directory with the same parameters is
+``docs/DATA.md``), unless a directory with the same parameters is
 already there: a universe of ``--assets`` N assets (default 500) with a
 20-factor risk model, 3 model portfolios over all N assets, each account
 holding every asset of its model in 1-8 tax lots (log-uniform values of $200k

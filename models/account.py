@@ -27,11 +27,11 @@ class Account:
     cash : float
         Cash balance in currency; must be finite and non-negative.
     lots : pd.DataFrame
-        The ``lots`` table of DATA.md for this account: columns ``asset``,
+        The ``lots`` table of docs/DATA.md for this account: columns ``asset``,
         ``lot_id``, ``quantity`` (shares), ``cost_basis`` (per share) and
         ``acquired`` (date). Other columns are ignored.
     recent_trades : pd.DataFrame or None
-        The ``recent_trades`` table of DATA.md for this account (columns
+        The ``recent_trades`` table of docs/DATA.md for this account (columns
         ``asset``, ``date``, ``side``, ``quantity``, optional
         ``realized_gain``); used by the wash-sale rule.
     tax_rate_short, tax_rate_long : float
@@ -69,15 +69,19 @@ class Account:
         if cash < 0:
             raise InputError(f"negative cash {self.cash!r}", field="cash", **where)
         for field in ("tax_rate_short", "tax_rate_long"):
-            rate = getattr(self, field)
-            if not 0 <= rate < 1:
-                raise InputError(
-                    f"must be in [0, 1), got {rate!r}", field=field, **where
-                )
+            check_tax_rate(getattr(self, field), field, account_id=self.account_id)
         object.__setattr__(self, "lots", _clean_lots(self.lots, self.account_id))
         if self.recent_trades is not None:
             trades = _clean_recent_trades(self.recent_trades, self.account_id)
             object.__setattr__(self, "recent_trades", trades)
+
+
+def check_tax_rate(rate: float, field: str, *, account_id: str | None = None) -> None:
+    """Reject a tax rate outside ``[0, 1)``."""
+    if not 0 <= rate < 1:
+        raise InputError(
+            f"must be in [0, 1), got {rate!r}", field=field, account_id=account_id
+        )
 
 
 def _clean_lots(lots: pd.DataFrame, account_id: str) -> pd.DataFrame:
@@ -148,7 +152,7 @@ def _clean_recent_trades(trades: pd.DataFrame, account_id: str) -> pd.DataFrame:
 
 
 def parse_dates(values: pd.Series) -> pd.Series:
-    """Parse ISO dates (DATA.md), as naive UTC; anything unreadable becomes NaT.
+    """Parse ISO dates (docs/DATA.md), as naive UTC; anything unreadable becomes NaT.
 
     One explicit format: no per-element guessing, and numbers are never read
     as epoch nanoseconds.

@@ -40,7 +40,7 @@ class Market:
     as_of : pd.Timestamp
         Trade date; holding periods and wash-sale windows count to it.
     prices : pd.DataFrame
-        The ``prices`` table of DATA.md: column ``asset`` and ``price``, and
+        The ``prices`` table of docs/DATA.md: column ``asset`` and ``price``, and
         optionally ``lot_size`` (default 1), ``min_trade_value`` (default 0),
         ``cost_bps`` (default 0), ``adv`` (shares/day), ``volatility``
         (daily) and ``sector``. Stored indexed by ``asset``.

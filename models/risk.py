@@ -130,7 +130,7 @@ class FactorRiskModel:
         factor_covariance: pd.DataFrame,
         specific_risk: pd.DataFrame,
     ) -> FactorRiskModel:
-        """Build from the DATA.md tables (``asset``/``factor`` columns)."""
+        """Build from the docs/DATA.md tables (``asset``/``factor`` columns)."""
         require_columns(factor_loadings, ("asset",), table="factor_loadings")
         require_columns(factor_covariance, ("factor",), table="factor_covariance")
         require_columns(specific_risk, ("asset", "variance"), table="specific_risk")

@@ -17,7 +17,8 @@ from concurrent.futures import (
     wait,
 )
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from enum import IntEnum
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,21 @@ import pandas as pd
 
 from models.errors import InputError
 from solver.config import RunConfig
+from solver.errors import OutputError
 from solver.jobs import AccountJob, BatchInput, load_batch, solve_chunk, unsolved
+from solver.lock import output_lock
+from solver.manifest import (
+    PACKAGE,
+    RunKey,
+    file_record,
+    input_files,
+    input_stats,
+    now,
+    write_manifest,
+)
+from solver.outdir import PROBLEMS, check_output
 from solver.parts import PartStore
+from solver.progress import Progress
 from solver.result import ANSWERED, SUMMARY_FIELDS, Status, empty_trades
 from solver.tables import FORMATS, write_table
 
@@ -37,41 +51,33 @@ MAX_CHUNK = 25  # accounts per task: steady progress, overhead amortised
 IN_FLIGHT_PER_WORKER = 3  # chunks submitted ahead, bounding memory
 
 
+class ExitCode(IntEnum):
+    """Exit status of ``rebalance batch``, for a scheduler to act on."""
+
+    OK = 0  # complete; every account answered
+    UNANSWERED = 1  # complete; some accounts invalid_input, infeasible or failed
+    CANNOT_RUN = 2  # bad usage, input or setting, or OUT holds another run's work
+    IN_USE = 3  # another run holds OUT; nothing done
+    OUTPUT_FAILED = 4  # an output could not be written; committed parts are kept
+    INTERNAL = 70  # a bug; the traceback is logged
+
+
 @dataclass(frozen=True)
 class BatchReport:
     """What a batch run produced."""
 
-    summary: pd.DataFrame  # DATA.md summary, every account once
+    summary: pd.DataFrame  # docs/DATA.md summary, every account once
     orders: int  # rows written to the trades table
     problems: pd.DataFrame  # problems found up front (validate.PROBLEM_COLUMNS)
     solved_now: int  # accounts solved by this run (not resumed)
     seconds: float
+    as_of: str
 
-
-class Progress:
-    """Counts accounts done and failed; drives an optional progress bar."""
-
-    def __init__(self, total: int, *, show: bool) -> None:
-        self.failed = 0
-        self._bar: Any = None
-        if show:
-            from tqdm import tqdm
-
-            self._bar = tqdm(
-                total=total, unit="acct", dynamic_ncols=True, smoothing=0.1
-            )
-
-    def add(self, summary: pd.DataFrame) -> None:
-        """Count a finished chunk."""
-        self.failed += int((~summary["status"].isin(ANSWERED)).sum())
-        if self._bar is not None:
-            self._bar.set_postfix(failed=self.failed, refresh=False)
-            self._bar.update(len(summary))
-
-    def close(self) -> None:
-        """Close the bar."""
-        if self._bar is not None:
-            self._bar.close()
+    @property
+    def exit_code(self) -> ExitCode:
+        """``OK`` when every account has an answer, else ``UNANSWERED``."""
+        answered = self.summary["status"].isin(ANSWERED).all()
+        return ExitCode.OK if answered else ExitCode.UNANSWERED
 
 
 def rebalance_batch(
@@ -83,15 +89,17 @@ def rebalance_batch(
     scheduler: str | None = None,
     fmt: str = "parquet",
     progress: bool = False,
+    restart: bool = False,
 ) -> BatchReport:
     """Rebalance every account of ``in_dir``; write the outputs to ``out_dir``.
 
     Parameters
     ----------
     in_dir, out_dir : Path
-        Input tables (DATA.md) and where the outputs go.
+        Input tables (docs/DATA.md) and where the outputs go.
     config : RunConfig
-        Run-wide settings; account override columns win.
+        Run-wide settings; account override columns win. Without ``as_of``
+        the run uses today's date and says so.
     workers : int or None
         Processes on this machine (default: all cores); ignored with
         ``scheduler``.
@@ -100,62 +108,178 @@ def rebalance_batch(
     fmt : str
         ``parquet`` or ``csv`` for the outputs.
     progress : bool
-        Show a progress bar on stderr.
+        Show progress on stderr: a bar on a terminal, log lines otherwise.
+    restart : bool
+        Delete the outputs and parts of an earlier run in ``out_dir`` first.
 
     Returns
     -------
     BatchReport
-        Every account's summary row; accounts finished by an earlier,
-        interrupted run of the same command are reused, not solved again.
+        Every account's summary row. Accounts finished by an earlier,
+        interrupted run with the same inputs, settings, ``as_of`` and
+        versions are reused, not solved again.
 
     Raises
     ------
     InputError
-        When the batch cannot run at all (a missing table or column, an
-        invalid risk model); account-level problems never raise.
+        The batch cannot run at all (a missing table or column, a bad
+        setting, an invalid risk model); account-level problems never raise.
+    StaleOutputError
+        ``out_dir`` holds work of a run with other inputs or settings, and
+        ``restart`` is not set; the message says what changed.
+    OutputInUseError
+        Another run holds ``out_dir``.
+    OutputError
+        An output could not be written (a full disk, no permission).
     """
     if fmt not in FORMATS:
         raise InputError(
             f"format must be one of {FORMATS}, got {fmt!r}", field="format"
         )
     start = time.perf_counter()
-    shards = out_dir / SHARDS
-    shutil.rmtree(shards, ignore_errors=True)
-    try:
-        return _batch(in_dir, out_dir, config, workers, scheduler, fmt, progress, start)
-    finally:
-        shutil.rmtree(shards, ignore_errors=True)
-
-
-def _batch(
-    in_dir: Path,
-    out_dir: Path,
-    config: RunConfig,
-    workers: int | None,
-    scheduler: str | None,
-    fmt: str,
-    progress: bool,
-    start: float,
-) -> BatchReport:
-    """Run the batch once the output directory is ready."""
-    batch = load_batch(in_dir, config, out_dir / SHARDS)
-    store = PartStore(out_dir)
-    done = store.finished()
-    if len(batch.problems):
-        write_table(batch.problems, out_dir / "problems.csv")
-    done |= _store_invalid(batch, store, done)
-    jobs = batch.jobs(skip=done)
-    todo = len(set(batch.account_ids) - done)
-    workers = workers or os.cpu_count() or 1
-    bar = Progress(todo, show=progress)
-    try:
-        _run(batch, jobs, store, bar, workers=workers, scheduler=scheduler, total=todo)
-    finally:
-        bar.close()
-    summary, trades = store.merge(fmt, batch.account_ids)
-    return BatchReport(
-        summary, trades, batch.problems, todo, time.perf_counter() - start
+    config = config.check().resolved()
+    before = input_stats(in_dir)
+    key = RunKey.of(in_dir, config)
+    logger.info(
+        "batch %s -> %s, as_of %s, version %s",
+        in_dir,
+        out_dir,
+        config.as_of,
+        key.versions[PACKAGE],
     )
+    try:
+        with output_lock(out_dir):
+            finals = check_output(out_dir, key, restart=restart)
+            shards = out_dir / SHARDS
+            shutil.rmtree(shards, ignore_errors=True)  # left by a killed run
+            try:
+                batch = load_batch(in_dir, config, shards)
+                if input_stats(in_dir) != before:
+                    raise InputError(
+                        "an input file changed while the run read it; run again",
+                        field="inputs",
+                    )
+                run = _Run(batch, key, out_dir, fmt, workers, scheduler)
+                return run.execute(finals, progress=progress, start=start)
+            finally:
+                shutil.rmtree(shards, ignore_errors=True)
+    except OSError as exc:
+        raise OutputError(f"cannot write the outputs in {out_dir}: {exc}") from exc
+
+
+@dataclass
+class _Run:
+    """One run of a loaded batch into a locked output directory."""
+
+    batch: BatchInput
+    key: RunKey
+    out_dir: Path
+    fmt: str
+    workers: int | None
+    scheduler: str | None
+
+    def execute(
+        self, finals: dict[str, Any] | None, *, progress: bool, start: float
+    ) -> BatchReport:
+        """Solve what is not committed yet, merge, and record the run."""
+        batch, out_dir = self.batch, self.out_dir
+        store = PartStore(out_dir, finals)
+        done = store.finished()
+        workers = self.workers or os.cpu_count() or 1
+        record = self._record(workers, finals)
+        write_manifest(out_dir, record)
+        (out_dir / PROBLEMS).unlink(missing_ok=True)
+        if len(batch.problems):
+            write_table(batch.problems, out_dir / PROBLEMS)
+            logger.warning(
+                "%d input problem(s), listed in %s",
+                len(batch.problems),
+                out_dir / PROBLEMS,
+            )
+        done |= _store_invalid(batch, store, done)
+        todo = len(set(batch.account_ids) - done)
+        logger.info(
+            "%d accounts: %d to solve, %d already committed; %d worker(s)%s",
+            len(batch.account_ids),
+            todo,
+            len(batch.account_ids) - todo,
+            workers,
+            f" on {self.scheduler}" if self.scheduler else "",
+        )
+        bar = Progress(todo, show=progress)
+        try:
+            _run(
+                batch,
+                batch.jobs(skip=done),
+                store,
+                bar,
+                workers=workers,
+                scheduler=self.scheduler,
+                total=todo,
+            )
+        finally:
+            bar.close()
+        summary, count, paths = store.merge(self.fmt, batch.account_ids)
+        report = BatchReport(
+            summary,
+            count,
+            batch.problems,
+            todo,
+            time.perf_counter() - start,
+            str(batch.config.as_of),
+        )
+        record.update(
+            state="complete",
+            finished=now(),
+            seconds=round(report.seconds, 3),
+            solved_by_this_run=todo,
+            status_counts=summary["status"].value_counts().sort_index().to_dict(),
+            exit_code=int(report.exit_code),
+            outputs={
+                name: file_record(path, len(summary) if name == "summary" else count)
+                for name, path in zip(("summary", "trades"), paths, strict=True)
+            },
+        )
+        write_manifest(out_dir, record)
+        store.clear()
+        logger.info(
+            "done in %.1f s: %s; outputs in %s",
+            report.seconds,
+            ", ".join(f"{n} {s}" for s, n in record["status_counts"].items()),
+            out_dir,
+        )
+        return report
+
+    def _record(self, workers: int, finals: dict[str, Any] | None) -> dict[str, Any]:
+        """Return the manifest of a run that has started."""
+        batch, key = self.batch, self.key
+        rows = {name: len(frame) for name, frame in batch.tables.items()}
+        rows["lots"] = batch.lots.rows
+        inputs = {
+            path.stem: {
+                "file": path.name,
+                "sha256": key.inputs[path.name],
+                "rows": rows.get(path.stem),
+            }
+            for path in input_files(batch.in_dir)
+        }
+        return {
+            "state": "running",
+            "version": key.versions[PACKAGE],
+            "as_of": key.as_of,
+            "fingerprint": key.fingerprint(),
+            "started": now(),
+            "finished": None,
+            "in_dir": str(batch.in_dir.resolve()),
+            "workers": workers,
+            "scheduler": self.scheduler,
+            "format": self.fmt,
+            "accounts": len(batch.account_ids),
+            "inputs": inputs,
+            "settings": key.settings,
+            "key": asdict(key),
+            "outputs": finals,  # earlier final tables stay trusted until replaced
+        }
 
 
 def _store_invalid(batch: BatchInput, store: PartStore, done: set[str]) -> set[str]:
@@ -164,7 +288,7 @@ def _store_invalid(batch: BatchInput, store: PartStore, done: set[str]) -> set[s
     Returns the accounts it committed.
     """
     rows = [
-        unsolved(aid, Status.INVALID_INPUT, message, 0.0)
+        unsolved(aid, Status.INVALID_INPUT, message, 0.0, batch.market.as_of)
         for aid, message in batch.invalid.items()
         if aid not in done
     ]

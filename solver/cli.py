@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
@@ -11,25 +12,52 @@ from pathlib import Path
 import pandas as pd
 
 from models.errors import InputError
-from solver.batch import BatchReport, rebalance_batch
+from solver.batch import BatchReport, ExitCode, rebalance_batch
 from solver.config import RunConfig
 from solver.drift import describe as describe_drift
 from solver.drift import drift_report
+from solver.errors import OutputError, OutputInUseError, StaleOutputError
+from solver.manifest import MANIFEST, PACKAGE, library_versions
 from solver.result import ANSWERED, ROUNDING_METHODS
 from solver.tables import FORMATS, write_table
 
+logger = logging.getLogger(__name__)
 SLOWEST = 5
+PACKAGE_LOGGER = "solver"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+EXIT_CODES = """\
+exit status:
+  0   complete: every account answered (optimal, optimal_inaccurate,
+      relaxed, no_trade)
+  1   complete, but some accounts are invalid_input, infeasible or failed
+      (see the summary table and problems.csv)
+  2   could not run, nothing solved: bad usage, a missing or unreadable
+      table, a bad setting, or OUT_DIR holds a run with other inputs or
+      settings (--restart starts afresh)
+  3   another run holds OUT_DIR; nothing done
+  4   an output could not be written (full disk, no permission); what was
+      committed is kept, run again to resume
+  70  internal error (a bug); the traceback is logged
+  130 interrupted; run again to resume
+"""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status (2 for unusable input)."""
-    args = _parser().parse_args(argv)
-    config_path = args.config or (args.in_dir / "config.toml")
-    overrides = {f.name: getattr(args, f.name, None) for f in fields(RunConfig)}
+    """Run the command line; return the exit status (``ExitCode``)."""
+    args = _parser().parse_args(argv)  # bad usage exits 2 (CANNOT_RUN)
+    handlers = _start_logging(args.log_level, args.log_file)
     try:
-        config = RunConfig.load(
-            config_path if config_path.exists() else None, overrides
-        )
+        return _command(args)
+    finally:
+        for handler in handlers:
+            logging.getLogger(PACKAGE_LOGGER).removeHandler(handler)
+            handler.close()
+
+
+def _command(args: argparse.Namespace) -> int:
+    """Run one command; map each kind of failure to its exit status."""
+    try:
+        config = _config(args)
         if args.command == "drift":
             return _drift(args, config)
         report = rebalance_batch(
@@ -40,12 +68,50 @@ def main(argv: Sequence[str] | None = None) -> int:
             scheduler=args.scheduler,
             fmt=args.format,
             progress=not args.no_progress,
+            restart=args.restart,
         )
-    except InputError as exc:
-        sys.stderr.write(f"rebalance: cannot run this batch: {exc}\n")
-        return 2
+    except (InputError, StaleOutputError) as exc:
+        logger.error("cannot run this batch: %s", exc)
+        return ExitCode.CANNOT_RUN
+    except OutputInUseError as exc:
+        logger.error("%s", exc)
+        return ExitCode.IN_USE
+    except OutputError as exc:
+        logger.error("%s; what was committed is kept: run again to resume", exc)
+        return ExitCode.OUTPUT_FAILED
+    except KeyboardInterrupt:
+        logger.error("interrupted; what was committed is kept: run again to resume")
+        return 130
+    except Exception:
+        logger.exception("internal error; please report it with this traceback")
+        return ExitCode.INTERNAL
     sys.stdout.write(describe(report, args.out) + "\n")
-    return 0
+    return report.exit_code
+
+
+def _config(args: argparse.Namespace) -> RunConfig:
+    """Read the settings: ``--config`` (must exist) or ``IN_DIR/config.toml``."""
+    path = args.config
+    if path is None and (args.in_dir / "config.toml").exists():
+        path = args.in_dir / "config.toml"
+    overrides = {f.name: getattr(args, f.name, None) for f in fields(RunConfig)}
+    return RunConfig.load(path, overrides)
+
+
+def _start_logging(level: str, log_file: Path | None) -> list[logging.Handler]:
+    """Send this package's log records, timestamped, to stderr and ``log_file``.
+
+    Returns the handlers added, for ``main`` to remove when it returns.
+    """
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file is not None:
+        handlers.append(logging.FileHandler(log_file))
+    package = logging.getLogger(PACKAGE_LOGGER)
+    for handler in handlers:
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        package.addHandler(handler)
+    package.setLevel(level)
+    return handlers
 
 
 def _drift(args: argparse.Namespace, config: RunConfig) -> int:
@@ -67,6 +133,7 @@ def describe(report: BatchReport, out_dir: Path) -> str:
     solved = s[s["status"].isin(ANSWERED)]
     totals = pd.Series(
         {
+            "as_of": report.as_of,
             "accounts": len(s),
             "solved by this run": report.solved_now,
             "mean turnover": f"{solved['turnover'].mean():.2%}" if len(solved) else "-",
@@ -104,23 +171,43 @@ def describe(report: BatchReport, out_dir: Path) -> str:
             "",
             f"{len(report.problems)} input problem(s): {out_dir / 'problems.csv'}",
         ]
-    lines += ["", f"Outputs in {out_dir}"]
+    lines += ["", f"Outputs in {out_dir} (record of the run: {MANIFEST})"]
     return "\n".join(lines)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rebalance", description=__doc__)
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {library_versions()[PACKAGE]}"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    batch = commands.add_parser("batch", help="rebalance every account of a directory")
+    batch = commands.add_parser(
+        "batch",
+        help="rebalance every account of a directory",
+        description="Rebalance every account of IN_DIR (tables of docs/DATA.md); "
+        "write trades, summary, problems.csv and manifest.json to OUT_DIR. "
+        "A re-run with the same inputs and settings resumes a killed run.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     batch.add_argument("in_dir", type=Path, help="directory with the input tables")
     batch.add_argument("--out", type=Path, required=True, help="output directory")
+    batch.add_argument(
+        "--restart",
+        action="store_true",
+        help="delete the outputs and parts of an earlier run in OUT_DIR first",
+    )
     batch.add_argument("--format", choices=FORMATS, default="parquet")
     batch.add_argument("--workers", type=int, help="processes (default: all cores)")
     batch.add_argument("--scheduler", help="dask.distributed scheduler address")
     batch.add_argument(
         "--config", type=Path, help="config.toml (default: IN_DIR/config.toml)"
     )
-    batch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    batch.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress (default: a bar on a terminal, else a log line each 30 s)",
+    )
     batch.add_argument("--as-of", dest="as_of", help="trade date, YYYY-MM-DD")
     batch.add_argument("--rounding", choices=ROUNDING_METHODS)
     batch.add_argument("--solver")
@@ -152,6 +239,16 @@ def _parser() -> argparse.ArgumentParser:
     drift.add_argument("--config", type=Path, help="config.toml")
     drift.add_argument("--as-of", dest="as_of", help="date, YYYY-MM-DD")
     drift.add_argument("--top", type=int, default=3, help="largest drifts listed")
+    for command in (batch, drift):
+        command.add_argument(
+            "--log-level",
+            choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+            default="INFO",
+            help="least severe log record shown (default: INFO)",
+        )
+        command.add_argument(
+            "--log-file", type=Path, help="also append the log to this file"
+        )
     _add_trigger(drift, "default: drift:0.05 and relative-drift:0.25")
     return parser
 

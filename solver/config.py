@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import math
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+import cvxpy as cp
 import numpy as np
 import pandas as pd
 
@@ -21,11 +25,14 @@ from models import (
     TrackingError,
     WashSaleRule,
 )
+from models.account import check_tax_rate
 from models.constraints import GainBudget
 from models.errors import InputError
 from models.terms import Constraint, Term, TradeRule
 from solver.result import SolveOptions
 from solver.triggers import AnyTrigger, parse_triggers
+
+logger = logging.getLogger(__name__)
 
 ACCOUNT_OVERRIDES = (
     "max_turnover",
@@ -68,28 +75,89 @@ class RunConfig:
 
     @classmethod
     def load(cls, path: Path | None, overrides: dict[str, Any]) -> RunConfig:
-        """Read ``path`` (if given) and apply the non-None ``overrides``."""
+        """Read ``path`` (if given) and apply the non-None ``overrides``.
+
+        Raises
+        ------
+        InputError
+            The file is missing or unreadable, or a setting is unknown, of
+            the wrong type or out of range; ``field`` names the setting.
+        """
         values: dict[str, Any] = {}
         if path is not None:
             try:
                 data = tomllib.loads(path.read_text())
-            except (OSError, tomllib.TOMLDecodeError) as exc:
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
                 raise InputError(f"cannot read {path}: {exc}", field="config") from exc
+            tables = {k for k, v in data.items() if isinstance(v, dict) and k != "run"}
+            if tables:
+                raise InputError(
+                    f"unknown table(s) {sorted(tables)} in {path}; settings go at "
+                    "the top level or under [run]",
+                    field="config",
+                )
             values.update(data.get("run", {}))
             values.update({k: v for k, v in data.items() if not isinstance(v, dict)})
         values.update({k: v for k, v in overrides.items() if v is not None})
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise InputError(f"unknown setting(s) {unknown}", field="config")
+            raise InputError(
+                f"unknown setting(s) {unknown}; known: {sorted(known)}",
+                field=unknown[0],
+            )
+        if isinstance(values.get("as_of"), dt.date):  # TOML reads 2026-11-24 as a date
+            values["as_of"] = values["as_of"].isoformat()
         if isinstance(values.get("triggers"), str | list):
             triggers = values["triggers"]
             values["triggers"] = (
                 (triggers,) if isinstance(triggers, str) else tuple(triggers)
             )
-        config = cls(**values)
-        config.trigger()  # reject an unreadable trigger before any account runs
-        return config
+        return cls(**values).check()
+
+    def check(self) -> RunConfig:
+        """Reject a setting of the wrong type or out of range; return self.
+
+        Every run-wide setting is checked here, once, before any account is
+        solved: the terms, constraints, options and triggers it asks for are
+        built once, so their own checks apply.
+
+        Raises
+        ------
+        InputError
+            Naming the setting in ``field``.
+        """
+        for f in fields(self):
+            _check_type(f.name, str(f.type), getattr(self, f.name))
+        if self.as_of is not None:
+            try:
+                dt.date.fromisoformat(self.as_of)
+            except ValueError:
+                raise InputError(
+                    f"must be a date YYYY-MM-DD, got {self.as_of!r}", field="as_of"
+                ) from None
+        for name in ("tax_rate_short", "tax_rate_long"):
+            check_tax_rate(getattr(self, name), name)
+        installed = cp.installed_solvers()  # type: ignore[no-untyped-call]
+        if self.solver not in installed:
+            raise InputError(
+                f"not an installed solver: {self.solver!r}; installed: "
+                f"{sorted(installed)}",
+                field="solver",
+            )
+        self.objective()
+        self.constraints()
+        self.options()
+        self.trigger()
+        return self
+
+    def resolved(self) -> RunConfig:
+        """Return this config with ``as_of`` set: today's date when it was not."""
+        if self.as_of is not None:
+            return self
+        today = dt.date.today().isoformat()
+        logger.warning("as_of not given; using today's date, %s", today)
+        return replace(self, as_of=today)
 
     def options(self) -> SolveOptions:
         """Return the solver options."""
@@ -140,3 +208,25 @@ class RunConfig:
         if self.wash_sale:
             out.append(WashSaleRule())
         return tuple(out)
+
+
+def _check_type(name: str, kind: str, value: object) -> None:
+    """Check one setting against its annotation (``float | None``, ``bool``...)."""
+    if value is None and "None" in kind:
+        return
+    if kind.startswith("float"):
+        good = isinstance(value, int | float) and not isinstance(value, bool)
+        if good and not math.isfinite(float(value)):  # type: ignore[arg-type]
+            raise InputError(f"must be a finite number, got {value!r}", field=name)
+        expected = "a number"
+    elif kind.startswith("bool"):
+        good, expected = isinstance(value, bool), "true or false"
+    elif kind.startswith("tuple"):
+        good = isinstance(value, tuple) and all(isinstance(v, str) for v in value)
+        expected = "a list of strings"
+    else:
+        good, expected = isinstance(value, str), "a string"
+    if not good:
+        raise InputError(
+            f"must be {expected}, got {value!r} ({type(value).__name__})", field=name
+        )

@@ -52,6 +52,7 @@ def drift_report(in_dir: Path, config: RunConfig, *, top: int = 3) -> DriftRepor
     ``status`` is ``trade`` when a trigger fires, ``no_trade`` when none
     does, ``invalid_input`` for accounts whose data cannot be used.
     """
+    config = config.check().resolved()
     texts = config.triggers or DEFAULT_TRIGGERS
     trigger = AnyTrigger(tuple(parse_trigger(t) for t in texts))
     rows: list[dict[str, object]] = []

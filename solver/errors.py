@@ -25,3 +25,15 @@ class VerificationError(RebalanceError):
     def __init__(self, message: str, *, violations: pd.DataFrame) -> None:
         self.violations = violations
         super().__init__(message)
+
+
+class OutputInUseError(RebalanceError):
+    """Another batch run holds the output directory."""
+
+
+class StaleOutputError(RebalanceError):
+    """The output directory holds work of a run with other inputs or settings."""
+
+
+class OutputError(RebalanceError):
+    """A write to the output directory failed, or a working file vanished there."""

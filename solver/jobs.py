@@ -42,6 +42,7 @@ class BatchInput:
     ``tables`` holds every table but ``lots``, which stays on disk in shards.
     """
 
+    in_dir: Path
     tables: dict[str, pd.DataFrame]
     lots: LotShards
     market: Market
@@ -110,7 +111,9 @@ def load_batch(in_dir: Path, config: RunConfig, work_dir: Path) -> BatchInput:
         frame = read_table(in_dir, name, required=name in REQUIRED_TABLES)
         if frame is not None:
             tables[name] = frame
-    as_of = pd.Timestamp(config.as_of) if config.as_of else pd.Timestamp.today()
+    if config.as_of is None:
+        raise ValueError("resolve the config's as_of before loading a batch")
+    as_of = pd.Timestamp(config.as_of)
     risk = FactorRiskModel.from_tables(
         tables["factor_loadings"], tables["factor_covariance"], tables["specific_risk"]
     )
@@ -123,7 +126,7 @@ def load_batch(in_dir: Path, config: RunConfig, work_dir: Path) -> BatchInput:
         raise InputError(f"{stops[0]['problem']}{more}", field=str(stops[0]["field"]))
     market = Market(as_of=as_of, prices=tables["prices"], risk_model=risk)
     invalid = invalid_accounts(problems, tables["accounts"])
-    return BatchInput(tables, lots, market, config, problems, invalid)
+    return BatchInput(in_dir, tables, lots, market, config, problems, invalid)
 
 
 def _date(value: object) -> pd.Timestamp | None:
@@ -192,11 +195,16 @@ def solve_job(market: Market, job: AccountJob) -> tuple[pd.Series, pd.DataFrame]
     else:
         return result.summary, result.trades
     seconds = time.perf_counter() - start
-    return unsolved(job.account_id, status, message, seconds), empty_trades()
+    row = unsolved(job.account_id, status, message, seconds, market.as_of)
+    return row, empty_trades()
 
 
 def unsolved(
-    account_id: str, status: Status, message: str, seconds: float
+    account_id: str,
+    status: Status,
+    message: str,
+    seconds: float,
+    as_of: pd.Timestamp,
 ) -> pd.Series:
     """Return the summary row of an account that has no orders."""
     row: dict[str, object] = dict.fromkeys(SUMMARY_FIELDS, np.nan)
@@ -206,5 +214,6 @@ def unsolved(
         message=message,
         solve_seconds=seconds,
         solver="",
+        as_of=as_of.date().isoformat(),
     )
     return pd.Series(row, name=account_id)

@@ -1,4 +1,4 @@
-"""Turn an outcome (fractions of V) into the DATA.md trades table, and back."""
+"""Turn an outcome (fractions of V) into the docs/DATA.md trades table, and back."""
 
 from __future__ import annotations
 

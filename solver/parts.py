@@ -1,30 +1,39 @@
-"""Crash-safe batch output: one part per finished chunk, merged at the end.
+"""Crash-safe batch output: one committed part per finished chunk, merged at the end.
 
-Each finished chunk is written as ``<id>.trades.parquet`` then
-``<id>.summary.parquet`` under ``OUT_DIR/.parts``, each file atomically. An
-account counts as finished once its summary part exists, so a kill at any
-moment loses at most the chunks in flight, and a trades part without its
-summary part is ignored. The final ``trades`` and ``summary`` tables are
-written atomically from all parts, each account once, before the parts are
-removed.
+A finished chunk is written under ``OUT_DIR/.parts`` as ``<id>.trades.parquet``,
+``<id>.summary.parquet`` and, last, ``<id>.commit.json`` holding both files'
+SHA-256; each file is written atomically. A chunk counts once its commit
+record exists and both files match it. When a run opens the store, the files
+of uncommitted chunks (a kill in mid-commit) are removed, and a committed
+chunk whose files are missing or do not match is discarded with a warning
+that names it: its accounts are solved again.
+
+The merge writes the final trades and summary in full under temporary names
+and renames trades, then summary. The caller records both, with their
+checksums, in the manifest before it removes the parts, so a kill at any
+instruction leaves either the parts or final tables the manifest vouches for.
 """
 
 from __future__ import annotations
 
-import os
+import json
+import logging
 import shutil
-import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from solver.files import atomic_path, remove_temporary, sha256_of, write_json
 from solver.result import SUMMARY_FIELDS, TRADE_COLUMNS
-from solver.tables import FORMATS, read_table, write_table
+from solver.tables import FORMATS, read_path, write_frame, write_table
 
+logger = logging.getLogger(__name__)
 PARTS = ".parts"
+DISCARDED = ".parts.old"  # a parts directory being removed
 NUMERIC_TRADE_COLUMNS = (
     "quantity",
     "price",
@@ -37,117 +46,195 @@ TEXT, NUMBER = pa.large_string(), pa.float64()
 TRADE_SCHEMA = pa.schema(
     [(c, NUMBER if c in NUMERIC_TRADE_COLUMNS else TEXT) for c in TRADE_COLUMNS]
 )
+FINAL_TABLES = ("summary", "trades")
 
 
 class PartStore:
-    """The parts of one output directory."""
+    """The committed parts of one output directory, and its earlier final tables.
 
-    def __init__(self, out_dir: Path) -> None:
+    Parameters
+    ----------
+    out_dir : Path
+        The output directory; the caller holds its lock.
+    finals : dict or None
+        The manifest's record of final tables written by an earlier run with
+        the same key (``{"summary": {"file", "sha256"}, "trades": ...}``);
+        they are reused only if both files still match it.
+    """
+
+    def __init__(self, out_dir: Path, finals: dict[str, Any] | None) -> None:
         self.out_dir = out_dir
         self.parts = out_dir / PARTS
+        for stale in out_dir.glob(f"{DISCARDED}*"):
+            shutil.rmtree(stale)
+        remove_temporary(out_dir)
+        remove_temporary(self.parts)
+        self._chunks = self._committed()
+        self._finals = self._trusted(finals)
 
     def finished(self) -> set[str]:
-        """Return the accounts already in a summary part or a final summary."""
+        """Return the accounts committed in a part or in trusted final tables."""
         done: set[str] = set()
-        for frame in self._summaries():
-            done.update(frame["account_id"].astype(str))
+        for _, summary in self._sources():
+            done.update(summary["account_id"].astype(str))
         return done
 
     def write(self, summary: pd.DataFrame, trades: pd.DataFrame) -> None:
-        """Store one finished chunk: trades first, then the summary that commits it."""
+        """Commit one finished chunk: its trades, its summary, then the record."""
         chunk = uuid.uuid4().hex
-        write_table(
-            trades.loc[:, list(TRADE_COLUMNS)], self.parts / f"{chunk}.trades.parquet"
-        )
-        write_table(
-            summary.loc[:, list(SUMMARY_FIELDS)],
-            self.parts / f"{chunk}.summary.parquet",
-        )
+        paths = self._paths(chunk)
+        write_table(trades.loc[:, list(TRADE_COLUMNS)], paths["trades"])
+        write_table(summary.loc[:, list(SUMMARY_FIELDS)], paths["summary"])
+        record = {kind: sha256_of(paths[kind]) for kind in FINAL_TABLES}
+        write_json(record, paths["commit"])
+        self._chunks.append(chunk)
 
-    def merge(self, fmt: str, order: list[str]) -> tuple[pd.DataFrame, int]:
-        """Write the final tables in ``fmt``; drop the parts.
+    def merge(self, fmt: str, order: list[str]) -> tuple[pd.DataFrame, int, list[Path]]:
+        """Write the final tables in ``fmt``, each account once.
 
-        The summary is sorted like ``order``; trades are streamed part by
-        part, never all in memory. Returns the summary and the trade count.
+        The summary is sorted like ``order``; trades are streamed source by
+        source, never all in memory. Returns the summary, the trade count
+        and the paths of the final summary and trades.
         """
-        parts = sorted(self.parts.glob("*.summary.parquet"))
-        # final trades count only with the final summary, written after them
-        earlier = {"summary": self._final("summary"), "trades": []}
-        if earlier["summary"]:
-            earlier["trades"] = self._final("trades")
-        summaries = [pd.read_parquet(p) for p in parts] + earlier["summary"]
+        sources = self._sources()
         seen: set[str] = set()
         keep = []  # per source: the accounts it is first to report
-        for frame in summaries:
+        for _, frame in sources:
             ids = set(frame["account_id"].astype(str)) - seen
             keep.append(ids)
             seen |= ids
+        frames = [frame for _, frame in sources]
         summary = (
-            pd.concat(summaries, ignore_index=True).drop_duplicates("account_id")
-            if summaries
+            pd.concat(frames, ignore_index=True).drop_duplicates("account_id")
+            if frames
             else _empty(SUMMARY_FIELDS)
         )
         rank = {aid: i for i, aid in enumerate(order)}
         summary = summary.sort_values(
             "account_id", key=lambda s: s.map(rank), kind="stable"
-        )
-        sources = [self.parts / p.name.replace(".summary.", ".trades.") for p in parts]
-        count = self._write_trades(
-            [*sources, *earlier["trades"]], keep, self.out_dir / f"trades.{fmt}"
-        )
+        ).reset_index(drop=True)
+        paths = [self.out_dir / f"{name}.{fmt}" for name in FINAL_TABLES]
+        # nested: the inner (trades) is renamed into place first, then summary
+        with atomic_path(paths[0]) as summary_tmp, atomic_path(paths[1]) as trades_tmp:
+            count = _write_trades([path for path, _ in sources], keep, trades_tmp, fmt)
+            write_frame(summary, summary_tmp, fmt)
         for other in FORMATS:
             if other != fmt:
-                for name in ("trades", "summary"):
+                for name in FINAL_TABLES:
                     (self.out_dir / f"{name}.{other}").unlink(missing_ok=True)
-        write_table(summary.reset_index(drop=True), self.out_dir / f"summary.{fmt}")
-        shutil.rmtree(self.parts, ignore_errors=True)
-        return summary.reset_index(drop=True), count
+        return summary, count, paths
 
-    def _write_trades(
-        self, sources: list[Path | pd.DataFrame], keep: list[set[str]], path: Path
-    ) -> int:
-        """Stream each source's trades of its kept accounts into ``path``."""
-        fd, tmp = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-        )
-        os.close(fd)
-        count, writer = 0, None
-        try:
-            for source, accounts in zip(sources, keep, strict=True):
-                frame = pd.read_parquet(source) if isinstance(source, Path) else source
-                frame = frame.loc[
-                    frame["account_id"].astype(str).isin(accounts), list(TRADE_COLUMNS)
-                ]
+    def clear(self) -> None:
+        """Remove every part: one rename, then the removal of the renamed copy."""
+        if self.parts.exists():
+            discarded = self.out_dir / f"{DISCARDED}.{uuid.uuid4().hex[:8]}"
+            self.parts.rename(discarded)
+            shutil.rmtree(discarded)
+        self._chunks = []
+
+    def _paths(self, chunk: str) -> dict[str, Path]:
+        """Return the three files of a chunk."""
+        return {
+            "trades": self.parts / f"{chunk}.trades.parquet",
+            "summary": self.parts / f"{chunk}.summary.parquet",
+            "commit": self.parts / f"{chunk}.commit.json",
+        }
+
+    def _committed(self) -> list[str]:
+        """Return the intact committed chunks; remove the others' files."""
+        chunks = {p.name.split(".")[0] for p in self.parts.glob("*.*")}
+        intact = []
+        for chunk in sorted(chunks):
+            paths = self._paths(chunk)
+            if not paths["commit"].exists():  # a kill before the commit record
+                for path in paths.values():
+                    path.unlink(missing_ok=True)
+                continue
+            damage = _damage(paths)
+            if damage is None:
+                intact.append(chunk)
+                continue
+            logger.warning(
+                "discarding part %s: %s; its accounts are solved again",
+                paths["commit"],
+                damage,
+            )
+            for path in paths.values():
+                path.unlink(missing_ok=True)
+        return intact
+
+    def _trusted(self, finals: dict[str, Any] | None) -> dict[str, Path] | None:
+        """Return the earlier final tables if both still match the manifest."""
+        if not finals:
+            return None
+        paths = {}
+        for name in FINAL_TABLES:
+            entry = finals.get(name) or {}
+            path = self.out_dir / str(entry.get("file", ""))
+            if not path.is_file() or sha256_of(path) != entry.get("sha256"):
+                logger.warning(
+                    "final %s table of the earlier run is missing or changed; "
+                    "its accounts are solved again",
+                    name,
+                )
+                return None
+            paths[name] = path
+        return paths
+
+    def _sources(self) -> list[tuple[Path, pd.DataFrame]]:
+        """Return (trades path, summary) of every committed chunk, then the finals."""
+        sources = []
+        for chunk in self._chunks:
+            paths = self._paths(chunk)
+            sources.append((paths["trades"], pd.read_parquet(paths["summary"])))
+        if self._finals is not None:
+            summary = read_path(self._finals["summary"], "summary")
+            sources.append((self._finals["trades"], summary))
+        return sources
+
+
+def _damage(paths: dict[str, Path]) -> str | None:
+    """Say what is wrong with a committed chunk, or None when it is intact."""
+    try:
+        record = json.loads(paths["commit"].read_text())
+    except (OSError, ValueError) as exc:
+        return f"unreadable commit record ({exc})"
+    for kind in FINAL_TABLES:
+        if not paths[kind].exists():
+            return f"{paths[kind].name} is missing"
+        if sha256_of(paths[kind]) != record.get(kind):
+            return f"{paths[kind].name} does not match its checksum"
+    return None
+
+
+def _write_trades(
+    sources: list[Path], keep: list[set[str]], path: Path, fmt: str
+) -> int:
+    """Stream each source's trades of its kept accounts into ``path``."""
+    count, writer = 0, None
+    try:
+        for source, accounts in zip(sources, keep, strict=True):
+            frame = read_path(source, "trades")
+            frame = frame.loc[
+                frame["account_id"].astype(str).isin(accounts), list(TRADE_COLUMNS)
+            ]
+            if fmt == "csv":
+                frame.to_csv(path, mode="a", header=count == 0, index=False)
+            else:
                 table = pa.Table.from_pandas(
                     frame, schema=TRADE_SCHEMA, preserve_index=False
                 )
-                if path.suffix == ".csv":
-                    frame.to_csv(tmp, mode="a", header=count == 0, index=False)
-                else:
-                    writer = writer or pq.ParquetWriter(tmp, table.schema)
-                    writer.write_table(table)
-                count += len(frame)
-            if writer is None and path.suffix != ".csv":
-                pq.write_table(TRADE_SCHEMA.empty_table(), tmp)
-            elif path.suffix == ".csv" and count == 0:
-                _empty(TRADE_COLUMNS).to_csv(tmp, index=False)
-        finally:
-            if writer is not None:
-                writer.close()
-        os.replace(tmp, path)
-        return count
-
-    def _summaries(self) -> list[pd.DataFrame]:
-        """Read the committed summary parts and any earlier final summary."""
-        frames = [
-            pd.read_parquet(p) for p in sorted(self.parts.glob("*.summary.parquet"))
-        ]
-        return frames + self._final("summary")
-
-    def _final(self, name: str) -> list[pd.DataFrame]:
-        """Read a final table left by an earlier, completed run."""
-        frame = read_table(self.out_dir, name, required=False)
-        return [] if frame is None else [frame]
+                writer = writer or pq.ParquetWriter(path, TRADE_SCHEMA)
+                writer.write_table(table)
+            count += len(frame)
+        if fmt == "csv" and count == 0:
+            _empty(TRADE_COLUMNS).to_csv(path, index=False)
+        elif writer is None and fmt != "csv":
+            pq.write_table(TRADE_SCHEMA.empty_table(), path)
+    finally:
+        if writer is not None:
+            writer.close()
+    return count
 
 
 def _empty(columns: tuple[str, ...]) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""Summaries of a solved account: DATA.md summary, weights, terms, constraints."""
+"""Summaries of a solved account: docs/DATA.md summary, weights, terms, constraints."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def summary(
     seconds: float,
     solver: str,
 ) -> pd.Series:
-    """Return the DATA.md ``summary`` row of one account."""
+    """Return the docs/DATA.md ``summary`` row of one account."""
     row: dict[str, object] = dict.fromkeys(SUMMARY_FIELDS, np.nan)
     row.update(
         account_id=s.account_id,
@@ -54,6 +54,7 @@ def summary(
         tracking_error_before=np.sqrt(s.risk.variance(s.current - s.target)),
         solve_seconds=seconds,
         solver=solver,
+        as_of=s.as_of.date().isoformat(),
     )
     if orders is not None:
         after = orders.after

@@ -38,6 +38,7 @@ SUMMARY_FIELDS = (
     "objective_discrete",
     "solve_seconds",
     "solver",
+    "as_of",
 )
 
 
@@ -46,7 +47,7 @@ FORMULATIONS = ("auto", "cvxpy")
 
 
 class Status(StrEnum):
-    """Outcome of one account, exactly the DATA.md ``summary.status`` values."""
+    """Outcome of one account, exactly the docs/DATA.md ``summary.status`` values."""
 
     OPTIMAL = "optimal"
     OPTIMAL_INACCURATE = "optimal_inaccurate"
@@ -128,7 +129,7 @@ class SolveOptions:
 
 
 def empty_trades() -> pd.DataFrame:
-    """Return a trades table with the DATA.md columns and no rows."""
+    """Return a trades table with the docs/DATA.md columns and no rows."""
     return pd.DataFrame({c: pd.Series(dtype=object) for c in TRADE_COLUMNS})
 
 
@@ -141,13 +142,13 @@ class RebalanceResult:
     account_id : str
         The account.
     status : Status
-        DATA.md status.
+        docs/DATA.md status.
     message : str
         Human-readable detail (empty when optimal).
     trades : pd.DataFrame
-        DATA.md ``trades`` columns; one row per buy and per lot sold.
+        docs/DATA.md ``trades`` columns; one row per buy and per lot sold.
     summary : pd.Series
-        DATA.md ``summary`` fields.
+        docs/DATA.md ``summary`` fields.
     terms : pd.Series
         Unweighted value of each objective term at the continuous solution.
     constraints : pd.DataFrame

@@ -20,6 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from models.errors import InputError
+from solver.errors import OutputError
+from solver.tables import find_table, read_path
 
 ROWS_PER_SHARD = 500_000
 READ_ROWS = 1_000_000
@@ -40,16 +42,25 @@ class LotShards:
     directory: Path
     buckets: int
     columns: tuple[str, ...]
+    written: frozenset[int]  # the buckets that received lots
+    rows: int
 
     def read(self, bucket: int) -> pd.DataFrame:
-        """Return the lots of one bucket (no rows, same columns, when empty)."""
+        """Return the lots of one bucket (no rows, same columns, when empty).
+
+        Raises
+        ------
+        OutputError
+            The bucket's file, written by this run, is gone: never read as
+            an account without lots.
+        """
         path = self.directory / f"{bucket}.parquet"
-        if not path.exists():
+        if bucket not in self.written:
             return pd.DataFrame({c: pd.Series(dtype=str) for c in self.columns})
-        frame = pd.read_parquet(path)
-        for column in ("account_id", "asset", "lot_id"):
-            if column in frame:
-                frame[column] = frame[column].astype(str)
+        try:
+            frame = read_path(path, "lots")  # identifiers as text
+        except InputError as exc:
+            raise OutputError(f"cannot read the lot shard {path}: {exc}") from exc
         return frame
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
@@ -62,19 +73,21 @@ def split_lots(
     in_dir: Path, directory: Path, *, rows_per_shard: int = ROWS_PER_SHARD
 ) -> LotShards:
     """Stream ``IN_DIR/lots.*`` into buckets under ``directory``."""
-    parquet, csv = in_dir / "lots.parquet", in_dir / "lots.csv"
+    path = find_table(in_dir, "lots", required=True)
     columns: tuple[str, ...] = ()  # a CSV's are read from its first chunk
-    if parquet.exists():
-        with pq.ParquetFile(parquet) as file:
-            rows = file.metadata.num_rows
-            columns = tuple(file.schema_arrow.names)  # known even without rows
-        chunks = _parquet_chunks(parquet)
-    elif csv.exists():
-        rows = csv.stat().st_size // CSV_BYTES_PER_ROW
-        chunks = _csv_chunks(csv)
+    if path.suffix == ".parquet":
+        try:
+            with pq.ParquetFile(path) as file:
+                rows = file.metadata.num_rows
+                columns = tuple(file.schema_arrow.names)  # known even without rows
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read {path.name}: {exc}", field="lots") from exc
+        chunks = _parquet_chunks(path)
     else:
-        raise InputError(f"no lots.parquet or lots.csv in {in_dir}", field="lots")
+        rows = path.stat().st_size // CSV_BYTES_PER_ROW
+        chunks = _csv_chunks(path)
     buckets = max(1, math.ceil(rows / ROWS_PER_SHARD))
+    total = 0
     directory.mkdir(parents=True, exist_ok=True)
     writers: dict[int, pq.ParquetWriter] = {}
     try:
@@ -82,6 +95,7 @@ def split_lots(
             columns = tuple(chunk.column_names)
             if "account_id" not in chunk.column_names:
                 raise InputError("missing column in table 'lots'", field="account_id")
+            total += chunk.num_rows
             ids = chunk.column("account_id").to_pandas()
             where = bucket_of(ids, buckets)
             for bucket in np.unique(where):
@@ -94,7 +108,9 @@ def split_lots(
         chunks.close()  # closes the file when a bad chunk stops the split
         for writer in writers.values():
             writer.close()
-    return LotShards(directory, buckets, columns)
+    return LotShards(
+        directory, buckets, columns, frozenset(int(b) for b in writers), total
+    )
 
 
 def _parquet_chunks(path: Path) -> Generator[pa.Table, None, None]:

@@ -33,7 +33,10 @@ IDENTIFIERS = {  # identifier columns that must hold a non-blank value
     "lots": ("account_id", "asset", "lot_id"),
     "targets": ("model_id", "asset"),
     "prices": ("asset",),
+    "restrictions": ("account_id", "asset"),
+    "recent_trades": ("account_id", "asset"),
 }
+OPTIONAL = ("restrictions", "recent_trades")  # per-account tables besides lots
 FATAL = (  # problems that stop the whole batch, by how their text starts
     "missing column",
     "missing account_id in table",  # a row no account can be named for
@@ -63,9 +66,10 @@ def find_problems(
         rows += list(_accounts(tables["accounts"], tables["targets"]))
         rows += list(_prices(tables["prices"], tables["targets"], usable))
         rows += list(_targets(tables["targets"]))
-        rows += list(_optional(tables))
-        for table in ("accounts", "targets", "prices"):
-            rows += list(_identifiers(tables[table], table))
+        rows += list(_optional(tables, as_of))
+        for table in ("accounts", "targets", "prices", *OPTIONAL):
+            if table in tables:
+                rows += list(_identifiers(tables[table], table))
         for piece in lots:
             missing = list(_columns({"lots": piece}))
             if missing:
@@ -116,10 +120,11 @@ def _blank(values: pd.Series) -> np.ndarray:
 def _identifiers(frame: pd.DataFrame, table: str) -> Iterator[Problem]:
     """Name every row whose identifier is missing or blank.
 
-    Such a row belongs to no account or model: ``account_id`` in ``accounts``
-    or ``lots`` stops the batch (``FATAL``); otherwise the row's account or
-    model is invalid. Rows count from 0 after the header (not for ``lots``,
-    which are read in pieces: their other identifiers say which lot).
+    Such a row belongs to no account or model: a missing ``account_id`` stops
+    the batch (``FATAL``: some account's lot, restriction or recent trade
+    would be lost); otherwise the row's account or model is invalid. Rows
+    count from 0 after the header (not for ``lots``, which are read in
+    pieces: their other identifiers say which lot).
     """
     for field in IDENTIFIERS[table]:
         blank = frame[_blank(frame[field])]
@@ -287,31 +292,48 @@ def _targets(targets: pd.DataFrame) -> Iterator[Problem]:
         yield None, model, None, None, "weight", f"weights sum to {total:.9g}, not 1"
 
 
-def _optional(tables: dict[str, pd.DataFrame]) -> Iterator[Problem]:
+def _optional(
+    tables: dict[str, pd.DataFrame], as_of: pd.Timestamp
+) -> Iterator[Problem]:
+    """Check the optional per-account tables: restrictions and recent trades."""
+    accounts, prices = tables["accounts"], tables["prices"]
     restrictions = tables.get("restrictions")
     if restrictions is not None:
-        bad = restrictions[~restrictions["rule"].isin(RESTRICTION_RULES)]
-        for aid, asset, rule in _rows(bad, "account_id", "asset", "rule"):
-            yield (
-                aid,
-                None,
-                asset,
-                None,
-                "rule",
-                f"must be one of {RESTRICTION_RULES}, got {rule}",
-            )
+        yield from _strangers(restrictions, "restrictions", accounts)
+        bad = ~restrictions["rule"].isin(RESTRICTION_RULES).to_numpy()
+        rules = f"must be one of {RESTRICTION_RULES}, got {{}}"
+        yield from _each(restrictions[bad], "rule", rules)
+        assets = restrictions["asset"]
+        unknown = ~assets.isin(prices["asset"]).to_numpy() & ~_blank(assets)
+        text = "restriction on an asset not in the prices table"
+        yield from _each(restrictions[unknown], "asset", text)
     trades = tables.get("recent_trades")
     if trades is not None:
-        bad = trades[~trades["side"].isin(TRADE_SIDES)]
-        for aid, asset, side in _rows(bad, "account_id", "asset", "side"):
-            yield (
-                aid,
-                None,
-                asset,
-                None,
-                "side",
-                f"must be one of {TRADE_SIDES}, got {side}",
-            )
+        yield from _strangers(trades, "recent_trades", accounts)
+        bad = ~trades["side"].isin(TRADE_SIDES).to_numpy()
+        yield from _each(trades[bad], "side", f"must be one of {TRADE_SIDES}, got {{}}")
+        dates = parse_dates(trades["date"])
+        yield from _each(trades[dates.isna().to_numpy()], "date", "not a date: {}")
+        late = (dates.dt.normalize() > as_of).to_numpy()
+        text = f"recent trade dated {{}}, after as_of {as_of.date()}"
+        yield from _each(trades[late], "date", text)
+
+
+def _each(frame: pd.DataFrame, field: str, problem: str) -> Iterator[Problem]:
+    """Name each row's account and asset; ``{}`` in ``problem`` is its ``field``."""
+    for aid, asset, value in _rows(frame, "account_id", "asset", field):
+        yield aid, None, asset, None, field, problem.format(value)
+
+
+def _strangers(
+    frame: pd.DataFrame, table: str, accounts: pd.DataFrame
+) -> Iterator[Problem]:
+    """Name each account of ``frame`` not in the accounts table (blanks aside)."""
+    ids = frame["account_id"]
+    unknown = frame[~ids.isin(accounts["account_id"]).to_numpy() & ~_blank(ids)]
+    text = f"{table} of an account not in the accounts table"
+    for (aid,) in _rows(unknown.drop_duplicates("account_id"), "account_id"):
+        yield aid, None, None, None, "account_id", text
 
 
 def invalid_accounts(problems: pd.DataFrame, accounts: pd.DataFrame) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The batch contract (DATA.md) checked on the outputs of any input.
+"""The batch contract (docs/DATA.md) checked on the outputs of any input.
 
 A batch either stops with ``InputError`` naming a field and writes no
 ``summary`` or ``trades``, or answers every input account once.
@@ -71,7 +71,7 @@ def input_ids(tables: dict[str, pd.DataFrame]) -> list[str]:
 def check_summary(
     summary: pd.DataFrame, trades: pd.DataFrame, account_ids: list[str]
 ) -> None:
-    """Every account once, DATA.md statuses, reasons, and consistent trades."""
+    """Every account once, docs/DATA.md statuses, reasons, and consistent trades."""
     assert list(summary["account_id"]) == account_ids
     assert set(summary["status"]) <= STATUSES
     messages = summary["message"].fillna("").astype(str).str.strip()

@@ -2,7 +2,7 @@
 
 Batch level: a small valid batch, corrupted by hypothesis, either raises
 ``InputError`` (and writes no ``summary``/``trades``) or answers every account
-once with a DATA.md status. API level: the same for ``solver.rebalance``.
+once with a docs/DATA.md status. API level: the same for ``solver.rebalance``.
 Numerics: one account at many scales solves to the same weights.
 
 Run with ``pytest --hypothesis-show-statistics`` to see how many cases ran and
