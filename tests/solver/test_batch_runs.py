@@ -310,6 +310,51 @@ def test_a_full_disk_gives_a_clear_error_and_no_complete_looking_table(
     _same_outputs(out, small_batch / "ref")
 
 
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """Mount tiny file systems (tmpfs) under ``tmp_path``; skip where not allowed."""
+    mounted: list[Path] = []
+
+    def mount(size: str) -> Path:
+        where = tmp_path / f"fs{size}"
+        where.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+            capture_output=True,
+            check=False,
+        )
+        if done.returncode:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr!r}")
+        mounted.append(where)
+        return where
+
+    yield mount
+    for where in mounted:
+        subprocess.run(["umount", str(where)], check=True)
+
+
+def test_a_really_full_disk_leaves_no_complete_looking_table(
+    small_batch, tmp_path, small_tmpfs
+):
+    codes = {}
+    for size in ("16k", "48k", "96k", "128k", "256k"):
+        out = small_tmpfs(size) / "out"
+        codes[size] = main(_cli(small_batch / "in", "--out", out))
+        assert codes[size] in (ExitCode.OK, ExitCode.OUTPUT_FAILED), size
+        if codes[size] == ExitCode.OUTPUT_FAILED:
+            assert not list(out.glob("summary.*")), size
+            assert not list(out.glob("trades.*")), size
+            assert json.loads((out / "manifest.json").read_text())["state"] == (
+                "running"
+            )
+        resumed = tmp_path / f"resumed{size}"  # the disk is freed: resume
+        shutil.copytree(out, resumed)
+        assert main(_cli(small_batch / "in", "--out", resumed)) == ExitCode.OK
+        _same_outputs(resumed, small_batch / "ref")
+    assert codes["16k"] == ExitCode.OUTPUT_FAILED
+    assert codes["256k"] == ExitCode.OK
+
+
 def test_an_unwritable_output_directory_is_a_clear_error(small_batch, tmp_path, caplog):
     (tmp_path / "file").write_text("not a directory")
     out = tmp_path / "file" / "out"  # cannot be created, even by root
