@@ -106,7 +106,7 @@ def rebalance(
         if optimum.status is Status.RELAXED and c.violation(optimum.outcome) > 1e-9
     }
     kept = [c for c in plain if c.name not in relaxed]  # rounding keeps the rest
-    step = None
+    step, rounding_note = None, ""
     if options.rounding == "none":
         buy_shares, lot_shares = continuous_shares(clean(optimum.outcome))
     else:
@@ -130,6 +130,7 @@ def rebalance(
             rounded.lot_shares,
             ladders.buy.step,
         )
+        rounding_note = rounded.note
     trades = trades_table(snapshot, buy_shares, lot_shares)
     after, violations = verify(snapshot, trades, plain, rules, step=step)
     hard = violations[~violations["is_soft"].astype(bool)]
@@ -144,7 +145,7 @@ def rebalance(
             + ", ".join(hard["constraint"]),
             violations=violations,
         )
-    message = _message(optimum.status, violations, relaxed)
+    message = _message(optimum.status, violations, relaxed, rounding_note)
     return RebalanceResult(
         account_id=snapshot.account_id,
         status=optimum.status,
@@ -184,9 +185,16 @@ def _rounding_method(options: SolveOptions, n_assets: int, fractional: bool) -> 
 
 
 def _message(
-    status: Status, violations: pd.DataFrame, relaxed: dict[str, float]
+    status: Status,
+    violations: pd.DataFrame,
+    relaxed: dict[str, float],
+    rounding_note: str = "",
 ) -> str:
-    """Say what the caller should know: accuracy, relaxed limits, rounding."""
+    """Say what the caller should know: accuracy, relaxed limits, rounding.
+
+    ``rounding_note`` says when the integer program stopped at a limit
+    before proving optimality (its orders then depend on that limit).
+    """
     parts = []
     if status is Status.OPTIMAL_INACCURATE:
         parts.append("low solver accuracy; verified")
@@ -196,6 +204,8 @@ def _message(
         for row in violations.itertuples()
         if row.constraint not in relaxed
     ]
+    if rounding_note:
+        parts.append(rounding_note)
     return "; ".join(parts)
 
 

@@ -293,10 +293,15 @@ def _apply(
 
 @dataclass(frozen=True)
 class Rounded:
-    """Orders in shares: per asset bought, per lot sold."""
+    """Orders in shares: per asset bought, per lot sold.
+
+    ``note`` is for the result message: empty, or why the integer program
+    stopped before proving optimality (``MilpChoice.note``).
+    """
 
     buy_shares: np.ndarray
     lot_shares: np.ndarray
+    note: str = ""
 
 
 def discretize(
@@ -305,23 +310,27 @@ def discretize(
     objective: Sequence[Term],
     constraints: Sequence[Constraint],
     method: str,
-    milp_time_limit_seconds: float = 1.0,
+    milp_time_limit_seconds: float | None = None,
 ) -> Rounded:
     """Round ``continuous`` to the ladders with ``method``.
 
     ``nearest``: nearest rung, then repair. ``greedy``: then local search.
     ``milp``: also search from the binary program's choice and keep the
     better of the two (its linearised cross terms can mislead when one lot
-    is a large part of the account).
+    is a large part of the account). The program stops at a node limit
+    (deterministic) and, only when given, at ``milp_time_limit_seconds``;
+    stopping early is said in ``Rounded.note``.
     """
     targets = continuous_targets(ladders, continuous)
     starts = [(ladders.buy.nearest(targets[0]), ladders.sell.nearest(targets[1]))]
+    note = ""
     if method == "milp":
         chosen = milp_rungs(
             ladders, targets, objective, constraints, milp_time_limit_seconds
         )
-        if chosen is not None:
-            starts.append(chosen)
+        note = chosen.note
+        if chosen.rungs is not None:
+            starts.append(chosen.rungs)
     rounder = Rounder(ladders, objective, constraints)
     finished = []
     for start in starts:
@@ -333,6 +342,7 @@ def discretize(
     return Rounded(
         buy_shares=ladders.buy.shares(buy),
         lot_shares=ladders.lot_shares(ladders.sell.shares(sell)),
+        note=note,
     )
 
 

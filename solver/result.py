@@ -86,9 +86,15 @@ class SolveOptions:
         Largest universe for which ``auto`` uses the mixed-integer solve
         (measured: 25 ms at 50 assets, 70-140 ms at 500, where the greedy
         search takes 4-27 ms).
-    milp_time_limit_seconds : float
-        Time limit of the mixed-integer solve; its best answer so far is
-        used, or the nearest lots when it has none.
+    milp_time_limit_seconds : float or None
+        Optional wall-clock limit of each mixed-integer solve, in seconds.
+        ``None`` (default): no clock; the solve stops after a fixed number of
+        branch-and-bound nodes (``solver.milp.MAX_NODES``), so an account
+        gets the same orders on a loaded machine as on an idle one. A clock
+        makes orders depend on the machine's speed and load; when either
+        limit stops the solve before it proves optimality, the result's
+        ``message`` says so and the orders come from its best solution so
+        far (or from the greedy search when it has none).
     formulation : str
         ``"auto"`` builds Clarabel's matrices directly when the solver is
         Clarabel and every term and constraint is one of this package's
@@ -106,7 +112,7 @@ class SolveOptions:
     time_limit_seconds: float | None = None
     rounding: str = "auto"
     milp_max_assets: int = 100
-    milp_time_limit_seconds: float = 1.0
+    milp_time_limit_seconds: float | None = None
     formulation: str = "auto"
     elastic: bool = False
 
@@ -121,11 +127,10 @@ class SolveOptions:
                 f"must be one of {ROUNDING_METHODS}, got {self.rounding!r}",
                 field="rounding",
             )
-        if self.time_limit_seconds is not None and not self.time_limit_seconds > 0:
-            raise InputError(
-                f"must be > 0, got {self.time_limit_seconds!r}",
-                field="time_limit_seconds",
-            )
+        for name in ("time_limit_seconds", "milp_time_limit_seconds"):
+            limit = getattr(self, name)
+            if limit is not None and not limit > 0:
+                raise InputError(f"must be > 0, got {limit!r}", field=name)
 
 
 def empty_trades() -> pd.DataFrame:

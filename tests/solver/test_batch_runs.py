@@ -21,8 +21,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import solver.progress
 import solver.parts
+import solver.progress
 import solver.shards
 from solver.batch import ExitCode, rebalance_batch
 from solver.cli import main

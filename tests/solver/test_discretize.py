@@ -1,10 +1,17 @@
 """Orders: whole lots, minimum trades, cash floor; checked on every output."""
 
 import itertools
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pytest
+from cvxpy.reductions.solvers.solving_chain import SolvingChain
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -13,7 +20,10 @@ from models import (
     Account,
     AssetBounds,
     CovarianceRiskModel,
+    FactorBounds,
+    GainBudget,
     GroupBounds,
+    InputError,
     LinearCost,
     Market,
     MaxTurnover,
@@ -25,8 +35,9 @@ from models import (
     tiered_lot_sizes,
 )
 from models.snapshot import build_snapshot
-from models.synthetic import synthetic_market, synthetic_targets
+from models.synthetic import synthetic_account, synthetic_market, synthetic_targets
 from models.terms import Outcome
+from solver import milp
 from solver.ladders import build_ladders
 from solver.optimize import optimize
 from solver.report import objective_value
@@ -351,3 +362,158 @@ def test_odd_lot_position_can_be_closed_in_full():
     sells = result.trades[result.trades["side"] == "sell"]
     assert sells["quantity"].sum() == 137.0
     assert result.trades.loc[result.trades["side"] == "buy", "quantity"].sum() == 100.0
+
+
+# --- the integer program: deterministic work limit, reported limits ---------
+
+BUSY_PROCESSES = 8  # share one CPU with this many spinning processes
+TIME_LIMIT_NOTE = "rounding: the integer program stopped at its time limit"
+NODE_LIMIT_NOTE = (
+    "rounding: the integer program stopped at its node limit; "
+    "orders: the better of its best solution and the greedy search"
+)
+
+
+@dataclass(frozen=True)
+class HighsCall:
+    options: dict
+    status: str
+    nodes: int
+    iterations: int
+
+
+@pytest.fixture
+def highs_calls(monkeypatch):
+    """Record the options and the work of every HiGHS solve cvxpy makes."""
+    calls = []
+    original = SolvingChain.solve_via_data
+
+    def spy(self, problem, data, warm_start=False, verbose=False, solver_opts=None):
+        options = dict(solver_opts or {})
+        raw = original(self, problem, data, warm_start, verbose, solver_opts)
+        if self.solver.name() == "HIGHS":
+            info = raw["info"]
+            calls.append(
+                HighsCall(
+                    options,
+                    raw["model_status"],
+                    int(info.mip_node_count),
+                    int(info.simplex_iteration_count),
+                )
+            )
+        return raw
+
+    monkeypatch.setattr(SolvingChain, "solve_via_data", spy)
+    return calls
+
+
+def _hard_milp_case():
+    """60 assets, lot size 1, binding factor and gain limits: HiGHS needs
+    about 400 branch-and-bound nodes (0.1-0.3 s) for its integer program."""
+    base = synthetic_market(60, n_factors=20, seed=60)
+    market = Market(
+        as_of=base.as_of,
+        prices=base.prices.reset_index().assign(lot_size=1.0),
+        risk_model=base.risk_model,
+    )
+    targets = synthetic_targets(market, seed=61)
+    acct = synthetic_account(market, targets, seed=60002, value=100_000.0)
+    factors = pd.Series(0.01, index=[f"f{j:02d}" for j in range(5)])
+    constraints = (
+        MaxTurnover(0.05),
+        MinCash(0.005),
+        NoBuyAndSell(),
+        FactorBounds(factors),
+        GainBudget(0.0),
+    )
+    return acct, market, targets, constraints
+
+
+def _rebalance(case, **options):
+    acct, market, targets, constraints = case
+    return solver.rebalance(
+        acct,
+        targets=targets,
+        market=market,
+        objective=OBJECTIVE,
+        constraints=constraints,
+        options=SolveOptions(**options),
+    )
+
+
+@contextmanager
+def _busy_machine() -> Iterator[None]:
+    """Load the machine; on Linux, make this thread share one CPU with it."""
+    spin = [sys.executable, "-c", "while True: pass"]
+    busy = [subprocess.Popen(spin) for _ in range(BUSY_PROCESSES)]
+    pin = hasattr(os, "sched_setaffinity")
+    saved = os.sched_getaffinity(0) if pin else set()
+    try:
+        if pin:
+            cpu = {min(saved)}
+            os.sched_setaffinity(0, cpu)
+            for process in busy:
+                os.sched_setaffinity(process.pid, cpu)
+        yield
+    finally:
+        if pin:
+            os.sched_setaffinity(0, saved)
+        for process in busy:
+            process.kill()
+            process.wait()
+
+
+def test_milp_runs_without_wall_clock_limit_by_default(highs_calls):
+    assert SolveOptions().milp_time_limit_seconds is None
+    result = _rebalance(_hard_milp_case())  # rounding "auto": 60 assets -> milp
+    assert len(highs_calls) == 1
+    options = highs_calls[0].options
+    assert "time_limit" not in options
+    assert options["mip_max_nodes"] == milp.MAX_NODES
+    assert options["parallel"] == "off"  # one search worker on any machine
+    assert highs_calls[0].status == "kOptimal"
+    assert "integer program" not in result.message
+
+
+def test_milp_orders_are_the_same_on_a_loaded_machine(highs_calls):
+    case = _hard_milp_case()
+    idle = _rebalance(case)
+    with _busy_machine():
+        loaded = _rebalance(case)
+    first, second = highs_calls
+    assert first.nodes > 100  # a real search, long enough for a clock to cut
+    # the same search, node for node, not just the same answer
+    assert (second.status, second.nodes, second.iterations) == (
+        first.status,
+        first.nodes,
+        first.iterations,
+    )
+    pd.testing.assert_frame_equal(loaded.trades, idle.trades)
+    assert loaded.message == idle.message
+    assert loaded.summary["objective_discrete"] == idle.summary["objective_discrete"]
+
+
+def test_milp_time_limit_hit_is_reported_in_the_message(highs_calls):
+    result = _rebalance(_hard_milp_case(), milp_time_limit_seconds=1e-6)
+    assert highs_calls[0].options["time_limit"] == 1e-6
+    assert highs_calls[0].status == "kTimeLimit"
+    assert result.status == "optimal"  # verified orders (from the greedy search)
+    assert TIME_LIMIT_NOTE in result.message
+    assert result.summary["message"] == result.message
+
+
+def test_milp_node_limit_hit_is_reported_in_the_message(highs_calls, monkeypatch):
+    monkeypatch.setattr(milp, "MAX_NODES", 10)
+    result = _rebalance(_hard_milp_case())
+    assert highs_calls[0].options["mip_max_nodes"] == 10
+    assert highs_calls[0].status == "kSolutionLimit"
+    assert result.status == "optimal"
+    assert NODE_LIMIT_NOTE in result.message
+    assert result.summary["message"] == result.message
+
+
+@pytest.mark.parametrize("limit", [0.0, -1.0, float("nan")])
+def test_solve_options_reject_a_bad_milp_time_limit(limit):
+    with pytest.raises(InputError) as err:
+        SolveOptions(milp_time_limit_seconds=limit)
+    assert err.value.field == "milp_time_limit_seconds"
