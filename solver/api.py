@@ -145,7 +145,9 @@ def rebalance(
             + ", ".join(hard["constraint"]),
             violations=violations,
         )
-    message = _message(optimum.status, violations, relaxed, rounding_note)
+    message = _message(
+        optimum.status, violations, relaxed, optimum.fallback, rounding_note
+    )
     return RebalanceResult(
         account_id=snapshot.account_id,
         status=optimum.status,
@@ -188,14 +190,16 @@ def _message(
     status: Status,
     violations: pd.DataFrame,
     relaxed: dict[str, float],
-    rounding_note: str = "",
+    fallback: str,
+    rounding_note: str,
 ) -> str:
-    """Say what the caller should know: accuracy, relaxed limits, rounding.
+    """Say what the caller should know: solver, accuracy, limits, rounding.
 
+    ``fallback`` says why the first solver gave no answer when another did;
     ``rounding_note`` says when the integer program stopped at a limit
     before proving optimality (its orders then depend on that limit).
     """
-    parts = []
+    parts = [fallback] if fallback else []
     if status is Status.OPTIMAL_INACCURATE:
         parts.append("low solver accuracy; verified")
     parts += [f"relaxed {name} by {amount:.3g}" for name, amount in relaxed.items()]

@@ -32,6 +32,7 @@ class Optimum:
     solver: str
     solves: int
     constraints: Callable[[], pd.DataFrame]  # slack and dual per named constraint
+    fallback: str = ""  # why the first solver did not answer, when another did
 
 
 def combined_mask(snapshot: Snapshot, rules: Sequence[TradeRule]) -> TradeMask:
@@ -112,6 +113,7 @@ def solve_once(
     ``relaxed``) always goes through cvxpy: it runs only for accounts found
     infeasible.
     """
+    failures: tuple[str, ...] = ()
     if not elastic and _direct(objective, constraints, options):
         matrices = build_matrices(snapshot, mask, objective, constraints)
         direct = solve_matrices(matrices, options)
@@ -124,18 +126,22 @@ def solve_once(
             )
         if not options.fallback:
             raise SolverFailedError(
-                f"account_id={snapshot.account_id!r}: CLARABEL gave no answer"
+                f"account_id={snapshot.account_id!r}: {direct.failure}"
             )
+        failures = (f"{direct.failure} (direct path)",)
         first, *rest = options.fallback
         options = replace(options, solver=first, fallback=tuple(rest))
     program = build_program(snapshot, mask, objective, constraints, elastic=elastic)
-    solution = solve_program(program, options)
+    solution = solve_program(program, options, failed_before=failures)
     if solution.status is Status.INFEASIBLE or solution.z is None:
         return None
     outcome = program.outcome(solution.z)
     report = partial(constraints_table, program)
     status = Status.RELAXED if elastic else solution.status
-    return Optimum(outcome, mask, status, solution.solver, 1, report)
+    note = "; ".join(solution.failures)
+    if note:
+        note += f"; answered by {solution.solver}"
+    return Optimum(outcome, mask, status, solution.solver, 1, report, note)
 
 
 def _direct(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from solver.errors import SolverFailedError
 from solver.formulation import OBJECTIVE_SCALE, Program
 from solver.result import SolveOptions, Status
 
+logger = logging.getLogger(__name__)
 CLARABEL_STATUS = {
     clarabel.SolverStatus.Solved: Status.OPTIMAL,
     clarabel.SolverStatus.AlmostSolved: Status.OPTIMAL_INACCURATE,
@@ -34,11 +36,16 @@ TIME_LIMIT_OPTION = {
 
 @dataclass(frozen=True)
 class Solution:
-    """Raw solver answer: status, stacked variable value and metadata."""
+    """Raw solver answer: status, stacked variable value and metadata.
+
+    ``failures`` says why each solver tried before ``solver`` gave no
+    usable answer (empty when the first one answered).
+    """
 
     status: Status
     z: np.ndarray | None
     solver: str
+    failures: tuple[str, ...] = ()
 
 
 def map_status(cvxpy_status: str | None) -> Status | None:
@@ -52,8 +59,14 @@ def map_status(cvxpy_status: str | None) -> Status | None:
     return None
 
 
-def solve_program(program: Program, options: SolveOptions) -> Solution:
+def solve_program(
+    program: Program, options: SolveOptions, *, failed_before: tuple[str, ...] = ()
+) -> Solution:
     """Solve with ``options.solver``, then each fallback until one answers.
+
+    ``failed_before`` says why earlier attempts (the direct path) gave no
+    answer; with the failures here, it is logged once a solver answers and
+    kept in ``Solution.failures``.
 
     Raises
     ------
@@ -63,7 +76,7 @@ def solve_program(program: Program, options: SolveOptions) -> Solution:
     problem = program.problem
     if problem is None:
         raise SolverFailedError("program was not built")
-    failures = []
+    failures = list(failed_before)
     for name in (options.solver, *options.fallback):
         try:
             with warnings.catch_warnings():
@@ -85,7 +98,14 @@ def solve_program(program: Program, options: SolveOptions) -> Solution:
             if value is None
             else np.clip(np.asarray(value, dtype=float), 0.0, None)
         )
-        return Solution(status, z, name)
+        for failure in failures:
+            logger.warning(
+                "account_id=%r: %s; answered by %s",
+                program.snapshot.account_id,
+                failure,
+                name,
+            )
+        return Solution(status, z, name, tuple(failures))
     raise SolverFailedError(
         f"account_id={program.snapshot.account_id!r}: every solver failed: "
         + "; ".join(failures)
@@ -102,11 +122,15 @@ def _solver_options(name: str, options: SolveOptions) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class DirectSolution:
-    """Clarabel's answer: status, outcome, and the per-constraint report."""
+    """Clarabel's answer: status, outcome, and the per-constraint report.
+
+    A ``None`` status means no usable answer; ``failure`` says why.
+    """
 
     status: Status | None
     outcome: Outcome | None
     constraints: pd.DataFrame
+    failure: str = ""
 
 
 def solve_matrices(m: Matrices, options: SolveOptions) -> DirectSolution:
@@ -117,12 +141,19 @@ def solve_matrices(m: Matrices, options: SolveOptions) -> DirectSolution:
         settings.time_limit = options.time_limit_seconds
     try:
         solution = clarabel.DefaultSolver(m.P, m.q, m.A, m.b, m.cones, settings).solve()
-    except (ValueError, RuntimeError, TypeError):
-        return DirectSolution(None, None, pd.DataFrame())
+    except (ValueError, RuntimeError, TypeError) as exc:
+        failure = f"CLARABEL raised {type(exc).__name__}: {exc}"
+        return DirectSolution(None, None, pd.DataFrame(), failure)
     status = CLARABEL_STATUS.get(solution.status)
     v = np.asarray(solution.x, dtype=float)
-    if status is None or status is Status.INFEASIBLE or not np.isfinite(v).all():
+    if status is None:
+        failure = f"CLARABEL stopped with status {solution.status}"
+        return DirectSolution(None, None, pd.DataFrame(), failure)
+    if status is Status.INFEASIBLE:
         return DirectSolution(status, None, pd.DataFrame())
+    if not np.isfinite(v).all():
+        failure = "CLARABEL returned values that are not finite"
+        return DirectSolution(None, None, pd.DataFrame(), failure)
     z = np.clip(v[: m.layout.size], 0.0, None)
     outcome = m.layout.outcome(m.snapshot, z)
     return DirectSolution(status, outcome, _report(m, solution))

@@ -12,6 +12,7 @@ set of sides are cached too. Answers are continuous (no rounding).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -31,8 +32,9 @@ from solver.direct import Matrices, build_matrices, supports
 from solver.errors import SolverFailedError
 from solver.optimize import SIDE_TOLERANCE, combined_mask, fix_sides, solve_once
 from solver.result import SolveOptions, Status
-from solver.solve import solve_matrices
+from solver.solve import DirectSolution, solve_matrices
 
+logger = logging.getLogger(__name__)
 CAP = MaxTrackingError.name
 
 
@@ -106,17 +108,26 @@ def sweep(
 
         limit = None if limit is None else min(limit, uncapped)
         point_mask = mask
-        status, outcome = _solve(program(mask), weights, limit, options)
+        solution = _solve(program(mask), weights, limit, options)
         solves = 1
-        if outcome is not None and side_rule and _conflict(outcome):
-            point_mask = mask & fix_sides(snapshot, outcome)
-            status, outcome = _solve(program(point_mask), weights, limit, options)
+        if solution.outcome is not None and side_rule and _conflict(solution.outcome):
+            point_mask = mask & fix_sides(snapshot, solution.outcome)
+            solution = _solve(program(point_mask), weights, limit, options)
             solves = 2
+        status, outcome = solution.status, solution.outcome
+        solver, message = options.solver, solution.failure
         if status is None and options.fallback:  # as rebalance: the next solver
-            status, outcome = _fallback(
+            status, outcome, solver = _fallback(
                 snapshot, point_mask, objective, plain, weights, limit, options
             )
-        rows.append(_row(point, status, outcome, objective, weights, solves, start))
+            message += (
+                f"; answered by {solver}"
+                if status is not None
+                else f"; no answer from {solver} either"
+            )
+            logger.warning("sweep point %d: %s", k, message)
+        row = _row(point, status, outcome, objective, weights, solves, start)
+        rows.append({**row, "solver": solver, "message": message})
         if outcome is not None:
             sales.append(_lot_sales(k, outcome))
     table = pd.DataFrame(rows)
@@ -159,13 +170,12 @@ def _solve(
     weights: Mapping[str, float],
     limit: float | None,
     options: SolveOptions,
-) -> tuple[Status | None, Outcome | None]:
+) -> DirectSolution:
     """Re-weight a built program, set its cap, and solve it."""
     matrices = program.reweighted(weights)
     if limit is not None:
         matrices = matrices.with_tracking_error_cap(limit)
-    solution = solve_matrices(matrices, options)
-    return solution.status, solution.outcome
+    return solve_matrices(matrices, options)
 
 
 def _fallback(
@@ -176,8 +186,12 @@ def _fallback(
     weights: Mapping[str, float],
     limit: float | None,
     options: SolveOptions,
-) -> tuple[Status | None, Outcome | None]:
-    """Solve one point through cvxpy with the fallback solvers."""
+) -> tuple[Status | None, Outcome | None, str]:
+    """Solve one point through cvxpy with the fallback solvers.
+
+    Returns the status, the outcome and the solver that answered (or the
+    fallback solvers tried, when none did).
+    """
     terms = [replace(cast(Any, t), weight=weights[t.name]) for t in objective]
     if limit is not None:
         constraints = [
@@ -188,10 +202,10 @@ def _fallback(
     try:
         optimum = solve_once(snapshot, mask, terms, constraints, fallback)
     except SolverFailedError:
-        return None, None
+        return None, None, ", ".join(options.fallback)
     if optimum is None:
-        return Status.INFEASIBLE, None
-    return optimum.status, optimum.outcome
+        return Status.INFEASIBLE, None, first
+    return optimum.status, optimum.outcome, optimum.solver
 
 
 def _conflict(o: Outcome) -> bool:

@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 import solver
+import solver.solve
 from models import (
     LinearCost,
     MaxTrackingError,
@@ -49,6 +50,30 @@ def test_rebalance_falls_back_when_first_solver_cannot_solve():
     )
     assert result.status == "optimal"
     assert result.summary["solver"] == "CLARABEL"
+    assert "OSQP" in result.message  # why the first solver did not answer
+    assert "answered by CLARABEL" in result.summary["message"]
+
+
+def test_a_failing_direct_path_is_said_in_the_message_and_logged(monkeypatch, caplog):
+    # was: a TypeError there gave status optimal, solver SCS, empty message
+    def broken(*args, **kwargs):
+        raise TypeError("injected")
+
+    monkeypatch.setattr(solver.solve.clarabel, "DefaultSolver", broken)
+    result = solver.rebalance(
+        ACCOUNT,
+        targets=TARGETS,
+        market=MARKET,
+        objective=(TrackingError(1.0), LinearCost()),
+        constraints=(MinCash(0.0),),
+    )
+    assert result.status == "optimal"
+    assert result.summary["solver"] == "SCS"
+    message = result.summary["message"]
+    assert "CLARABEL raised TypeError: injected (direct path)" in message
+    assert "answered by SCS" in message
+    assert "CLARABEL raised TypeError: injected" in caplog.text
+    assert "answered by SCS" in caplog.text
 
 
 def test_rebalance_reports_failed_when_every_solver_fails():

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import solver
+import solver.solve
 from models import (
     LinearCost,
     MaxTrackingError,
@@ -122,3 +123,36 @@ def test_an_unreachable_cap_is_infeasible_not_failed():
     assert result.table.loc[0, "status"] == "infeasible"
     assert result.table.loc[2, "status"] == "optimal"
     assert result.table.loc[2, "tracking_error_after"] <= 0.01 + 1e-7
+
+
+def test_sweep_names_the_solver_and_why_the_first_gave_no_answer(monkeypatch, caplog):
+    market, targets, acct = _case()
+    clean = sweep(
+        acct,
+        targets=targets,
+        market=market,
+        objective=OBJECTIVE,
+        constraints=CONSTRAINTS,
+        points=POINTS[:1],
+    )
+    assert list(clean.table["solver"]) == ["CLARABEL"]
+    assert list(clean.table["message"]) == [""]
+
+    def broken(*args, **kwargs):
+        raise TypeError("injected")
+
+    monkeypatch.setattr(solver.solve.clarabel, "DefaultSolver", broken)
+    result = sweep(
+        acct,
+        targets=targets,
+        market=market,
+        objective=OBJECTIVE,
+        constraints=CONSTRAINTS,
+        points=POINTS[:1],
+    )
+    row = result.table.iloc[0]
+    assert row["status"] == "optimal"
+    assert row["solver"] == "SCS"
+    assert "CLARABEL raised TypeError: injected" in row["message"]
+    assert "answered by SCS" in row["message"]
+    assert "answered by SCS" in caplog.text
