@@ -15,11 +15,10 @@ from models.constraints import (
 )
 from models.errors import InputError, RebalanceError
 from models.market import Market, tiered_lot_sizes
-from models.objective import LinearCost, MarketImpact, TrackingError
+from models.objective import LinearCost, MarketImpact, TaxCost, TrackingError
 from models.risk import CovarianceRiskModel, FactorRiskModel, RiskModel
 from models.risk_estimation import pca_factor_model, shrunk_covariance
 from models.rules import Restrictions, WashSaleRule
-from models.tax import TaxCost
 
 __all__ = [
     "Account",

@@ -1,19 +1,9 @@
-"""Tax lot maths: holding periods, gains and the tax cost term."""
+"""Tax lot maths: holding periods, rates by lot, yearly tax (no objective term)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
-
-import cvxpy as cp
 import numpy as np
 import pandas as pd
-
-from models.errors import InputError
-
-if TYPE_CHECKING:
-    from models.snapshot import Snapshot
-    from models.terms import Outcome, ProgramVars
 
 
 def is_long_term(acquired: pd.Series, as_of: pd.Timestamp) -> np.ndarray:
@@ -61,53 +51,3 @@ def lot_tax_rates(
 ) -> np.ndarray:
     """Return the tax rate that applies to each lot's realized gain."""
     return np.where(long_term, tax_rate_long, tax_rate_short)
-
-
-@dataclass(frozen=True, slots=True)
-class TaxCost:
-    """Tax on realized gains of sold lots; losses count as negative cost.
-
-    Parameters
-    ----------
-    loss_factor : float
-        Scales the benefit of realized losses (0 ignores harvesting, 1 values
-        a loss at the full rate).
-    weight : float
-        Weight of the term in the objective.
-
-    Notes
-    -----
-    ``sum_l r_l g_l s_l`` with ``s_l`` the sold fraction of V of lot ``l``,
-    ``g_l = (p - basis_l) / p`` its gain per dollar sold, ``r_l`` the short-
-    or long-term rate, multiplied by ``loss_factor`` where ``g_l < 0``.
-    """
-
-    loss_factor: float = 1.0
-    weight: float = 1.0
-    name: ClassVar[str] = "tax_cost"
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.loss_factor <= 1:
-            raise InputError(
-                f"must be in [0, 1], got {self.loss_factor!r}", field="loss_factor"
-            )
-
-    def coefficients(self, s: Snapshot) -> np.ndarray:
-        """Return the cost per unit of V sold, one entry per lot."""
-        tax = s.lot_tax_rate * s.lot_gain_fraction
-        return np.where(tax < 0, self.loss_factor * tax, tax)
-
-    def expr(self, x: ProgramVars) -> cp.Expression:
-        """Return the tax cost as a linear function of lot sales."""
-        return self.coefficients(x.snapshot) @ x.lot_sales
-
-    def per_asset(self, o: Outcome) -> np.ndarray:
-        """Return the tax cost of each asset's lot sales."""
-        tax: np.ndarray = o.snapshot.holdings @ (
-            self.coefficients(o.snapshot) * o.lot_sales
-        )
-        return tax
-
-    def evaluate(self, o: Outcome) -> float:
-        """Return the tax cost of an outcome."""
-        return float(self.coefficients(o.snapshot) @ o.lot_sales)

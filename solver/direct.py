@@ -32,9 +32,8 @@ from models.constraints import (
     MinCash,
     NoBuyAndSell,
 )
-from models.objective import LinearCost, MarketImpact, TrackingError
+from models.objective import LinearCost, MarketImpact, TaxCost, TrackingError
 from models.snapshot import Snapshot
-from models.tax import TaxCost
 from models.terms import Constraint, Term, TradeMask
 from solver.formulation import (
     ACTIVE_WEIGHTS,

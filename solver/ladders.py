@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.objective import TaxCost
 from models.snapshot import Snapshot
-from models.tax import TaxCost
 from models.terms import Outcome, Term, TradeMask
 
 FRACTIONAL_STEP = 1e-4  # shares: quantity precision of fractional-share brokers

@@ -29,3 +29,40 @@ def test_no_module_over_400_lines():
         if len(p.read_text().splitlines()) > 400
     ]
     assert long == []
+
+
+def _imports(package: str) -> dict[str, set[str]]:
+    """Map each module of ``package`` to the modules of ``package`` it imports.
+
+    Imports under ``if TYPE_CHECKING:`` count: they are a circle all the same.
+    """
+    graph: dict[str, set[str]] = {}
+    for path in (ROOT / package).rglob("*.py"):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        module = module.removesuffix(".__init__")
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                found.add(node.module)
+        graph[module] = {n for n in found if n.split(".")[0] == package} - {module}
+    return graph
+
+
+def test_models_have_no_import_circle():
+    graph = _imports("models")
+    graph.pop("models", None)  # the package's __init__ re-exports everything
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        if module in path:
+            raise AssertionError(" -> ".join((*path, module)))
+        if module in done:
+            return
+        for child in graph.get(module, ()):
+            visit(child, (*path, module))
+        done.add(module)
+
+    for module in graph:
+        visit(module, ())
