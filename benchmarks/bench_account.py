@@ -5,7 +5,7 @@ The problem is the batch default: 100 x tracking error^2 (20-factor model)
 bounds, and no asset both bought and sold (solve, fix each asset's side by
 its net trade, re-solve). Three ways, same accounts, same run:
 
-(a) ``solver.jobs.solve_job``: what the batch runs per account: validation,
+(a) ``solver.batch.jobs.solve_job``: what the batch runs per account: validation,
     both solves through cvxpy, orders (rounding), verification, reports.
 (f) the floor: the same two solves with P, q, A, b built by hand with
     scipy.sparse in the best formulation known here (active-weight and
@@ -32,8 +32,8 @@ import scipy.sparse as sp
 from models import Account, Market
 from models.snapshot import Snapshot, build_snapshot
 from models.synthetic import synthetic_account, synthetic_market, synthetic_targets
-from solver.config import RunConfig
-from solver.jobs import AccountJob, solve_job
+from solver.batch.config import RunConfig
+from solver.batch.jobs import AccountJob, solve_job
 
 TE_WEIGHT, TURNOVER, FLOOR, SCALE = 100.0, 0.10, 0.005, 1e4
 CONFIG = RunConfig(

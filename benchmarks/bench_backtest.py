@@ -20,14 +20,14 @@ from pathlib import Path
 import pandas as pd
 
 from models.history import sp500_prices
-from solver.backtest import BacktestConfig, BacktestResult, backtest
-from solver.policies import (
+from solver.dynamic.policies import (
     OptimizerPolicy,
     Policy,
     band_policy,
     calendar_policy,
     tracking_error_policy,
 )
+from solver.dynamic.simulation import BacktestConfig, BacktestResult, backtest
 
 FIGURES = Path(__file__).resolve().parent / "figures"
 CONFIG = BacktestConfig(cost_bps=10.0, tax_rate_short=0.408, tax_rate_long=0.238)

@@ -12,7 +12,7 @@ function instead; about 0.14 s per account at N = 500).
 
 Each batch is then run end to end as a subprocess::
 
-    python -m solver.cli batch IN_DIR --out OUT_DIR --workers 2 --no-progress
+    python -m solver.batch.cli batch IN_DIR --out OUT_DIR --workers 2 --no-progress
 
 into an emptied output directory (the command resumes from parts it finds),
 timing the wall clock from start to exit, and sampling every ~0.2 s the
@@ -367,7 +367,7 @@ def run_cli(
     command = [
         sys.executable,
         "-m",
-        "solver.cli",
+        "solver.batch.cli",
         "batch",
         str(in_dir),
         "--out",
@@ -680,7 +680,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"load average at start {load[0]:.2f}"
     )
     print(
-        f"`python -m solver.cli batch IN --out OUT --workers {args.workers} "
+        f"`python -m solver.batch.cli batch IN --out OUT --workers {args.workers} "
         f"--no-progress`; {N_FACTORS} factors, {N_MODELS} models over all "
         f"{args.assets} assets, accounts "
         f"${VALUE_RANGE[0]:,.0f}-${VALUE_RANGE[1]:,.0f}, "

@@ -15,7 +15,7 @@ stopping the run. Three sections:
    TE gap <= 1 bp at lot 1, <= 10 bp at lot 100);
 3. from cash: a $1M all-cash account at N = 500, lot size 1 and 100.
 
-Every order list is also checked by ``solver.verify.verify`` (whole lots,
+Every order list is also checked by ``solver.orders.checks.verify`` (whole lots,
 minimum trades, cash floor, turnover). Run ``python
 benchmarks/bench_orders.py [--sizes 50 500 2000] [--runs 5]``.
 """
@@ -50,13 +50,13 @@ from models.account import LOT_COLUMNS
 from models.snapshot import Snapshot, build_snapshot
 from models.synthetic import synthetic_account, synthetic_market, synthetic_targets
 from models.terms import Constraint, Outcome
-from solver.discretize import Rounded, discretize
-from solver.ladders import Ladders, build_ladders
-from solver.optimize import Optimum, optimize
-from solver.orders import trades_table
-from solver.report import objective_value
+from solver.orders.checks import verify
+from solver.orders.ladders import Ladders, build_ladders
+from solver.orders.rounding import Rounded, discretize
+from solver.orders.trades import trades_table
+from solver.program.continuous import Optimum, optimize
+from solver.program.report import objective_value
 from solver.result import SolveOptions
-from solver.verify import verify
 
 N_FACTORS = 20
 MARKET_SEED = 0

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from solver.batch import rebalance_batch
-from solver.config import RunConfig
+from solver.batch import RunConfig, rebalance_batch
 
 DATA = Path(__file__).resolve().parent / "data"
 ACCOUNTS = 20  # the first accounts of the bundled batch; None for all

@@ -17,8 +17,7 @@ from pathlib import Path
 import pandas as pd
 from distributed import LocalCluster
 
-from solver.batch import rebalance_batch
-from solver.config import RunConfig
+from solver.batch import RunConfig, rebalance_batch
 
 DATA = Path(__file__).resolve().parent / "data"
 ACCOUNTS = 14  # the first accounts of the bundled batch, two of them invalid

@@ -2,7 +2,7 @@
 
 Prices are total-return closes: dividends are reinvested in the price, so a
 backtest on them takes dividends into account without paying them out (and
-without taxing them; see ``solver.backtest``).
+without taxing them; see ``solver.dynamic.simulation``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,14 @@
-"""Rebalancing solver: the public API."""
+"""Rebalancing solver: the public API.
+
+Four parts: :mod:`solver.program` (the convex program of one account),
+:mod:`solver.orders` (orders from its answer, verified), :mod:`solver.batch`
+(many accounts overnight) and :mod:`solver.dynamic` (ledger, policies,
+backtest); :mod:`solver.triggers` says when an account should trade.
+"""
 
 from models.errors import InputError, RebalanceError
 from solver.api import rebalance
+from solver.batch import RunConfig, rebalance_batch
 from solver.errors import InfeasibleError, SolverFailedError, VerificationError
 from solver.result import RebalanceResult, SolveOptions, Status
 
@@ -10,9 +17,11 @@ __all__ = [
     "InputError",
     "RebalanceError",
     "RebalanceResult",
+    "RunConfig",
     "SolveOptions",
     "SolverFailedError",
     "Status",
     "VerificationError",
     "rebalance",
+    "rebalance_batch",
 ]

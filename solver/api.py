@@ -9,17 +9,16 @@ import numpy as np
 import pandas as pd
 
 from models.account import Account
-from models.errors import InputError
 from models.market import Market
 from models.snapshot import Snapshot, build_snapshot
 from models.terms import Constraint, Outcome, Term, TradeRule
-from solver.discretize import discretize
 from solver.errors import InfeasibleError, SolverFailedError, VerificationError
-from solver.formulation import check_unique_names
-from solver.ladders import build_ladders
-from solver.optimize import optimize
-from solver.orders import clean, continuous_shares, trades_table
-from solver.report import (
+from solver.orders.checks import verify
+from solver.orders.ladders import build_ladders
+from solver.orders.rounding import discretize
+from solver.orders.trades import clean, continuous_shares, trades_table
+from solver.program.continuous import optimize, split_constraints
+from solver.program.report import (
     Orders,
     summary,
     term_values,
@@ -27,7 +26,6 @@ from solver.report import (
 )
 from solver.result import RebalanceResult, SolveOptions, Status, empty_trades
 from solver.triggers import Drift, Trigger
-from solver.verify import verify
 
 
 def rebalance(
@@ -211,27 +209,6 @@ def _message(
     if rounding_note:
         parts.append(rounding_note)
     return "; ".join(parts)
-
-
-def split_constraints(
-    items: Sequence[Constraint | TradeRule], account_id: str
-) -> tuple[list[Constraint], list[TradeRule]]:
-    """Separate constraints from trade rules; reject anything else."""
-    plain: list[Constraint] = []
-    rules: list[TradeRule] = []
-    for item in items:
-        if isinstance(item, TradeRule):
-            rules.append(item)
-        elif isinstance(item, Constraint):
-            plain.append(item)
-        else:
-            raise InputError(
-                f"not a constraint or trade rule: {item!r}",
-                account_id=account_id,
-                field="constraints",
-            )
-    check_unique_names([i.name for i in items], account_id)
-    return plain, rules
 
 
 def _no_trade(

@@ -89,7 +89,7 @@ class SolveOptions:
     milp_time_limit_seconds : float or None
         Optional wall-clock limit of each mixed-integer solve, in seconds.
         ``None`` (default): no clock; the solve stops after a fixed number of
-        branch-and-bound nodes (``solver.milp.MAX_NODES``), so an account
+        branch-and-bound nodes (``solver.orders.milp.MAX_NODES``), so an account
         gets the same orders on a loaded machine as on an idle one. A clock
         makes orders depend on the machine's speed and load; when either
         limit stops the solve before it proves optimality, the result's

@@ -66,3 +66,67 @@ def test_models_have_no_import_circle():
 
     for module in graph:
         visit(module, ())
+
+
+# Which parts of solver each part may import: the program knows nothing of
+# orders, batches or time; orders build on the program; the batch and the
+# dynamic code sit on top. ``solver.api`` composes program, orders and
+# triggers; the top-level modules are the shared types and old paths.
+MAY_IMPORT = {
+    "solver.program": {"solver.program", "solver.result", "solver.errors"},
+    "solver.orders": {"solver.orders", "solver.program", "solver.result"},
+    "solver.triggers": set(),
+    "solver.result": set(),
+    "solver.errors": set(),
+    "solver.api": {
+        "solver.program",
+        "solver.orders",
+        "solver.triggers",
+        "solver.result",
+        "solver.errors",
+    },
+    "solver.dynamic": {
+        "solver.dynamic",
+        "solver.api",
+        "solver.result",
+        "solver.triggers",
+    },
+}
+
+
+def _part(module: str) -> str:
+    return ".".join(module.split(".")[:2])
+
+
+def test_solver_parts_import_only_the_layers_below():
+    broken = []
+    for module, imported in _imports("solver").items():
+        allowed = MAY_IMPORT.get(_part(module))
+        if allowed is None:
+            continue  # batch and the top level may use every part
+        broken += [
+            f"{module} -> {name}"
+            for name in imported
+            if _part(name) not in allowed | {"solver"}
+        ]
+    assert broken == []
+
+
+def test_nothing_below_the_batch_imports_it():
+    users = [
+        f"{module} -> {name}"
+        for module, imported in _imports("solver").items()
+        for name in imported
+        if _part(name) == "solver.batch"
+        and _part(module) not in {"solver.batch", "solver"}
+    ]
+    assert users == []
+
+
+def test_every_solver_package_declares_its_exports():
+    missing = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "solver").rglob("__init__.py")
+        if "__all__" not in path.read_text()
+    ]
+    assert missing == []

@@ -11,7 +11,7 @@ import pandas as pd
 from hypothesis import strategies as st
 
 from models.rules import RESTRICTION_RULES
-from solver.config import ACCOUNT_OVERRIDES
+from solver.batch.config import ACCOUNT_OVERRIDES
 from tests.solver.batch_data import AS_OF, batch_tables
 
 REQUIRED_COLUMNS = {

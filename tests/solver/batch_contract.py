@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from models import InputError
-from solver.batch import rebalance_batch
-from solver.config import RunConfig
+from solver.batch.config import RunConfig
+from solver.batch.engine import rebalance_batch
 from solver.result import ANSWERED, Status
 from tests.solver.bad_tables import writable
 from tests.solver.batch_data import AS_OF, save

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from solver.cli import main
+from solver.batch.cli import main
 
 CHANGES = ("mkdir", "replace", "rename", "unlink", "rmdir")
 

@@ -5,13 +5,13 @@ import pandas as pd
 import pytest
 
 from models.history import sp500_prices, synthetic_prices
-from solver.backtest import BacktestConfig, backtest, compare
-from solver.policies import (
+from solver.dynamic.policies import (
     OptimizerPolicy,
     band_policy,
     calendar_policy,
     tracking_error_policy,
 )
+from solver.dynamic.simulation import BacktestConfig, backtest, compare
 
 LOOKBACK = 40
 FREE = BacktestConfig(

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import solver.jobs
-import solver.parts
-import solver.shards
-from solver.batch import rebalance_batch
-from solver.cli import main
-from solver.config import RunConfig
+import solver.batch.jobs
+import solver.batch.parts
+import solver.batch.shards
+from solver.batch.cli import main
+from solver.batch.config import RunConfig
+from solver.batch.engine import rebalance_batch
 from solver.errors import VerificationError
 from tests.solver.batch_data import save, write_batch
 
@@ -86,7 +86,7 @@ def test_batch_reports_every_problem_and_solves_the_rest(tmp_path):
 
 def test_batch_maps_a_failing_account_to_failed(tmp_path, monkeypatch):
     write_batch(tmp_path / "in", n_accounts=4)
-    real = solver.jobs.rebalance
+    real = solver.batch.jobs.rebalance
 
     def flaky(account, **kwargs):
         if account.account_id == "B002":
@@ -95,7 +95,7 @@ def test_batch_maps_a_failing_account_to_failed(tmp_path, monkeypatch):
             raise ZeroDivisionError("a bug")  # unforeseen: still one account
         return real(account, **kwargs)
 
-    monkeypatch.setattr(solver.jobs, "rebalance", flaky)
+    monkeypatch.setattr(solver.batch.jobs, "rebalance", flaky)
     report = rebalance_batch(
         tmp_path / "in", tmp_path / "out", config=CONFIG, workers=1
     )
@@ -163,7 +163,7 @@ def _cli(in_dir: Path, out: Path, log: Path) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         "-m",
-        "solver.cli",
+        "solver.batch.cli",
         "batch",
         str(in_dir),
         "--out",
@@ -281,7 +281,7 @@ def test_batch_on_a_dask_cluster_matches_the_local_run(tmp_path, dask_cluster):
 def test_batch_split_into_many_shards_matches_one_shard(tmp_path, monkeypatch):
     write_batch(tmp_path / "in", n_accounts=9)
     one = rebalance_batch(tmp_path / "in", tmp_path / "one", config=CONFIG, workers=1)
-    monkeypatch.setattr(solver.shards, "ROWS_PER_SHARD", 100)  # about 15 shards
+    monkeypatch.setattr(solver.batch.shards, "ROWS_PER_SHARD", 100)  # about 15 shards
     many = rebalance_batch(tmp_path / "in", tmp_path / "many", config=CONFIG, workers=1)
     pd.testing.assert_frame_equal(_comparable(many.summary), _comparable(one.summary))
     pd.testing.assert_frame_equal(

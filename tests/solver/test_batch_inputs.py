@@ -15,9 +15,9 @@ import pytest
 from pandas._libs.parsers import STR_NA_VALUES
 
 from models import InputError
-from solver.batch import BatchReport, rebalance_batch
-from solver.config import RunConfig
-from solver.tables import NA_STRINGS, find_table, read_table
+from solver.batch.config import RunConfig
+from solver.batch.engine import BatchReport, rebalance_batch
+from solver.batch.tables import NA_STRINGS, find_table, read_table
 from tests.solver.batch_data import AS_OF, batch_tables, save
 
 CONFIG = RunConfig(as_of=AS_OF)

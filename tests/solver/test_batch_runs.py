@@ -21,12 +21,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import solver.parts
-import solver.progress
-import solver.shards
-from solver.batch import ExitCode, rebalance_batch
-from solver.cli import main
-from solver.config import RunConfig
+import solver.batch.parts
+import solver.batch.progress
+import solver.batch.shards
+from solver.batch.cli import main
+from solver.batch.config import RunConfig
+from solver.batch.engine import ExitCode, rebalance_batch
 from solver.errors import OutputError, StaleOutputError
 from tests.solver.batch_data import AS_OF, save, write_batch
 
@@ -57,7 +57,7 @@ def _same_outputs(out: Path, reference: Path) -> None:
 
 def _start(in_dir: Path, out: Path, log: Path, *extra: str) -> subprocess.Popen[bytes]:
     """Start ``rebalance batch`` as its own process, its log in ``log``."""
-    command = [sys.executable, "-m", "solver.cli", *_cli(in_dir, "--out", out)]
+    command = [sys.executable, "-m", "solver.batch.cli", *_cli(in_dir, "--out", out)]
     with log.open("wb") as err:
         return subprocess.Popen(
             [*command, *extra], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err
@@ -276,14 +276,14 @@ def test_a_rerun_of_a_finished_batch_solves_nothing_and_keeps_its_answers(
 def test_a_missing_lot_shard_stops_the_run_instead_of_reading_no_lots(
     small_batch, tmp_path, monkeypatch
 ):
-    real = solver.shards.LotShards.read
+    real = solver.batch.shards.LotShards.read
 
     def vanish(self, bucket):
         for path in self.directory.glob("*.parquet"):
             path.unlink()  # what a second run's clean-up did before the lock
         return real(self, bucket)
 
-    monkeypatch.setattr(solver.shards.LotShards, "read", vanish)
+    monkeypatch.setattr(solver.batch.shards.LotShards, "read", vanish)
     with pytest.raises(OutputError, match="lot shard"):
         rebalance_batch(small_batch / "in", tmp_path / "out", config=CONFIG, workers=1)
     assert not (tmp_path / "out" / "summary.parquet").exists()
@@ -293,19 +293,19 @@ def test_a_full_disk_gives_a_clear_error_and_no_complete_looking_table(
     small_batch, tmp_path, monkeypatch, caplog
 ):
     out = tmp_path / "out"
-    real = solver.parts.write_frame
+    real = solver.batch.parts.write_frame
 
     def full(frame, path, fmt):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(solver.parts, "write_frame", full)  # the final summary
+    monkeypatch.setattr(solver.batch.parts, "write_frame", full)  # the final summary
     assert main(_cli(small_batch / "in", "--out", out)) == ExitCode.OUTPUT_FAILED
     assert "No space left on device" in caplog.text
     assert not list(out.glob("summary.*"))
     assert not list(out.glob("trades.*"))  # not renamed into place without summary
     assert not list(out.glob(".*.tmp"))
     assert json.loads((out / "manifest.json").read_text())["state"] == "running"
-    monkeypatch.setattr(solver.parts, "write_frame", real)
+    monkeypatch.setattr(solver.batch.parts, "write_frame", real)
     assert main(_cli(small_batch / "in", "--out", out)) == ExitCode.OK
     _same_outputs(out, small_batch / "ref")
 
@@ -440,7 +440,7 @@ def test_a_bad_run_wide_setting_stops_the_run_before_any_solve(
 def test_log_file_has_timestamped_lines_with_as_of_and_progress(
     small_batch, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(solver.progress, "PROGRESS_SECONDS", 0.0)
+    monkeypatch.setattr(solver.batch.progress, "PROGRESS_SECONDS", 0.0)
     log = tmp_path / "run.log"
     args = ["batch", small_batch / "in", "--out", tmp_path / "out", "--workers", "1"]
     assert main([*map(str, args), "--log-file", str(log)]) == ExitCode.OK

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import solver
-import solver.optimize
+import solver.program.continuous
 from models import (
     AssetBounds,
     FactorBounds,
@@ -29,8 +29,8 @@ from models import (
 )
 from models.synthetic import synthetic_account, synthetic_market, synthetic_targets
 from models.terms import Outcome, ProgramVars
+from solver.program.solve import DirectSolution
 from solver.result import SolveOptions, Status
-from solver.solve import DirectSolution
 from tests.conftest import ATOL_WEIGHT, RTOL_OBJECTIVE
 
 CONTINUOUS = SolveOptions(rounding="none")
@@ -142,7 +142,7 @@ def test_supported_program_never_compiles_through_cvxpy(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("cvxpy path used")
 
-    monkeypatch.setattr(solver.optimize, "build_program", refuse)
+    monkeypatch.setattr(solver.program.continuous, "build_program", refuse)
     market, targets, acct = _case()
     result = solver.rebalance(
         acct,
@@ -187,7 +187,7 @@ def test_clarabel_failure_falls_back_to_next_solver(monkeypatch):
     def no_answer(matrices, options):
         return DirectSolution(None, None, pd.DataFrame())
 
-    monkeypatch.setattr(solver.optimize, "solve_matrices", no_answer)
+    monkeypatch.setattr(solver.program.continuous, "solve_matrices", no_answer)
     market, targets, acct = _case()
     result = solver.rebalance(
         acct,

@@ -37,10 +37,10 @@ from models import (
 from models.snapshot import build_snapshot
 from models.synthetic import synthetic_account, synthetic_market, synthetic_targets
 from models.terms import Outcome
-from solver import milp
-from solver.ladders import build_ladders
-from solver.optimize import optimize
-from solver.report import objective_value
+from solver.orders import milp
+from solver.orders.ladders import build_ladders
+from solver.program.continuous import optimize
+from solver.program.report import objective_value
 from solver.result import SolveOptions
 from tests.conftest import account, account_value
 

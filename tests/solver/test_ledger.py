@@ -10,7 +10,7 @@ import pytest
 
 from models.account import LOT_COLUMNS
 from models.errors import InputError
-from solver.ledger import TRADE_COLUMNS, Ledger
+from solver.dynamic.ledger import TRADE_COLUMNS, Ledger
 from tests.conftest import ATOL_SHARES, ATOL_VALUE
 
 SHORT, LONG = 0.408, 0.238  # the default tax rates

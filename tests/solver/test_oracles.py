@@ -23,9 +23,9 @@ from models import (
 from models.snapshot import build_snapshot
 from models.synthetic import synthetic_account, synthetic_market, synthetic_targets
 from models.terms import TradeMask
-from solver.formulation import build_program
+from solver.program.formulation import build_program
+from solver.program.solve import solve_program
 from solver.result import SolveOptions
-from solver.solve import solve_program
 from tests.conftest import ATOL_OBJECTIVE, RTOL_OBJECTIVE
 
 AS_OF = pd.Timestamp("2026-06-30")

@@ -17,7 +17,7 @@ from models import (
 )
 from models.snapshot import build_snapshot
 from models.synthetic import synthetic_account, synthetic_market, synthetic_targets
-from solver.optimize import optimize
+from solver.program.continuous import optimize
 from solver.result import SUMMARY_FIELDS, TRADE_COLUMNS, SolveOptions
 from tests.conftest import ATOL_SHARES, account, diagonal_market
 

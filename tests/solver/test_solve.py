@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 import solver
-import solver.solve
+import solver.program.solve
 from models import (
     LinearCost,
     MaxTrackingError,
@@ -13,8 +13,8 @@ from models import (
     TrackingError,
 )
 from models.synthetic import synthetic_account, synthetic_market, synthetic_targets
+from solver.program.solve import map_status
 from solver.result import SolveOptions, Status
-from solver.solve import map_status
 from tests.conftest import account, diagonal_market
 
 MARKET = diagonal_market({"X": 10.0, "Y": 20.0}, {"X": 0.04, "Y": 0.09})
@@ -59,7 +59,7 @@ def test_a_failing_direct_path_is_said_in_the_message_and_logged(monkeypatch, ca
     def broken(*args, **kwargs):
         raise TypeError("injected")
 
-    monkeypatch.setattr(solver.solve.clarabel, "DefaultSolver", broken)
+    monkeypatch.setattr(solver.program.solve.clarabel, "DefaultSolver", broken)
     result = solver.rebalance(
         ACCOUNT,
         targets=TARGETS,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import solver
-import solver.solve
+import solver.program.solve
 from models import (
     LinearCost,
     MaxTrackingError,
@@ -16,8 +16,8 @@ from models import (
 )
 from models.errors import InputError
 from models.synthetic import synthetic_account, synthetic_market, synthetic_targets
+from solver.program.tradeoffs import sweep
 from solver.result import SolveOptions
-from solver.sweep import sweep
 
 OBJECTIVE = (TrackingError(100.0), LinearCost(), TaxCost())
 CONSTRAINTS = (MinCash(0.01), MaxTurnover(0.2), NoBuyAndSell())
@@ -141,7 +141,7 @@ def test_sweep_names_the_solver_and_why_the_first_gave_no_answer(monkeypatch, ca
     def broken(*args, **kwargs):
         raise TypeError("injected")
 
-    monkeypatch.setattr(solver.solve.clarabel, "DefaultSolver", broken)
+    monkeypatch.setattr(solver.program.solve.clarabel, "DefaultSolver", broken)
     result = sweep(
         acct,
         targets=targets,

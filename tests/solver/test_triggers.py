@@ -7,9 +7,9 @@ import pytest
 import solver
 from models import LinearCost, TaxCost, TrackingError
 from models.errors import InputError
-from solver.batch import rebalance_batch
-from solver.cli import main
-from solver.config import RunConfig
+from solver.batch.cli import main
+from solver.batch.config import RunConfig
+from solver.batch.engine import rebalance_batch
 from solver.result import Status
 from solver.triggers import (
     AnyTrigger,

@@ -6,8 +6,8 @@ import solver.api
 from models import MaxTurnover, MinCash, NoBuyAndSell, Restrictions, TrackingError
 from models.snapshot import build_snapshot
 from models.terms import Outcome
+from solver.orders.checks import verify
 from solver.result import SolveOptions
-from solver.verify import verify
 from tests.conftest import account, diagonal_market
 
 PRICES = {"X": 10.0, "Y": 20.0}

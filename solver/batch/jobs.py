@@ -14,11 +14,11 @@ from models import Account, FactorRiskModel, Market, Restrictions
 from models.account import parse_dates
 from models.errors import InputError, RebalanceError
 from solver.api import rebalance
-from solver.config import RunConfig
+from solver.batch.config import RunConfig
+from solver.batch.shards import LotShards, bucket_of, split_lots
+from solver.batch.tables import OPTIONAL_TABLES, REQUIRED_TABLES, read_table
+from solver.batch.validate import describe, fatal, find_problems, invalid_accounts
 from solver.result import SUMMARY_FIELDS, Status, empty_trades
-from solver.shards import LotShards, bucket_of, split_lots
-from solver.tables import OPTIONAL_TABLES, REQUIRED_TABLES, read_table
-from solver.validate import describe, fatal, find_problems, invalid_accounts
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from solver.files import atomic_path, remove_temporary, sha256_of, write_json
+from solver.batch.files import atomic_path, remove_temporary, sha256_of, write_json
+from solver.batch.tables import FORMATS, read_path, write_frame, write_table
 from solver.result import SUMMARY_FIELDS, TRADE_COLUMNS
-from solver.tables import FORMATS, read_path, write_frame, write_table
 
 logger = logging.getLogger(__name__)
 PARTS = ".parts"

@@ -19,9 +19,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from solver.config import RunConfig
-from solver.files import sha256_of, write_json
-from solver.tables import OPTIONAL_TABLES, REQUIRED_TABLES, find_table
+from solver.batch.config import RunConfig
+from solver.batch.files import sha256_of, write_json
+from solver.batch.tables import OPTIONAL_TABLES, REQUIRED_TABLES, find_table
 
 MANIFEST = "manifest.json"
 PACKAGE = "rebalance-engine"

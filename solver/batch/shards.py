@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from models.errors import InputError
+from solver.batch.tables import find_table, read_path
 from solver.errors import OutputError
-from solver.tables import find_table, read_path
 
 ROWS_PER_SHARD = 500_000
 READ_ROWS = 1_000_000

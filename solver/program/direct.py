@@ -6,7 +6,7 @@ already at hand in the formulation's affine maps. This path stacks them into
 Clarabel's form ``min 1/2 v'Pv + q'v  s.t.  A v + s = b, s in K`` over
 ``v = [z; a; y; t]``: the trades, the active weights, the factor exposures
 ``y = G a`` and the impact epigraphs. Programs with any other term or
-constraint go through cvxpy (:mod:`solver.formulation`), which is also the
+constraint go through cvxpy (:mod:`solver.program.formulation`), which is also the
 reference the tests hold this path to.
 """
 
@@ -35,7 +35,7 @@ from models.constraints import (
 from models.objective import LinearCost, MarketImpact, TaxCost, TrackingError
 from models.snapshot import Snapshot
 from models.terms import Constraint, Term, TradeMask
-from solver.formulation import (
+from solver.program.formulation import (
     ACTIVE_WEIGHTS,
     ASSET_SALES,
     CASH_NON_NEGATIVE,
@@ -188,7 +188,7 @@ def build_matrices(
     objective: Sequence[Term],
     constraints: Sequence[Constraint],
 ) -> Matrices:
-    """Return the matrices of the program ``solver.formulation`` would build."""
+    """Return the matrices of the program ``solver.program.formulation`` would build."""
     layout = build_layout(snapshot, mask)
     n, k = snapshot.n_assets, snapshot.risk.G.shape[0]
     impact = _impact_assets(snapshot, objective)
@@ -311,7 +311,7 @@ def _constraint_rows(c: Constraint, x: _Vars, rows: _Rows) -> None:
             gains = s.lot_gain_fraction[None, :] @ x.lot_sales
             rows.le(c.name, gains, c.limit / s.value)
         case NoBuyAndSell():
-            pass  # sides are fixed by dropping variables (solver.optimize)
+            pass  # sides are fixed by dropping variables (solver.program.continuous)
         case _:
             raise TypeError(f"no matrix form for constraint {c.name!r}")
 

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from models.terms import Outcome
-from solver.direct import Matrices
 from solver.errors import SolverFailedError
-from solver.formulation import OBJECTIVE_SCALE, Program
+from solver.program.direct import Matrices
+from solver.program.formulation import OBJECTIVE_SCALE, Program
 from solver.result import SolveOptions, Status
 
 logger = logging.getLogger(__name__)

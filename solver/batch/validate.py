@@ -22,7 +22,7 @@ from models.account import (
 )
 from models.rules import RESTRICTION_RULES
 from models.snapshot import CASH, TARGET_SUM_TOLERANCE
-from solver.config import ACCOUNT_OVERRIDES
+from solver.batch.config import ACCOUNT_OVERRIDES
 
 PROBLEM_COLUMNS = ("account_id", "model_id", "asset", "lot_id", "field", "problem")
 ACCOUNT_COLUMNS = ("account_id", "model_id", "cash")

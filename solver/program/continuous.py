@@ -10,14 +10,15 @@ import numpy as np
 import pandas as pd
 
 from models.constraints import NoBuyAndSell
+from models.errors import InputError
 from models.snapshot import Snapshot
 from models.terms import Constraint, Outcome, Term, TradeMask, TradeRule
-from solver.direct import build_matrices, supports
 from solver.errors import InfeasibleError, SolverFailedError
-from solver.formulation import build_program
-from solver.report import constraints_table
+from solver.program.direct import build_matrices, supports
+from solver.program.formulation import build_program, check_unique_names
+from solver.program.report import constraints_table
+from solver.program.solve import solve_matrices, solve_program
 from solver.result import SolveOptions, Status
-from solver.solve import solve_matrices, solve_program
 
 SIDE_TOLERANCE = 1e-9  # fraction of V: smaller buys/sells are solver noise
 
@@ -194,3 +195,24 @@ def diagnose(
             kept_constraints, kept_rules = trial_constraints, trial_rules
     names = [c.name for c in kept_constraints] + [r.name for r in kept_rules]
     return tuple(names) or ("cash_non_negative", "lot_quantity")
+
+
+def split_constraints(
+    items: Sequence[Constraint | TradeRule], account_id: str
+) -> tuple[list[Constraint], list[TradeRule]]:
+    """Separate constraints from trade rules; reject anything else."""
+    plain: list[Constraint] = []
+    rules: list[TradeRule] = []
+    for item in items:
+        if isinstance(item, TradeRule):
+            rules.append(item)
+        elif isinstance(item, Constraint):
+            plain.append(item)
+        else:
+            raise InputError(
+                f"not a constraint or trade rule: {item!r}",
+                account_id=account_id,
+                field="constraints",
+            )
+    check_unique_names([i.name for i in items], account_id)
+    return plain, rules

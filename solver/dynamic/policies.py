@@ -34,7 +34,7 @@ from solver.result import SolveOptions, Status
 from solver.triggers import Calendar, Drift, DriftBands, TrackingErrorTrigger, Trigger
 
 if TYPE_CHECKING:
-    from solver.ledger import Ledger
+    from solver.dynamic.ledger import Ledger
 
 
 @dataclass(frozen=True)

@@ -26,11 +26,10 @@ from typing import Any
 import pandas as pd
 
 from models.errors import InputError
-from solver.config import RunConfig
-from solver.errors import OutputError
-from solver.jobs import AccountJob, BatchInput, load_batch, solve_chunk, unsolved
-from solver.lock import output_lock
-from solver.manifest import (
+from solver.batch.config import RunConfig
+from solver.batch.jobs import AccountJob, BatchInput, load_batch, solve_chunk, unsolved
+from solver.batch.lock import output_lock
+from solver.batch.manifest import (
     PACKAGE,
     RunKey,
     file_record,
@@ -39,11 +38,12 @@ from solver.manifest import (
     now,
     write_manifest,
 )
-from solver.outdir import PROBLEMS, check_output
-from solver.parts import PartStore
-from solver.progress import Progress
+from solver.batch.outdir import PROBLEMS, check_output
+from solver.batch.parts import PartStore
+from solver.batch.progress import Progress
+from solver.batch.tables import FORMATS, write_table
+from solver.errors import OutputError
 from solver.result import ANSWERED, SUMMARY_FIELDS, Status, empty_trades
-from solver.tables import FORMATS, write_table
 
 logger = logging.getLogger(__name__)
 SHARDS = ".shards"  # the lots split by account; removed after the run

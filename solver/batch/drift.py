@@ -16,8 +16,8 @@ import pandas as pd
 from models import Account
 from models.errors import InputError
 from models.snapshot import build_snapshot
-from solver.config import RunConfig
-from solver.jobs import load_batch
+from solver.batch.config import RunConfig
+from solver.batch.jobs import load_batch
 from solver.triggers import AnyTrigger, Drift, parse_trigger
 
 DEFAULT_TRIGGERS = ("drift:0.05", "relative-drift:0.25")  # the "5/25" rule

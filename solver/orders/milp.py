@@ -36,7 +36,7 @@ from models.constraints import NoBuyAndSell
 from models.objective import TrackingError
 from models.snapshot import Snapshot
 from models.terms import Constraint, Outcome, SeparableTerm, Term
-from solver.ladders import Ladders
+from solver.orders.ladders import Ladders
 
 MILP_SOLVER = "HIGHS"
 # Branch-and-bound nodes HiGHS may explore. Measured with one worker on 960

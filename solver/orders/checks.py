@@ -9,8 +9,8 @@ import pandas as pd
 
 from models.snapshot import Snapshot
 from models.terms import Constraint, Outcome, TradeRule
-from solver.formulation import CASH_NON_NEGATIVE, LOT_QUANTITY
-from solver.orders import outcome_from_trades
+from solver.orders.trades import outcome_from_trades
+from solver.program.formulation import CASH_NON_NEGATIVE, LOT_QUANTITY
 
 VIOLATION_TOLERANCE = 1e-7  # fraction of V, or tracking-error units
 VIOLATION_COLUMNS = ("constraint", "amount", "is_soft", "detail")

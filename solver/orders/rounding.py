@@ -20,9 +20,9 @@ import numpy as np
 from models.constraints import AssetBounds, MaxTurnover, MinCash, NoBuyAndSell
 from models.objective import TrackingError
 from models.terms import Constraint, Outcome, SeparableTerm, Term
-from solver.ladders import Ladders
-from solver.milp import milp_rungs
-from solver.report import objective_value
+from solver.orders.ladders import Ladders
+from solver.orders.milp import milp_rungs
+from solver.program.report import objective_value
 
 SLACK = 1e-9  # fraction of V kept inside tracked limits
 IMPROVEMENT = 1e-13  # smallest objective gain worth a move

@@ -11,7 +11,7 @@ import pandas as pd
 
 from models.snapshot import CASH, Snapshot
 from models.terms import Outcome, Term
-from solver.formulation import OBJECTIVE_SCALE, Program
+from solver.program.formulation import OBJECTIVE_SCALE, Program
 from solver.result import SUMMARY_FIELDS, Status
 
 

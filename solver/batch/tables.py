@@ -8,7 +8,7 @@ from typing import Literal, overload
 import pandas as pd
 
 from models.errors import InputError
-from solver.files import atomic_path
+from solver.batch.files import atomic_path
 
 FORMATS = ("parquet", "csv")
 REQUIRED_TABLES = (

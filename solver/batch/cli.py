@@ -12,14 +12,14 @@ from pathlib import Path
 import pandas as pd
 
 from models.errors import InputError
-from solver.batch import BatchReport, ExitCode, rebalance_batch
-from solver.config import RunConfig
-from solver.drift import describe as describe_drift
-from solver.drift import drift_report
+from solver.batch.config import RunConfig
+from solver.batch.drift import describe as describe_drift
+from solver.batch.drift import drift_report
+from solver.batch.engine import BatchReport, ExitCode, rebalance_batch
+from solver.batch.manifest import MANIFEST, PACKAGE, library_versions
+from solver.batch.tables import FORMATS, write_table
 from solver.errors import OutputError, OutputInUseError, StaleOutputError
-from solver.manifest import MANIFEST, PACKAGE, library_versions
 from solver.result import ANSWERED, ROUNDING_METHODS
-from solver.tables import FORMATS, write_table
 
 logger = logging.getLogger(__name__)
 SLOWEST = 5

@@ -11,10 +11,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from solver.batch.manifest import MANIFEST, RunKey, read_manifest
+from solver.batch.parts import PARTS, PartStore
+from solver.batch.tables import FORMATS
 from solver.errors import StaleOutputError
-from solver.manifest import MANIFEST, RunKey, read_manifest
-from solver.parts import PARTS, PartStore
-from solver.tables import FORMATS
 
 logger = logging.getLogger(__name__)
 PROBLEMS = "problems.csv"

@@ -1,0 +1,14 @@
+"""Many accounts overnight: tables in, orders out, crash-safe and resumable."""
+
+from solver.batch.config import RunConfig
+from solver.batch.drift import DriftReport, drift_report
+from solver.batch.engine import BatchReport, ExitCode, rebalance_batch
+
+__all__ = [
+    "BatchReport",
+    "DriftReport",
+    "ExitCode",
+    "RunConfig",
+    "drift_report",
+    "rebalance_batch",
+]

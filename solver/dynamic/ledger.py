@@ -1,0 +1,377 @@
+"""Tax-lot ledger of one account: cash, lots, US capital-gains tax.
+
+Simplifications of the US rules (long term: held more than one year, as in
+``models.tax.is_long_term``; costs add to buy basis and cut sale proceeds):
+
+- Wash sales (IRC 1091) match a loss sale, earliest first, with shares of the
+  same asset only, bought within ``wash_sale_days`` of it; shares bought
+  before count while held and if not from the sold shares' purchase (Rev.
+  Rul. 56-602). Other accounts are ignored. Matched shares take the loss into
+  their basis and the sold shares' holding period; a bigger lot is split.
+- A disallowance is booked in the year it is found: a December loss washed in
+  January stays allowed, and the next year's gains of its term grow instead.
+- Net losses are deducted from ordinary income at the short-term rate, up to
+  the limit, short-term part first; the rest carries forward by term. No
+  state tax, NIIT, AMT, dividends or interest. Trades come in date order.
+- Liquidation ignores wash sales among its own sales (every share is sold);
+  carryforward left after it is worth nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import partial
+
+import numpy as np
+import pandas as pd
+
+from models.account import LOT_COLUMNS
+from models.errors import InputError
+from models.lots import Lot, Realization
+from models.tax import annual_tax
+
+TRADE_COLUMNS = ("asset", "date", "side", "quantity", "price", "realized_gain")
+ONE_YEAR = pd.DateOffset(years=1)
+_REL_TOL = 1e-9  # relative tolerance on cash and share quantities
+_Booked = list[tuple[int, bool, float]]  # tax year, long term, allowed gain
+
+
+def _require(ok: bool, problem: str, **where: str | None) -> None:
+    """Raise an ``InputError`` naming ``where`` unless ``ok``."""
+    if not ok:
+        raise InputError(problem, **where)
+
+
+def _long_term(acquired: pd.Timestamp, day: pd.Timestamp) -> bool:
+    """Return whether shares acquired on ``acquired`` are long term on ``day``."""
+    return bool(day > acquired + ONE_YEAR)  # as models.tax.is_long_term
+
+
+def _year_gains(booked: _Booked, year: int) -> tuple[float, float]:
+    """Return a year's booked (short-term, long-term) allowed gains."""
+    gains = [(long, gain) for y, long, gain in booked if y == year]
+    short = sum(gain for long, gain in gains if not long)
+    return short, sum(gain for long, gain in gains if long)
+
+
+def _check_trade(quantity: float, price: float, cost: float, **where: str) -> None:
+    """Raise unless quantity and price are finite and > 0, and cost >= 0."""
+    for field, value in (("quantity", quantity), ("price", price)):
+        ok = np.isfinite(value) and value > 0
+        _require(ok, f"must be finite and > 0, got {value!r}", **where, field=field)
+    ok = np.isfinite(cost) and cost >= 0
+    _require(ok, f"must be finite and >= 0, got {cost!r}", **where, field="cost")
+
+
+class Ledger:
+    """Cash, tax lots, trades and capital-gains tax of one account.
+
+    ``cash`` never goes below 0: settled tax it cannot cover is ``tax_owed``,
+    which later deposits and sale proceeds pay first. ``realizations`` lists
+    every sale, in order; ``loss_carryforward`` is the (short, long) capital
+    loss carried to the next year. The tax parameters are kept as attributes.
+
+    Parameters
+    ----------
+    cash : float
+        Opening cash in currency, finite and >= 0.
+    tax_rate_short, tax_rate_long : float
+        Rates (fractions) on short- and long-term net gains.
+    loss_deduction_limit : float
+        Net capital loss deductible from ordinary income per year.
+    wash_sale_days : int
+        Half-width of the wash-sale window, in calendar days.
+
+    Raises
+    ------
+    InputError
+        Here and from every method, naming the asset, lot and field, on any
+        bad value, date out of order or in a settled year, unknown lot id,
+        oversale, or cash short of a buy, cost or withdrawal.
+    """
+
+    def __init__(
+        self,
+        cash: float,
+        *,
+        tax_rate_short: float = 0.408,
+        tax_rate_long: float = 0.238,
+        loss_deduction_limit: float = 3000.0,
+        wash_sale_days: int = 30,
+    ) -> None:
+        _require(np.isfinite(cash) and cash >= 0, f"bad cash {cash!r}", field="cash")
+        rates = {"tax_rate_short": tax_rate_short, "tax_rate_long": tax_rate_long}
+        for field, rate in rates.items():
+            _require(0 <= rate < 1, f"must be in [0, 1), got {rate!r}", field=field)
+        _require(loss_deduction_limit >= 0, "< 0", field="loss_deduction_limit")
+        _require(wash_sale_days >= 0, "< 0", field="wash_sale_days")
+        self.cash, self.tax_owed = float(cash), 0.0
+        self.realizations: list[Realization] = []
+        self.tax_rate_short, self.tax_rate_long = tax_rate_short, tax_rate_long
+        self.loss_deduction_limit = loss_deduction_limit
+        self._annual_tax = partial(
+            annual_tax,
+            rates=(tax_rate_short, tax_rate_long),
+            deduction_limit=loss_deduction_limit,
+        )
+        self._window = pd.Timedelta(days=wash_sale_days)
+        self._lots: dict[str, Lot] = {}
+        self._purchase: dict[str, int] = {}  # which buy each lot comes from
+        self._replacements: set[str] = set()  # lots holding replacement shares
+        self._washed: list[float] = []  # loss shares matched, per realization
+        self._booked: _Booked = []  # gains of unsettled years
+        self._trades: list[tuple[str, pd.Timestamp, str, float, float, float]] = []
+        self.loss_carryforward = (0.0, 0.0)  # short- and long-term, >= 0
+        self._settled: int | None = None
+        self._last: pd.Timestamp | None = None
+        self._lot_count = self._purchases = 0
+
+    def buy(
+        self,
+        date: pd.Timestamp,
+        asset: str,
+        quantity: float,
+        price: float,
+        cost: float = 0.0,
+    ) -> Lot:
+        """Buy ``quantity`` shares at ``price``; ``cost`` adds to the basis.
+
+        Shares that replace earlier loss sales form one lot per sale, ahead of
+        the unmatched rest; the first lot created is returned.
+        """
+        day = self._day(date, trade=True)
+        _check_trade(quantity, price, cost, asset=asset)
+        quantity, price, cost = float(quantity), float(price), float(cost)
+        total = quantity * price + cost
+        ok = total - self.cash <= _REL_TOL * total
+        _require(ok, f"needs {total:.2f}", asset=asset, field="cash")
+        self.cash = max(self.cash - total, 0.0)
+        self._trades.append((asset, day, "buy", quantity, price, np.nan))
+        self._purchases += 1
+        basis, left, created = price + cost / quantity, quantity, list[Lot]()
+        start = day - self._window
+        first = len(self.realizations)
+        while first and self.realizations[first - 1].date >= start:
+            first -= 1  # sales are in date order: look only inside the window
+        for index in range(first, len(self.realizations)):
+            sale = self.realizations[index]
+            matched = min(left, sale.quantity - self._washed[index])
+            washes = sale.asset == asset and sale.gain < 0 and sale.date >= start
+            if not washes or matched <= _REL_TOL * quantity:
+                continue
+            self._wash(index, matched, day.year)
+            acquired = day - (sale.date - sale.acquired)
+            adjusted = basis - sale.gain / sale.quantity
+            created.append(self._new_lot(asset, matched, adjusted, acquired))
+            self._replacements.add(created[-1].lot_id)
+            left -= matched
+        if left > _REL_TOL * quantity:
+            created.append(self._new_lot(asset, left, basis, day))
+        return created[0]
+
+    def sell(
+        self,
+        date: pd.Timestamp,
+        lot_id: str,
+        quantity: float,
+        price: float,
+        cost: float = 0.0,
+    ) -> Realization:
+        """Sell shares of a lot at ``price``; ``cost`` reduces the proceeds."""
+        day = self._day(date, trade=True)
+        lot = self._lots.get(lot_id)
+        if lot is None:
+            raise InputError("unknown lot id", lot_id=lot_id, field="lot_id")
+        asset, where = lot.asset, {"asset": lot.asset, "lot_id": lot_id}
+        _check_trade(quantity, price, cost, **where)
+        quantity, price, cost = float(quantity), float(price), float(cost)
+        ok = quantity <= lot.quantity * (1 + _REL_TOL)
+        _require(
+            ok, f"sells {quantity!r} of {lot.quantity!r}", **where, field="quantity"
+        )
+        quantity = min(quantity, lot.quantity)
+        proceeds = quantity * price - cost
+        ok = self.cash + proceeds >= -_REL_TOL * cost
+        _require(ok, "cash cannot pay the cost", **where, field="cash")
+        self.cash = max(self.cash + proceeds, 0.0)
+        basis, long_term = quantity * lot.cost_basis, _long_term(lot.acquired, day)
+        gain, held = proceeds - basis, lot.acquired
+        row = (day, asset, lot_id, quantity, proceeds, basis, gain, long_term, held)
+        self.realizations.append(Realization(*row))
+        self._washed.append(0.0)
+        self._booked.append((day.year, long_term, gain))
+        self._trades.append((asset, day, "sell", quantity, price, gain))
+        purchase = self._purchase[lot_id]
+        if lot.quantity - quantity <= _REL_TOL * lot.quantity:
+            del self._lots[lot_id], self._purchase[lot_id]
+            self._replacements.discard(lot_id)
+        else:
+            self._lots[lot_id] = replace(lot, quantity=lot.quantity - quantity)
+        if gain < 0:
+            self._wash_with_earlier_buys(len(self.realizations) - 1, purchase)
+        self._pay_tax_owed()
+        return self.realizations[-1]
+
+    def deposit(self, amount: float) -> None:
+        """Add cash (negative: withdraw, at most the cash); pay ``tax_owed`` first."""
+        _require(np.isfinite(amount), f"not finite: {amount!r}", field="amount")
+        ok = self.cash + amount >= -_REL_TOL * abs(amount)
+        _require(ok, f"withdraws more than cash {self.cash:.2f}", field="amount")
+        self.cash = max(self.cash + amount, 0.0)
+        self._pay_tax_owed()
+
+    def lots(self) -> pd.DataFrame:
+        """Return the open lots: the ``lots`` table columns, one row per lot."""
+        rows = [
+            (lot.asset, lot.lot_id, lot.quantity, lot.cost_basis, lot.acquired)
+            for lot in self._lots.values()
+        ]
+        frame = pd.DataFrame(rows, columns=list(LOT_COLUMNS))
+        types = {"quantity": "float64", "cost_basis": "float64", "acquired": "M8[ns]"}
+        return frame.astype(types)
+
+    def lot(self, lot_id: str) -> Lot | None:
+        """Return an open lot by id (``None`` once sold in full)."""
+        return self._lots.get(lot_id)
+
+    def positions(self) -> pd.Series:
+        """Return the shares held per asset (index ``asset``)."""
+        totals: dict[str, float] = {}
+        for lot in self._lots.values():
+            totals[lot.asset] = totals.get(lot.asset, 0.0) + lot.quantity
+        return pd.Series(totals, dtype=float).sort_index().rename_axis("asset")
+
+    def market_value(self, prices: pd.Series) -> float:
+        """Return lots at ``prices`` (index ``asset``) + cash - ``tax_owed``."""
+        return sum(self._lot_values(prices)) + self.cash - self.tax_owed
+
+    def recent_trades(self, date: pd.Timestamp, days: int = 30) -> pd.DataFrame:
+        """Return the trades dated in ``[date - days, date]``, oldest first.
+
+        ``realized_gain`` is the gain before wash sales, NaN for buys.
+        """
+        day = self._day(date, trade=False)
+        start = day - pd.Timedelta(days=days)
+        first = len(self._trades)
+        while first and self._trades[first - 1][1] >= start:
+            first -= 1  # trades are in date order: read only the window
+        rows = [trade for trade in self._trades[first:] if trade[1] <= day]
+        frame = pd.DataFrame(rows, columns=list(TRADE_COLUMNS))
+        types = {"quantity": float, "price": float, "realized_gain": float}
+        return frame.astype({**types, "date": "datetime64[ns]"})
+
+    def settle_year(self, year: int) -> float:
+        """Tax a calendar year's allowed gains and losses, and debit cash.
+
+        Returns the tax, negative for the benefit of a deducted net loss.
+        Years are settled in order, each once (else ``InputError``).
+        """
+        done = self._settled
+        _require(done is None or year > done, f"settled through {done}", field="year")
+        earlier = min((y for y, _, _ in self._booked), default=year)
+        _require(earlier >= year, f"settle {earlier} first", field="year")
+        gains = _year_gains(self._booked, year)
+        tax, self.loss_carryforward = self._annual_tax(gains, self.loss_carryforward)
+        self._settled = year
+        self._booked = [entry for entry in self._booked if entry[0] > year]
+        self.tax_owed += tax  # paid from cash next line; a benefit (< 0) too
+        self._pay_tax_owed()
+        return tax
+
+    def liquidation_value_after_tax(
+        self, date: pd.Timestamp, prices: pd.Series
+    ) -> float:
+        """Return the value left after selling every lot at ``prices`` on ``date``.
+
+        Cash plus lots at ``prices`` minus ``tax_owed`` minus the tax, by the
+        ``settle_year`` rules, of every unsettled year through ``date``'s, the
+        liquidation sales included. The ledger does not change.
+        """
+        day = self._day(date, trade=False)
+        values = self._lot_values(prices)
+        booked = list(self._booked)
+        for lot, value in zip(self._lots.values(), values, strict=True):
+            gain = value - lot.quantity * lot.cost_basis
+            booked.append((day.year, _long_term(lot.acquired, day), gain))
+        carry, tax = self.loss_carryforward, 0.0
+        first = min([y for y, _, _ in booked], default=day.year)
+        for year in range(first, day.year + 1):
+            year_tax, carry = self._annual_tax(_year_gains(booked, year), carry)
+            tax += year_tax
+        return sum(values) + self.cash - self.tax_owed - tax
+
+    def _day(self, date: pd.Timestamp, *, trade: bool) -> pd.Timestamp:
+        """Return ``date`` at midnight, not before the last trade."""
+        parsed = pd.to_datetime(date, errors="coerce")
+        if not isinstance(parsed, pd.Timestamp):
+            raise InputError(f"not a date: {date!r}", field="date")
+        day = parsed.normalize()
+        ok = self._last is None or day >= self._last
+        _require(ok, f"{day.date()} is before the last trade", field="date")
+        if trade:
+            done = self._settled
+            _require(done is None or day.year > done, f"{done} settled", field="date")
+            self._last = day
+        return day
+
+    def _new_lot(
+        self, asset: str, quantity: float, basis: float, acquired: pd.Timestamp
+    ) -> Lot:
+        """Open a lot of the latest purchase with the next id."""
+        self._lot_count += 1
+        lot = Lot(f"{asset}-{self._lot_count}", asset, quantity, basis, acquired)
+        self._lots[lot.lot_id], self._purchase[lot.lot_id] = lot, self._purchases
+        return lot
+
+    def _wash(self, index: int, matched: float, year: int) -> None:
+        """Disallow the loss on ``matched`` shares of a sale, booked in ``year``."""
+        sale = self.realizations[index]
+        amount = -sale.gain / sale.quantity * matched
+        self.realizations[index] = replace(sale, disallowed=sale.disallowed + amount)
+        self._washed[index] += matched
+        self._booked.append((year, sale.long_term, amount))
+
+    def _wash_with_earlier_buys(self, index: int, purchase: int) -> None:
+        """Match a loss sale with held shares bought in the window before it."""
+        sale = self.realizations[index]
+        candidates = sorted(
+            (lot.acquired, self._purchase[lot_id], lot_id)
+            for lot_id, lot in self._lots.items()
+            if lot.asset == sale.asset
+            and lot.acquired >= sale.date - self._window
+            and lot_id not in self._replacements
+            and self._purchase[lot_id] != purchase
+        )
+        per_share, shift = -sale.gain / sale.quantity, sale.date - sale.acquired
+        for *_, lot_id in candidates:
+            lot, left = self._lots[lot_id], sale.quantity - self._washed[index]
+            if left <= _REL_TOL * sale.quantity:
+                break
+            matched = min(left, lot.quantity)
+            self._wash(index, matched, sale.date.year)
+            basis, acquired = lot.cost_basis + per_share, lot.acquired - shift
+            if lot.quantity - matched > _REL_TOL * lot.quantity:
+                self._lots[lot_id] = replace(lot, quantity=lot.quantity - matched)
+                lot = self._new_lot(lot.asset, matched, basis, acquired)
+                self._purchase[lot.lot_id] = self._purchase[lot_id]
+            else:
+                self._lots[lot_id] = replace(lot, cost_basis=basis, acquired=acquired)
+            self._replacements.add(lot.lot_id)
+
+    def _lot_values(self, prices: pd.Series) -> list[float]:
+        """Return each open lot's market value at ``prices``, checked."""
+        _require(prices.index.is_unique, "duplicate asset", field="price")
+        price_of = prices.to_dict()
+        values = []
+        for lot in self._lots.values():
+            price = float(price_of.get(lot.asset, np.nan))
+            ok = np.isfinite(price) and price > 0
+            if not ok:
+                raise InputError(f"bad price {price!r}", asset=lot.asset, field="price")
+            values.append(lot.quantity * price)
+        return values
+
+    def _pay_tax_owed(self) -> None:
+        """Pay as much of ``tax_owed`` as cash allows."""
+        paid = min(self.cash, self.tax_owed)
+        self.cash, self.tax_owed = self.cash - paid, self.tax_owed - paid
