@@ -1,4 +1,4 @@
-"""Constraints: each a small named object with a cvxpy and a numpy face.
+"""Constraints: each a small named object with a program and a numpy face.
 
 ``violation`` returns a non-negative number in the constraint's own units
 (fractions of V, or tracking-error units); 0 means satisfied. Soft
@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import cvxpy as cp
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from models._align import align
 from models.errors import InputError
 from models.snapshot import Snapshot
-from models.terms import Outcome, ProgramVars
+from models.terms import Outcome, ProgramVars, Row
 
 
 def _fraction(value: float, field: str, *, upper: float = 1.0) -> None:
@@ -34,7 +34,7 @@ class LongOnly:
     name: ClassVar[str] = "long_only"
     is_soft: ClassVar[bool] = False
 
-    def build(self, x: ProgramVars) -> list[cp.Constraint]:
+    def build(self, x: ProgramVars) -> list[Row]:
         """Return ``w >= 0``."""
         return [x.weights >= 0]
 
@@ -85,7 +85,7 @@ class AssetBounds:
             return s.target + lower, s.target + upper
         return lower, upper
 
-    def build(self, x: ProgramVars) -> list[cp.Constraint]:
+    def build(self, x: ProgramVars) -> list[Row]:
         """Return ``lower <= w <= upper``."""
         lower, upper = self.bounds(x.snapshot)
         out = []
@@ -150,7 +150,7 @@ class GroupBounds:
             return matrix, base + lower, base + upper
         return matrix, lower, upper
 
-    def build(self, x: ProgramVars) -> list[cp.Constraint]:
+    def build(self, x: ProgramVars) -> list[Row]:
         """Return ``lower <= G w <= upper`` for the bounded sides."""
         matrix, lower, upper = self.bounds(x.snapshot)
         exposure = matrix @ x.weights
@@ -182,7 +182,7 @@ class MinCash:
     def __post_init__(self) -> None:
         _fraction(self.fraction, self.name)
 
-    def build(self, x: ProgramVars) -> list[cp.Constraint]:
+    def build(self, x: ProgramVars) -> list[Row]:
         """Return ``cash >= fraction``."""
         return [x.cash >= self.fraction]
 
@@ -202,7 +202,7 @@ class MaxCash:
     def __post_init__(self) -> None:
         _fraction(self.fraction, self.name)
 
-    def build(self, x: ProgramVars) -> list[cp.Constraint]:
+    def build(self, x: ProgramVars) -> list[Row]:
         """Return ``cash <= fraction``."""
         return [x.cash <= self.fraction]
 
@@ -222,9 +222,9 @@ class MaxTurnover:
     def __post_init__(self) -> None:
         _fraction(self.limit, self.name)
 
-    def build(self, x: ProgramVars) -> list[cp.Constraint]:
+    def build(self, x: ProgramVars) -> list[Row]:
         """Return ``sum(traded) <= 2 * limit``."""
-        return [cp.sum(x.traded) <= 2 * self.limit]
+        return [x.traded.sum() <= 2 * self.limit]
 
     def violation(self, o: Outcome) -> float:
         """Return the turnover above the cap."""
@@ -242,13 +242,13 @@ class MaxTrackingError:
     def __post_init__(self) -> None:
         _fraction(self.limit, self.name, upper=np.inf)
 
-    def build(self, x: ProgramVars) -> list[cp.Constraint]:
+    def build(self, x: ProgramVars) -> list[Row]:
         """Return ``||(G a, sqrt(d) a)||_2 <= limit``."""
         risk = x.snapshot.risk
-        parts = [cp.multiply(np.sqrt(risk.d), x.active)]
+        parts = [sp.diags_array(np.sqrt(risk.d)) @ x.active]
         if risk.G.shape[0]:
-            parts.insert(0, risk.G @ x.active)
-        return [cp.norm(cp.hstack(parts), 2) <= self.limit]
+            parts.insert(0, x.factors)
+        return [x.cone(self.limit, parts)]
 
     def violation(self, o: Outcome) -> float:
         """Return the tracking error above the cap."""
@@ -283,7 +283,7 @@ class FactorBounds:
         columns = factors.get_indexer(self.limits.index)
         return s.risk.loadings[:, columns], self.limits.to_numpy(dtype=float)
 
-    def build(self, x: ProgramVars) -> list[cp.Constraint]:
+    def build(self, x: ProgramVars) -> list[Row]:
         """Return ``-limit <= B' a <= limit``."""
         B, limit = self.exposures(x.snapshot)
         exposure = B.T @ x.active
@@ -307,7 +307,7 @@ class GainBudget:
         if not np.isfinite(self.limit):
             raise InputError(f"must be finite, got {self.limit!r}", field=self.name)
 
-    def build(self, x: ProgramVars) -> list[cp.Constraint]:
+    def build(self, x: ProgramVars) -> list[Row]:
         """Return ``g' s <= limit / V``."""
         s = x.snapshot
         return [s.lot_gain_fraction @ x.lot_sales <= self.limit / s.value]
@@ -329,7 +329,7 @@ class NoBuyAndSell:
     name: ClassVar[str] = "no_buy_and_sell"
     is_soft: ClassVar[bool] = False
 
-    def build(self, x: ProgramVars) -> list[cp.Constraint]:
+    def build(self, x: ProgramVars) -> list[Row]:
         """Return nothing: the side is fixed by dropping variables."""
         return []
 

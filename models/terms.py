@@ -1,39 +1,68 @@
 """What terms and constraints see: the program's variables, or an outcome.
 
-Each objective term and constraint has two faces on the same maths: a cvxpy
+Each objective term and constraint has two faces on the same maths: an
 expression over :class:`ProgramVars` (to optimise) and a numpy evaluation of
 an :class:`Outcome` (to report and to verify orders independently of the
 solver).
+
+Every way of solving supplies its own ``ProgramVars``: cvxpy expressions
+(the reference formulation, the integer rounding program) or the matrix
+path's affine maps, which turn what a constraint returns into Clarabel's
+rows. A constraint written once, with the operations below, serves all.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import cvxpy as cp
 import numpy as np
 
 from models.snapshot import Snapshot
 
+Expr = Any
+"""An affine expression of the program: a cvxpy expression, or the matrix
+path's ``Affine``. Both take integer indexing, ``matrix @ e``, ``e + e``,
+``e - e``, ``scalar * e``, ``e.sum()`` and the comparisons ``<=``, ``>=``,
+``==`` (with numbers or arrays), which make a constraint."""
+
+Row = Any
+"""What a comparison of expressions gives: a cvxpy constraint, or a block of
+the matrix path's rows."""
+
 
 class ProgramVars(Protocol):
     """The decision variables of one account's program, in fractions of V.
 
     ``active`` is a variable equal to ``weights - target``: risk terms are
-    written over it, which keeps their matrices at asset size.
+    written over it, which keeps their matrices at asset size. ``factors``
+    is ``G @ active``, the factor exposures of the risk model's root.
     """
 
     snapshot: Snapshot
-    trades: cp.Variable
-    active: cp.Expression
-    buys: cp.Expression
-    lot_sales: cp.Expression
-    sells: cp.Expression
-    traded: cp.Expression
-    weights: cp.Expression
-    cash: cp.Expression
+    active: Expr
+    factors: Expr
+    buys: Expr
+    lot_sales: Expr
+    sells: Expr
+    traded: Expr
+    weights: Expr
+    cash: Expr
+
+    def cone(self, limit: float, parts: Sequence[Expr]) -> Row:
+        """Return ``|| [parts] ||_2 <= limit``, a second-order cone."""
+        ...
+
+
+class CvxpyCone:
+    """The cone of :class:`ProgramVars` for programs written in cvxpy."""
+
+    def cone(self, limit: float, parts: Sequence[Expr]) -> Row:
+        """Return ``|| [parts] ||_2 <= limit``."""
+        return cp.norm(cp.hstack(list(parts)), 2) <= limit
 
 
 @dataclass(frozen=True)
@@ -159,8 +188,8 @@ class Constraint(Protocol):
     name: ClassVar[str]
     is_soft: ClassVar[bool]
 
-    def build(self, x: ProgramVars) -> list[cp.Constraint]:
-        """Return the cvxpy constraints."""
+    def build(self, x: ProgramVars) -> list[Row]:
+        """Return the constraint's rows: comparisons of the program's expressions."""
         ...
 
     def violation(self, o: Outcome) -> float:

@@ -37,3 +37,7 @@ class StaleOutputError(RebalanceError):
 
 class OutputError(RebalanceError):
     """A write to the output directory failed, or a working file vanished there."""
+
+
+class NoMatrixFormError(RebalanceError):
+    """A term or constraint the direct matrix path cannot carry; cvxpy solves it."""

@@ -35,7 +35,7 @@ import numpy as np
 from models.constraints import NoBuyAndSell
 from models.objective import TrackingError
 from models.snapshot import Snapshot
-from models.terms import Constraint, Outcome, SeparableTerm, Term
+from models.terms import Constraint, CvxpyCone, Outcome, SeparableTerm, Term
 from solver.orders.ladders import Ladders
 
 MILP_SOLVER = "HIGHS"
@@ -80,12 +80,13 @@ class MilpChoice:
 
 
 @dataclass
-class AffineVars:
+class AffineVars(CvxpyCone):
     """Quantities affine in the binaries; satisfies ``models.terms.ProgramVars``."""
 
     snapshot: Snapshot
     trades: cp.Variable
     active: cp.Expression
+    factors: cp.Expression
     buys: cp.Expression
     lot_sales: cp.Expression
     sells: cp.Expression
@@ -126,8 +127,9 @@ def milp_rungs(
     weights = s.current + buys - sells
     lot_sales = low.lot_sales + cp.multiply(d_lots, xs[s.lot_asset])
     cash = s.cash - cp.sum(buys) + cp.sum(sells) - s.cost_rate @ traded
+    active = weights - s.target
     vars_ = AffineVars(
-        s, x, weights - s.target, buys, lot_sales, sells, traded, weights, cash
+        s, x, active, s.risk.G @ active, buys, lot_sales, sells, traded, weights, cash
     )
     fixed = np.flatnonzero(np.r_[d_buys == 0, d_sells == 0])
     if len(fixed) == 2 * n:  # nothing to choose (HiGHS fails on an empty program)

@@ -13,7 +13,7 @@ from models.constraints import NoBuyAndSell
 from models.errors import InputError
 from models.snapshot import Snapshot
 from models.terms import Constraint, Outcome, Term, TradeMask, TradeRule
-from solver.errors import InfeasibleError, SolverFailedError
+from solver.errors import InfeasibleError, NoMatrixFormError, SolverFailedError
 from solver.program.direct import build_matrices, supports
 from solver.program.formulation import build_program, check_unique_names
 from solver.program.report import constraints_table
@@ -115,8 +115,13 @@ def solve_once(
     infeasible.
     """
     failures: tuple[str, ...] = ()
-    if not elastic and _direct(objective, constraints, options):
-        matrices = build_matrices(snapshot, mask, objective, constraints)
+    matrices = None
+    if not elastic and _direct(objective, options):
+        try:
+            matrices = build_matrices(snapshot, mask, objective, constraints)
+        except NoMatrixFormError as exc:  # cvxpy compiles what the maps cannot
+            failures = (f"{exc}; solved through cvxpy",)
+    if matrices is not None:
         direct = solve_matrices(matrices, options)
         if direct.status is Status.INFEASIBLE:
             return None
@@ -145,14 +150,12 @@ def solve_once(
     return Optimum(outcome, mask, status, solution.solver, 1, report, note)
 
 
-def _direct(
-    objective: Sequence[Term], constraints: Sequence[Constraint], options: SolveOptions
-) -> bool:
+def _direct(objective: Sequence[Term], options: SolveOptions) -> bool:
     """Return whether to build the matrices directly instead of through cvxpy."""
     return (
         options.formulation == "auto"
         and options.solver == "CLARABEL"
-        and supports(objective, constraints)
+        and supports(objective)
     )
 
 

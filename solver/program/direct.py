@@ -20,21 +20,12 @@ import clarabel
 import numpy as np
 import scipy.sparse as sp
 
-from models.constraints import (
-    AssetBounds,
-    FactorBounds,
-    GainBudget,
-    GroupBounds,
-    LongOnly,
-    MaxCash,
-    MaxTrackingError,
-    MaxTurnover,
-    MinCash,
-    NoBuyAndSell,
-)
+from models.constraints import MaxTrackingError
 from models.objective import LinearCost, MarketImpact, TaxCost, TrackingError
 from models.snapshot import Snapshot
 from models.terms import Constraint, Term, TradeMask
+from solver.errors import NoMatrixFormError
+from solver.program.affine import Affine, Rows, cone
 from solver.program.formulation import (
     ACTIVE_WEIGHTS,
     ASSET_SALES,
@@ -46,46 +37,16 @@ from solver.program.formulation import (
 )
 
 TERMS = (TrackingError, LinearCost, TaxCost, MarketImpact)
-CONSTRAINTS = (
-    LongOnly,
-    AssetBounds,
-    GroupBounds,
-    MinCash,
-    MaxCash,
-    MaxTurnover,
-    MaxTrackingError,
-    FactorBounds,
-    GainBudget,
-    NoBuyAndSell,
-)
 IMPACT_CONE = 2 / 3  # (t, 1, x) in the power cone: t^(2/3) >= |x|, t >= |x|^1.5
 
 
-def supports(objective: Sequence[Term], constraints: Sequence[Constraint]) -> bool:
-    """Return whether every term and constraint has a matrix form here."""
-    return all(type(t) in TERMS for t in objective) and all(
-        type(c) in CONSTRAINTS for c in constraints
-    )
+def supports(objective: Sequence[Term]) -> bool:
+    """Return whether every term has a matrix form here.
 
-
-@dataclass(frozen=True)
-class Affine:
-    """``M @ v + c``: an affine expression over the stacked variables."""
-
-    M: sp.csr_array
-    c: np.ndarray
-    __array_ufunc__ = None  # numpy defers ``matrix @ affine`` to __rmatmul__
-
-    def __getitem__(self, rows: np.ndarray) -> Affine:
-        return Affine(sp.csr_array(self.M[rows]), self.c[rows])
-
-    def __rmatmul__(self, matrix: np.ndarray) -> Affine:
-        return Affine(sp.csr_array(matrix @ self.M), matrix @ self.c)
-
-    def sum(self) -> Affine:
-        """Return the sum of the rows, as a one-row expression."""
-        row = sp.csr_array(self.M.sum(axis=0).reshape(1, -1))
-        return Affine(row, np.array([self.c.sum()]))
+    Constraints have one when their ``build`` works over affine maps
+    (``build_matrices`` raises ``NoMatrixFormError`` when one does not).
+    """
+    return all(type(t) in TERMS for t in objective)
 
 
 @dataclass
@@ -131,19 +92,29 @@ class _Rows:
         self.add(name, "eq", e.M, value - e.c)
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Vars:
-    """The account's quantities as affine expressions over ``v``."""
+    """The account's quantities as affine expressions over ``v``.
+
+    Satisfies ``models.terms.ProgramVars``: constraints build their rows
+    over it exactly as they build cvxpy constraints over the cvxpy program.
+    """
 
     snapshot: Snapshot
     layout: Layout
     width: int
     active: Affine
     factors: Affine
+    buys: Affine
     lot_sales: Affine
+    sells: Affine
     traded: Affine
     weights: Affine
     cash: Affine
+
+    def cone(self, limit: float, parts: Sequence[Affine]) -> Rows:
+        """Return ``|| [parts] ||_2 <= limit``."""
+        return cone(limit, list(parts))
 
 
 @dataclass
@@ -241,7 +212,9 @@ def _variables(s: Snapshot, layout: Layout, width: int, k: int) -> _Vars:
         width=width,
         active=block(nz, n),
         factors=block(nz + n, k),
+        buys=over_v(layout.buys, np.zeros(n)),
         lot_sales=over_v(layout.lot_sales, layout.forced_sales),
+        sells=over_v(layout.sells, layout.forced_sells),
         traded=over_v(layout.traded, layout.forced_sells),
         weights=over_v(layout.weights, layout.weights_before),
         cash=over_v(layout.cash.reshape(1, -1), np.array([layout.cash_before])),
@@ -272,48 +245,27 @@ def _structural_rows(x: _Vars, rows: _Rows) -> None:
 
 
 def _constraint_rows(c: Constraint, x: _Vars, rows: _Rows) -> None:
-    """Add the rows of one of the standard constraints."""
-    s = x.snapshot
-    match c:
-        case LongOnly():
-            rows.ge(c.name, x.weights, 0.0)
-        case AssetBounds():
-            lower, upper = c.bounds(s)
-            keep = np.flatnonzero(np.isfinite(upper))
-            rows.le(c.name, x.weights[keep], upper[keep])
-            keep = np.flatnonzero(lower > 0)  # w >= 0 holds anyway
-            rows.ge(c.name, x.weights[keep], lower[keep])
-        case GroupBounds():
-            matrix, lower, upper = c.bounds(s)
-            exposure = matrix @ x.weights
-            keep = np.flatnonzero(np.isfinite(upper))
-            rows.le(c.name, exposure[keep], upper[keep])
-            keep = np.flatnonzero(np.isfinite(lower))
-            rows.ge(c.name, exposure[keep], lower[keep])
-        case MinCash():
-            rows.ge(c.name, x.cash, c.fraction)
-        case MaxCash():
-            rows.le(c.name, x.cash, c.fraction)
-        case MaxTurnover():
-            rows.le(c.name, x.traded.sum(), 2 * c.limit)
-        case MaxTrackingError():
-            scaled = np.sqrt(s.risk.d)[:, None] * x.active.M
-            cone = sp.vstack([sp.csr_array((1, x.width)), -x.factors.M, -scaled])
-            b = np.zeros(cone.shape[0])
-            b[0] = c.limit
-            rows.add(c.name, "soc", sp.csr_array(cone), b)
-        case FactorBounds():
-            B, limit = c.exposures(s)
-            exposure = B.T @ x.active
-            rows.le(c.name, exposure, limit)
-            rows.ge(c.name, exposure, -limit)
-        case GainBudget():
-            gains = s.lot_gain_fraction[None, :] @ x.lot_sales
-            rows.le(c.name, gains, c.limit / s.value)
-        case NoBuyAndSell():
-            pass  # sides are fixed by dropping variables (solver.program.continuous)
-        case _:
-            raise TypeError(f"no matrix form for constraint {c.name!r}")
+    """Add the rows one constraint builds over the affine maps.
+
+    Raises
+    ------
+    NoMatrixFormError
+        The constraint's ``build`` uses something affine maps cannot carry
+        (a cvxpy atom, a non-linear function).
+    """
+    try:
+        built = c.build(x)
+    except (TypeError, ValueError, AttributeError, NotImplementedError) as exc:
+        raise NoMatrixFormError(
+            f"constraint {c.name!r} has no matrix form ({type(exc).__name__}: {exc})"
+        ) from exc
+    for block in built:
+        if not isinstance(block, Rows):
+            raise NoMatrixFormError(
+                f"constraint {c.name!r} has no matrix form "
+                f"(its build gave {type(block).__name__})"
+            )
+        rows.add(c.name, block.kind, block.A, block.b)
 
 
 def _impact_assets(s: Snapshot, objective: Sequence[Term]) -> np.ndarray:

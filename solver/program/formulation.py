@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from models.errors import InputError
 from models.snapshot import Snapshot
-from models.terms import Constraint, Outcome, Term, TradeMask
+from models.terms import Constraint, CvxpyCone, Outcome, Term, TradeMask
 
 OBJECTIVE_SCALE = 1e4  # the objective is solved in bps of V, so gaps are meaningful
 LOT_QUANTITY = "lot_quantity"
@@ -70,7 +70,7 @@ class Layout:
 
 
 @dataclass
-class Program:
+class Program(CvxpyCone):
     """A built cvxpy program; satisfies ``models.terms.ProgramVars``."""
 
     snapshot: Snapshot
@@ -78,6 +78,7 @@ class Program:
     layout: Layout
     trades: cp.Variable
     active: cp.Expression  # a variable: the risk terms are written over it
+    factors: cp.Expression  # G @ active
     buys: cp.Expression
     lot_sales: cp.Expression
     sells: cp.Expression
@@ -195,12 +196,14 @@ def build_layout(s: Snapshot, mask: TradeMask) -> Layout:
 def _variables(s: Snapshot, mask: TradeMask, layout: Layout) -> Program:
     """Create the cvxpy variables and expressions over the layout's maps."""
     z = cp.Variable(layout.size, nonneg=True, name="trades")
+    active = cp.Variable(s.n_assets, name="active")
     return Program(
         snapshot=s,
         mask=mask,
         layout=layout,
         trades=z,
-        active=cp.Variable(s.n_assets, name="active"),
+        active=active,
+        factors=s.risk.G @ active,
         buys=layout.buys @ z,
         lot_sales=layout.lot_sales @ z + layout.forced_sales,
         sells=layout.sells @ z + layout.forced_sells,

@@ -27,7 +27,7 @@ from models.errors import InputError
 from models.market import Market
 from models.snapshot import Snapshot, build_snapshot
 from models.terms import Constraint, Outcome, Term, TradeMask, TradeRule
-from solver.errors import SolverFailedError
+from solver.errors import NoMatrixFormError, SolverFailedError
 from solver.program.continuous import (
     SIDE_TOLERANCE,
     combined_mask,
@@ -102,7 +102,14 @@ def sweep(
     def program(m: TradeMask) -> Matrices:
         key = np.packbits(np.r_[m.can_buy, m.can_sell, m.must_sell]).tobytes()
         if key not in cache:
-            cache[key] = build_matrices(snapshot, m, unit, plain)
+            try:
+                cache[key] = build_matrices(snapshot, m, unit, plain)
+            except NoMatrixFormError as exc:
+                raise InputError(
+                    f"sweeps need every constraint in matrix form: {exc}",
+                    account_id=snapshot.account_id,
+                    field="constraints",
+                ) from exc
         return cache[key]
 
     rows, sales = [], []
@@ -147,9 +154,9 @@ def _check(
     account_id: str,
 ) -> None:
     """Reject unknown names, bad weights and programs without a matrix form."""
-    if not supports(objective, constraints):
+    if not supports(objective):
         raise InputError(
-            "sweeps take this package's terms and constraints only",
+            "sweeps take this package's objective terms only",
             account_id=account_id,
             field="objective",
         )

@@ -29,6 +29,7 @@ from models import (
 )
 from models.synthetic import synthetic_account, synthetic_market, synthetic_targets
 from models.terms import Outcome, ProgramVars
+from solver.program import sweep
 from solver.program.solve import DirectSolution
 from solver.result import SolveOptions, Status
 from tests.conftest import ATOL_WEIGHT, RTOL_OBJECTIVE
@@ -155,32 +156,102 @@ def test_supported_program_never_compiles_through_cvxpy(monkeypatch):
 
 
 @dataclass(frozen=True)
-class CapFirstAsset:
-    """A user constraint with no matrix form: weight of the first asset <= 1%."""
+class CapPairWeight:
+    """A user constraint written once, in this file only: two assets' weight
+    together at most ``limit`` (a linear row the package does not have)."""
+
+    limit: float = 0.01
+    name: ClassVar[str] = "cap_pair_weight"
+    is_soft: ClassVar[bool] = False
+
+    def build(self, x: ProgramVars) -> list:
+        return [x.weights[np.array([0, 1])].sum() <= self.limit]
+
+    def violation(self, o: Outcome) -> float:
+        return max(0.0, float(o.weights[:2].sum()) - self.limit)
+
+
+def test_a_new_linear_constraint_takes_the_direct_path(monkeypatch):
+    market, targets, acct = _case()
+    constraints = [CapPairWeight(), MinCash(0.01)]
+    reference = solver.rebalance(
+        acct,
+        targets=targets,
+        market=market,
+        objective=OBJECTIVE,
+        constraints=constraints,
+        options=SolveOptions(rounding="none", formulation="cvxpy"),
+    )
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("compiled through cvxpy")
+
+    monkeypatch.setattr(solver.program.continuous, "build_program", refuse)
+    direct = solver.rebalance(
+        acct,
+        targets=targets,
+        market=market,
+        objective=OBJECTIVE,
+        constraints=constraints,
+        options=CONTINUOUS,
+    )
+    assert direct.status is Status.OPTIMAL
+    assert direct.summary["message"] == ""
+    np.testing.assert_allclose(
+        direct.summary["objective_continuous"],
+        reference.summary["objective_continuous"],
+        rtol=RTOL_OBJECTIVE,
+    )
+    np.testing.assert_allclose(
+        direct.weights["continuous"], reference.weights["continuous"], atol=ATOL_WEIGHT
+    )
+    assert direct.weights["continuous"].iloc[:2].sum() <= 0.01 + ATOL_WEIGHT
+    assert direct.constraints.loc["cap_pair_weight", "dual"] > 0  # binding
+    swept = sweep(
+        acct,
+        targets=targets,
+        market=market,
+        objective=OBJECTIVE,
+        constraints=constraints,
+        points=[{"tax_cost": OBJECTIVE[2].weight}],
+    )
+    np.testing.assert_allclose(
+        swept.table.loc[0, "objective"],
+        reference.summary["objective_continuous"],
+        rtol=RTOL_OBJECTIVE,
+    )
+
+
+@dataclass(frozen=True)
+class CapFirstAssetAbsolute:
+    """A user constraint with a cvxpy atom: no matrix form."""
 
     name: ClassVar[str] = "cap_first_asset"
     is_soft: ClassVar[bool] = False
 
-    def build(self, x: ProgramVars) -> list[cp.Constraint]:
-        return [x.weights[0] <= 0.01]
+    def build(self, x: ProgramVars) -> list:
+        return [cp.abs(x.weights[0]) <= 0.01]
 
     def violation(self, o: Outcome) -> float:
-        return max(0.0, float(o.weights[0]) - 0.01)
+        return max(0.0, abs(float(o.weights[0])) - 0.01)
 
 
-def test_custom_constraint_goes_through_cvxpy():
+def test_a_constraint_without_matrix_form_goes_through_cvxpy_and_says_so(caplog):
     market, targets, acct = _case()
     result = solver.rebalance(
         acct,
         targets=targets,
         market=market,
         objective=OBJECTIVE,
-        constraints=[CapFirstAsset()],
+        constraints=[CapFirstAssetAbsolute()],
         options=CONTINUOUS,
     )
     assert result.status is Status.OPTIMAL
     assert result.weights["continuous"].iloc[0] <= 0.01 + 1e-7
     assert "cap_first_asset" in result.constraints.index
+    assert "'cap_first_asset' has no matrix form" in result.message
+    assert "solved through cvxpy" in result.message
+    assert "has no matrix form" in caplog.text
 
 
 def test_clarabel_failure_falls_back_to_next_solver(monkeypatch):
