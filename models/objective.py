@@ -5,13 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import cvxpy as cp
 import numpy as np
-import scipy.sparse as sp
 
 from models.errors import InputError
 from models.snapshot import Snapshot
-from models.terms import Outcome, ProgramVars
+from models.terms import Expr, Outcome, ProgramVars
 
 
 def _check_weight(weight: float, field: str) -> None:
@@ -46,14 +44,13 @@ class TrackingError:
     def __post_init__(self) -> None:
         _check_weight(self.weight, self.name)
 
-    def expr(self, x: ProgramVars) -> cp.Expression:
-        """Return ``a' Sigma a`` over the active-weight variable."""
+    def expr(self, x: ProgramVars) -> Expr:
+        """Return ``a' Sigma a = sum_i d_i a_i^2 + ||G a||^2``."""
         risk = x.snapshot.risk
-        D = cp.psd_wrap(sp.diags_array(risk.d, format="csc"))
-        diagonal = cp.quad_form(x.active, D)
+        diagonal = x.square(x.active, risk.d)
         if risk.G.shape[0] == 0:
             return diagonal
-        return diagonal + cp.sum_squares(risk.G @ x.active)
+        return diagonal + x.square(x.factors, np.ones(risk.G.shape[0]))
 
     def evaluate(self, o: Outcome) -> float:
         """Return the squared tracking error of an outcome."""
@@ -78,7 +75,7 @@ class LinearCost:
     def __post_init__(self) -> None:
         _check_weight(self.weight, self.name)
 
-    def expr(self, x: ProgramVars) -> cp.Expression:
+    def expr(self, x: ProgramVars) -> Expr:
         """Return the linear cost of the trades."""
         return x.snapshot.cost_rate @ x.traded
 
@@ -120,13 +117,13 @@ class MarketImpact:
         _check_weight(self.weight, self.name)
         _check_weight(self.coefficient, "market_impact.coefficient")
 
-    def expr(self, x: ProgramVars) -> cp.Expression:
+    def expr(self, x: ProgramVars) -> Expr:
         """Return the impact cost; zero when no asset has ADV and volatility."""
         scale = x.snapshot.impact_scale
         used = np.flatnonzero(scale > 0)
         if not len(used):
-            return cp.Constant(0.0)
-        return (self.coefficient * scale[used]) @ cp.power(x.traded[used], 1.5)
+            return 0.0
+        return (self.coefficient * scale[used]) @ x.power(x.traded[used], 1.5)
 
     def per_asset(self, o: Outcome) -> np.ndarray:
         """Return the impact cost of each asset's trades."""
@@ -172,7 +169,7 @@ class TaxCost:
         tax = s.lot_tax_rate * s.lot_gain_fraction
         return np.where(tax < 0, self.loss_factor * tax, tax)
 
-    def expr(self, x: ProgramVars) -> cp.Expression:
+    def expr(self, x: ProgramVars) -> Expr:
         """Return the tax cost as a linear function of lot sales."""
         return self.coefficients(x.snapshot) @ x.lot_sales
 

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import cvxpy as cp
 import numpy as np
+import scipy.sparse as sp
 
 from models.snapshot import Snapshot
 
@@ -56,13 +57,31 @@ class ProgramVars(Protocol):
         """Return ``|| [parts] ||_2 <= limit``, a second-order cone."""
         ...
 
+    def square(self, e: Expr, weights: np.ndarray) -> Expr:
+        """Return ``sum_i weights_i e_i^2`` (``weights >= 0``), a convex term."""
+        ...
 
-class CvxpyCone:
-    """The cone of :class:`ProgramVars` for programs written in cvxpy."""
+    def power(self, e: Expr, exponent: float) -> Expr:
+        """Return ``|e_i|^exponent`` per row (``exponent > 1``), convex."""
+        ...
+
+
+class CvxpyForms:
+    """The non-linear operations of :class:`ProgramVars`, in cvxpy."""
 
     def cone(self, limit: float, parts: Sequence[Expr]) -> Row:
         """Return ``|| [parts] ||_2 <= limit``."""
         return cp.norm(cp.hstack(list(parts)), 2) <= limit
+
+    def square(self, e: Expr, weights: np.ndarray) -> Expr:
+        """Return ``sum_i weights_i e_i^2``."""
+        if np.all(weights == 1.0):
+            return cp.sum_squares(e)
+        return cp.quad_form(e, cp.psd_wrap(sp.diags_array(weights, format="csc")))
+
+    def power(self, e: Expr, exponent: float) -> Expr:
+        """Return ``|e_i|^exponent`` per row."""
+        return cp.power(cp.abs(e), exponent)
 
 
 @dataclass(frozen=True)
@@ -163,7 +182,7 @@ class Term(Protocol):
         """Weight of the term in the objective."""
         ...
 
-    def expr(self, x: ProgramVars) -> cp.Expression:
+    def expr(self, x: ProgramVars) -> Expr:
         """Return the convex, unweighted term over the program's variables."""
         ...
 

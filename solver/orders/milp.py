@@ -35,7 +35,7 @@ import numpy as np
 from models.constraints import NoBuyAndSell
 from models.objective import TrackingError
 from models.snapshot import Snapshot
-from models.terms import Constraint, CvxpyCone, Outcome, SeparableTerm, Term
+from models.terms import Constraint, CvxpyForms, Outcome, SeparableTerm, Term
 from solver.orders.ladders import Ladders
 
 MILP_SOLVER = "HIGHS"
@@ -80,7 +80,7 @@ class MilpChoice:
 
 
 @dataclass
-class AffineVars(CvxpyCone):
+class AffineVars(CvxpyForms):
     """Quantities affine in the binaries; satisfies ``models.terms.ProgramVars``."""
 
     snapshot: Snapshot

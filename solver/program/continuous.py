@@ -14,7 +14,7 @@ from models.errors import InputError
 from models.snapshot import Snapshot
 from models.terms import Constraint, Outcome, Term, TradeMask, TradeRule
 from solver.errors import InfeasibleError, NoMatrixFormError, SolverFailedError
-from solver.program.direct import build_matrices, supports
+from solver.program.direct import build_matrices
 from solver.program.formulation import build_program, check_unique_names
 from solver.program.report import constraints_table
 from solver.program.solve import solve_matrices, solve_program
@@ -116,7 +116,7 @@ def solve_once(
     """
     failures: tuple[str, ...] = ()
     matrices = None
-    if not elastic and _direct(objective, options):
+    if not elastic and _direct(options):
         try:
             matrices = build_matrices(snapshot, mask, objective, constraints)
         except NoMatrixFormError as exc:  # cvxpy compiles what the maps cannot
@@ -150,13 +150,9 @@ def solve_once(
     return Optimum(outcome, mask, status, solution.solver, 1, report, note)
 
 
-def _direct(objective: Sequence[Term], options: SolveOptions) -> bool:
+def _direct(options: SolveOptions) -> bool:
     """Return whether to build the matrices directly instead of through cvxpy."""
-    return (
-        options.formulation == "auto"
-        and options.solver == "CLARABEL"
-        and supports(objective)
-    )
+    return options.formulation == "auto" and options.solver == "CLARABEL"
 
 
 def fix_sides(snapshot: Snapshot, o: Outcome) -> TradeMask:

@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from models.errors import InputError
 from models.snapshot import Snapshot
-from models.terms import Constraint, CvxpyCone, Outcome, Term, TradeMask
+from models.terms import Constraint, CvxpyForms, Outcome, Term, TradeMask
 
 OBJECTIVE_SCALE = 1e4  # the objective is solved in bps of V, so gaps are meaningful
 LOT_QUANTITY = "lot_quantity"
@@ -70,7 +70,7 @@ class Layout:
 
 
 @dataclass
-class Program(CvxpyCone):
+class Program(CvxpyForms):
     """A built cvxpy program; satisfies ``models.terms.ProgramVars``."""
 
     snapshot: Snapshot

@@ -35,7 +35,7 @@ from solver.program.continuous import (
     solve_once,
     split_constraints,
 )
-from solver.program.direct import Matrices, build_matrices, supports
+from solver.program.direct import Matrices, build_matrices
 from solver.program.solve import DirectSolution, solve_matrices
 from solver.result import SolveOptions, Status
 
@@ -106,7 +106,7 @@ def sweep(
                 cache[key] = build_matrices(snapshot, m, unit, plain)
             except NoMatrixFormError as exc:
                 raise InputError(
-                    f"sweeps need every constraint in matrix form: {exc}",
+                    f"sweeps need every term and constraint in matrix form: {exc}",
                     account_id=snapshot.account_id,
                     field="constraints",
                 ) from exc
@@ -153,13 +153,7 @@ def _check(
     constraints: Sequence[Constraint],
     account_id: str,
 ) -> None:
-    """Reject unknown names, bad weights and programs without a matrix form."""
-    if not supports(objective):
-        raise InputError(
-            "sweeps take this package's objective terms only",
-            account_id=account_id,
-            field="objective",
-        )
+    """Reject unknown names and bad weights."""
     known = {t.name for t in objective} | {CAP}
     for point in points:
         for name, value in point.items():

@@ -223,6 +223,74 @@ def test_a_new_linear_constraint_takes_the_direct_path(monkeypatch):
 
 
 @dataclass(frozen=True)
+class CashDrag:
+    """A user term written once, in this file only: ``(cash - 2%)^2`` (quadratic
+    in the program's variables) plus a linear 1 bp on buys."""
+
+    weight: float = 50.0
+    name: ClassVar[str] = "cash_drag"
+
+    def expr(self, x: ProgramVars):
+        spread = np.full(x.snapshot.n_assets, 1e-4) @ x.buys
+        return x.square(x.cash - 0.02, np.ones(1)) + spread
+
+    def evaluate(self, o: Outcome) -> float:
+        return (o.cash - 0.02) ** 2 + 1e-4 * float(o.buys.sum())
+
+
+def test_a_new_term_takes_the_direct_path_and_matches_cvxpy(monkeypatch):
+    objective = (*OBJECTIVE, CashDrag())
+    direct, reference = _both([MinCash(0.0)], objective=objective)
+    assert direct.status is Status.OPTIMAL
+    assert direct.summary["message"] == ""
+    np.testing.assert_allclose(
+        direct.summary["objective_continuous"],
+        reference.summary["objective_continuous"],
+        rtol=RTOL_OBJECTIVE,
+    )
+    np.testing.assert_allclose(
+        direct.weights["continuous"], reference.weights["continuous"], atol=ATOL_WEIGHT
+    )
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("compiled through cvxpy")
+
+    monkeypatch.setattr(solver.program.continuous, "build_program", refuse)
+    market, targets, acct = _case()
+    again = solver.rebalance(
+        acct, targets=targets, market=market, objective=objective, options=CONTINUOUS
+    )
+    assert again.status is Status.OPTIMAL
+
+
+@dataclass(frozen=True)
+class AbsoluteCash:
+    """A user term with a cvxpy atom: no matrix form."""
+
+    weight: float = 1.0
+    name: ClassVar[str] = "absolute_cash"
+
+    def expr(self, x: ProgramVars):
+        return cp.abs(x.cash - 0.02)
+
+    def evaluate(self, o: Outcome) -> float:
+        return abs(o.cash - 0.02)
+
+
+def test_a_term_without_matrix_form_goes_through_cvxpy_and_says_so():
+    market, targets, acct = _case()
+    result = solver.rebalance(
+        acct,
+        targets=targets,
+        market=market,
+        objective=(*OBJECTIVE, AbsoluteCash()),
+        options=CONTINUOUS,
+    )
+    assert result.status is Status.OPTIMAL
+    assert "'absolute_cash' has no matrix form" in result.message
+
+
+@dataclass(frozen=True)
 class CapFirstAssetAbsolute:
     """A user constraint with a cvxpy atom: no matrix form."""
 
