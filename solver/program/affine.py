@@ -40,6 +40,8 @@ class Rows:
 
 def widen(M: Any, width: int) -> sp.csr_array:
     """Return ``M`` with zero columns appended up to ``width``."""
+    if isinstance(M, sp.csr_array) and M.shape[1] == width:
+        return M
     rows: sp.csr_array = sp.csr_array(M)
     if rows.shape[1] == width:
         return rows
@@ -62,12 +64,12 @@ class Affine:
     def __getitem__(self, rows: Any) -> Affine:
         if np.ndim(rows) == 0 and not isinstance(rows, slice):
             rows = [rows]  # one row stays a (1, width) block
-        return Affine(sp.csr_array(self.M[rows]), self.c[rows])
+        return Affine(_csr(self.M[rows]), self.c[rows])
 
     def __rmatmul__(self, matrix: Any) -> Affine:
         if np.ndim(matrix) == 1:  # a row vector: one row
             matrix = np.reshape(matrix, (1, -1))
-        return Affine(sp.csr_array(matrix @ self.M), np.asarray(matrix @ self.c))
+        return Affine(_csr(matrix @ self.M), np.asarray(matrix @ self.c))
 
     def __add__(self, other: Any) -> Any:
         if isinstance(other, Quadratic):
@@ -75,7 +77,7 @@ class Affine:
         if isinstance(other, Affine):
             width = max(self.M.shape[1], other.M.shape[1])
             M = widen(self.M, width) + widen(other.M, width)
-            return Affine(sp.csr_array(M), self.c + other.c)
+            return Affine(_csr(M), self.c + other.c)
         return Affine(self.M, np.asarray(self.c + other, dtype=float))
 
     __radd__ = __add__
@@ -118,17 +120,39 @@ class Affine:
 
 @dataclass(frozen=True, eq=False)
 class Quadratic:
-    """``1/2 v' P v + linear``: an objective term of the matrix path."""
+    """``1/2 v' P v + linear``: an objective term of the matrix path.
 
-    P: sp.csr_array  # (width, width)
+    ``P`` is a vector when diagonal (the usual case: squares of single
+    variables), a sparse matrix otherwise.
+    """
+
+    P: np.ndarray | sp.csr_array  # (width,) diagonal, or (width, width)
     linear: Affine  # one row
 
+    @property
+    def width(self) -> int:
+        """Number of variables ``P`` spans."""
+        return int(self.P.shape[0])
+
+    def matrix(self, width: int) -> sp.csr_array:
+        """Return ``P`` as a sparse ``width x width`` matrix."""
+        if isinstance(self.P, np.ndarray):
+            diagonal = np.zeros(width)
+            diagonal[: len(self.P)] = self.P
+            return sp.csr_array(sp.diags_array(diagonal))
+        return widen_square(self.P, width)
+
     def __add__(self, other: Any) -> Quadratic:
-        if isinstance(other, Quadratic):
-            width = max(self.P.shape[0], other.P.shape[0])
-            P = widen_square(self.P, width) + widen_square(other.P, width)
-            return Quadratic(sp.csr_array(P), self.linear + other.linear)
-        return Quadratic(self.P, self.linear + other)
+        if not isinstance(other, Quadratic):
+            return Quadratic(self.P, self.linear + other)
+        width = max(self.width, other.width)
+        linear = self.linear + other.linear
+        if isinstance(self.P, np.ndarray) and isinstance(other.P, np.ndarray):
+            diagonal = np.zeros(width)
+            diagonal[: self.width] += self.P
+            diagonal[: other.width] += other.P
+            return Quadratic(diagonal, linear)
+        return Quadratic(sp.csr_array(self.matrix(width) + other.matrix(width)), linear)
 
     __radd__ = __add__
 
@@ -140,11 +164,24 @@ class Quadratic:
 
 
 def weighted_squares(e: Affine, weights: np.ndarray) -> Quadratic:
-    """Return ``sum_i weights_i e_i^2`` (the constant part is dropped)."""
-    W = sp.diags_array(np.broadcast_to(weights, e.shape).astype(float))
-    P = sp.csr_array(2.0 * (e.M.T @ W @ e.M))
-    linear = (2.0 * (W @ e.c)) @ e
-    return Quadratic(P, Affine(linear.M, np.zeros(1)))
+    """Return ``sum_i weights_i e_i^2`` (the constant part is dropped).
+
+    When each row of ``e`` is one variable times a coefficient (the active
+    weights, the factor exposures), ``P`` is diagonal, kept as a vector.
+    """
+    w = np.broadcast_to(np.asarray(weights, dtype=float), e.shape)
+    M, width = e.M, e.M.shape[1]
+    one_each = M.nnz == M.shape[0] and bool(np.all(np.diff(M.indptr) == 1))
+    P: np.ndarray | sp.csr_array
+    if one_each and len(np.unique(M.indices)) == M.nnz:
+        P = np.zeros(width)
+        P[M.indices] = 2.0 * w * M.data**2
+    else:
+        P = sp.csr_array(2.0 * (M.T @ sp.diags_array(w) @ M))
+    linear = np.zeros((1, width))
+    if np.any(e.c):
+        linear = (2.0 * w * e.c)[None, :] @ M
+    return Quadratic(P, Affine(sp.csr_array(linear), np.zeros(1)))
 
 
 def cone(limit: float, parts: list[Affine]) -> Rows:
@@ -181,3 +218,8 @@ def widen_square(P: sp.csr_array, width: int) -> sp.csr_array:
     """Return ``P`` padded with zero rows and columns to ``width``."""
     entries = sp.coo_array(P)
     return sp.csr_array((entries.data, (entries.row, entries.col)), (width, width))
+
+
+def _csr(M: Any) -> sp.csr_array:
+    """Return ``M`` as a CSR array, without a copy when it is one."""
+    return M if isinstance(M, sp.csr_array) else sp.csr_array(M)

@@ -139,7 +139,7 @@ class Matrices:
     cones: list[Any]
     blocks: list[tuple[str, str, int, int]]
     names: list[str]
-    pieces: dict[str, tuple[sp.csr_array, np.ndarray]]  # unweighted (P, q)
+    pieces: dict[str, tuple[np.ndarray | sp.csr_array, np.ndarray]]  # unweighted
 
     def reweighted(self, weights: Mapping[str, float]) -> Matrices:
         """Return the program with new term weights: only P and q change.
@@ -147,13 +147,20 @@ class Matrices:
         Clarabel reads the upper triangle of ``P``.
         """
         width = len(self.q)
-        P = sp.csr_array((width, width))
-        q = np.zeros(width)
+        diagonal, q = np.zeros(width), np.zeros(width)
+        P = sp.csc_array((width, width))
         for name, (unit_P, unit_q) in self.pieces.items():
-            P = P + weights[name] * unit_P
+            if isinstance(unit_P, np.ndarray):  # a diagonal, kept as a vector
+                diagonal += weights[name] * unit_P
+            else:
+                P = sp.csc_array(P + weights[name] * sp.triu(unit_P))
             q += weights[name] * unit_q
-        upper = sp.csc_array(sp.triu(OBJECTIVE_SCALE * P))
-        return replace(self, P=upper, q=OBJECTIVE_SCALE * q)
+        P = (
+            sp.csc_array(P + sp.diags_array(diagonal))
+            if P.nnz
+            else sp.diags_array(diagonal, format="csc")
+        )
+        return replace(self, P=OBJECTIVE_SCALE * P, q=OBJECTIVE_SCALE * q)
 
     def with_tracking_error_cap(self, limit: float) -> Matrices:
         """Return the program with a new ``max_tracking_error`` cap (one b entry)."""
@@ -237,16 +244,20 @@ def _built(name: str, build: Any) -> Any:
 
 def _piece(
     unit: Affine | Quadratic | float, width: int
-) -> tuple[sp.csr_array, np.ndarray]:
-    """Return an unweighted term's ``(P, q)`` at the program's width."""
+) -> tuple[np.ndarray | sp.csr_array, np.ndarray]:
+    """Return an unweighted term's ``(P, q)`` at the program's width.
+
+    A diagonal ``P`` (every term of this package) stays a vector.
+    """
     if isinstance(unit, Quadratic):
-        P = sp.coo_array(unit.P)
-        return sp.csr_array((P.data, (P.row, P.col)), (width, width)), _row(
-            unit.linear, width
-        )
+        if isinstance(unit.P, np.ndarray):
+            diagonal = np.zeros(width)
+            diagonal[: unit.width] = unit.P
+            return diagonal, _row(unit.linear, width)
+        return unit.matrix(width), _row(unit.linear, width)
     if isinstance(unit, Affine):
-        return sp.csr_array((width, width)), _row(unit, width)
-    return sp.csr_array((width, width)), np.zeros(width)  # a constant
+        return np.zeros(width), _row(unit, width)
+    return np.zeros(width), np.zeros(width)  # a constant
 
 
 def _row(e: Affine, width: int) -> np.ndarray:
