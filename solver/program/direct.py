@@ -297,17 +297,27 @@ def _variables(s: Snapshot, layout: Layout) -> _Vars:
 
 
 def _structural_rows(x: _Vars, rows: _Rows) -> None:
-    """Trades >= 0, lot quantities, sales balance, active weights, factors, cash."""
-    s, layout, nz = x.snapshot, x.layout, x.layout.size
-    trades = Affine(sp.csr_array(sp.eye(nz, x.width)), np.zeros(nz))
-    rows.add("", trades >= 0.0)
-    lots = trades[np.arange(nz - len(layout.sell_lots), nz)]
-    rows.add(LOT_QUANTITY, lots <= s.lot_capacity[layout.sell_lots])
-    balance = Affine(
-        widen(layout.sales_balance, x.width), np.zeros(len(layout.sell_assets))
+    """Trades >= 0, lot quantities, sales balance, active weights, factors, cash.
+
+    The program's own rows, written straight as matrices (no user maths).
+    """
+    s, layout, nz, width = x.snapshot, x.layout, x.layout.size, x.width
+    rows.add("", Rows("le", -sp.csr_array(sp.eye(nz, width)), np.zeros(nz)))
+    lots = sp.csr_array(
+        sp.eye(len(layout.sell_lots), width, k=nz - len(layout.sell_lots))
     )
-    rows.add(ASSET_SALES, balance == 0.0)
-    rows.add(ACTIVE_WEIGHTS, x.active == x.weights - s.target)
-    if x.factors.shape[0]:
-        rows.add("", x.factors == s.risk.G @ x.active)
-    rows.add(CASH_NON_NEGATIVE, x.cash >= 0.0)
+    rows.add(LOT_QUANTITY, Rows("le", lots, s.lot_capacity[layout.sell_lots]))
+    balance = widen(layout.sales_balance, width)
+    rows.add(ASSET_SALES, Rows("eq", balance, np.zeros(balance.shape[0])))
+    active = x.active.M - x.weights.M  # a - (w - target) = 0
+    rows.add(ACTIVE_WEIGHTS, Rows("eq", active, x.weights.c - s.target))
+    if x.factors.shape[0]:  # y - G a = 0
+        rows.add(
+            "",
+            Rows(
+                "eq",
+                x.factors.M - sp.csr_array(s.risk.G) @ x.active.M,
+                np.zeros(x.factors.shape[0]),
+            ),
+        )
+    rows.add(CASH_NON_NEGATIVE, Rows("le", -x.cash.M, x.cash.c))
