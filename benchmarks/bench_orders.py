@@ -54,8 +54,9 @@ from solver.orders.checks import verify
 from solver.orders.ladders import Ladders, build_ladders
 from solver.orders.rounding import Rounded, discretize
 from solver.orders.trades import trades_table
-from solver.program.continuous import Optimum, optimize
+from solver.program.continuous import optimize
 from solver.program.report import objective_value
+from solver.program.solve import Solution
 from solver.result import SolveOptions
 
 N_FACTORS = 20
@@ -154,7 +155,7 @@ def tracking_error(s: Snapshot, o: Outcome) -> float:
 
 def round_with(
     s: Snapshot,
-    optimum: Optimum,
+    optimum: Solution,
     constraints: Sequence[Constraint],
     method: str,
     repeats: int = 1,
@@ -164,7 +165,7 @@ def round_with(
 
     def step() -> tuple[Ladders, Rounded]:  # the timed discrete step
         ladders = build_ladders(s, optimum.mask, objective, fractional=False)
-        rounded = discretize(ladders, optimum.outcome, objective, constraints, method)
+        rounded = discretize(ladders, optimum.answer, objective, constraints, method)
         return ladders, rounded
 
     try:
@@ -179,11 +180,9 @@ def round_with(
         rounded.buy_shares * s.prices / s.value,
         rounded.lot_shares * s.prices[s.lot_asset] / s.value,
     )
-    te_cont = tracking_error(s, optimum.outcome)
+    te_cont = tracking_error(s, optimum.answer)
     te_after = tracking_error(s, after)
-    gap = objective_value(objective, after) - objective_value(
-        objective, optimum.outcome
-    )
+    gap = objective_value(objective, after) - objective_value(objective, optimum.answer)
     return Rounding(
         seconds=statistics.median(times),
         te_bp=te_after * BP,
@@ -233,13 +232,13 @@ def solve_case(
             lambda: optimize(s, objective_terms(), constraints, [], SolveOptions())
         )
         times.append(seconds)
-    assert isinstance(optimum, Optimum)
+    assert isinstance(optimum, Solution)
     return Case(
         snapshot=s,
         continuous_seconds=statistics.median(times),
-        te_bp=tracking_error(s, optimum.outcome) * BP,
-        cash=optimum.outcome.cash * s.value,
-        cash_fraction=optimum.outcome.cash,
+        te_bp=tracking_error(s, optimum.answer) * BP,
+        cash=optimum.answer.cash * s.value,
+        cash_fraction=optimum.answer.cash,
         roundings={m: round_with(s, optimum, constraints, m, repeats) for m in methods},
     )
 

@@ -94,19 +94,19 @@ def rebalance(
     except SolverFailedError as exc:
         return _unsolved(snapshot, Status.FAILED, str(exc), objective, start, ())
     if optimum.status is Status.OPTIMAL_INACCURATE:
-        broken = _broken(optimum.outcome, plain)
+        broken = _broken(optimum.answer, plain)
         if broken:
             reason = "low-accuracy answer rejected: " + broken
             return _unsolved(snapshot, Status.FAILED, reason, objective, start, ())
     relaxed = {
-        c.name: c.violation(optimum.outcome)
+        c.name: c.violation(optimum.answer)
         for c in plain
-        if optimum.status is Status.RELAXED and c.violation(optimum.outcome) > 1e-9
+        if optimum.status is Status.RELAXED and c.violation(optimum.answer) > 1e-9
     }
     kept = [c for c in plain if c.name not in relaxed]  # rounding keeps the rest
     step, rounding_note = None, ""
     if options.rounding == "none":
-        buy_shares, lot_shares = continuous_shares(clean(optimum.outcome))
+        buy_shares, lot_shares = continuous_shares(clean(optimum.answer))
     else:
         ladders = build_ladders(
             snapshot,
@@ -117,7 +117,7 @@ def rebalance(
         method = _rounding_method(options, snapshot.n_assets, account.fractional_shares)
         rounded = discretize(
             ladders,
-            optimum.outcome,
+            optimum.answer,
             objective,
             kept,
             method,
@@ -143,9 +143,7 @@ def rebalance(
             + ", ".join(hard["constraint"]),
             violations=violations,
         )
-    message = _message(
-        optimum.status, violations, relaxed, optimum.fallback, rounding_note
-    )
+    message = _message(optimum.status, violations, relaxed, optimum.note, rounding_note)
     return RebalanceResult(
         account_id=snapshot.account_id,
         status=optimum.status,
@@ -155,14 +153,14 @@ def rebalance(
             snapshot,
             status=optimum.status,
             message=message,
-            orders=Orders(optimum.outcome, after),
+            orders=Orders(optimum.answer, after),
             objective=objective,
             seconds=time.perf_counter() - start,
             solver=optimum.solver,
         ),
-        terms=term_values(objective, optimum.outcome),
+        terms=term_values(objective, optimum.answer),
         constraints=optimum.constraints(),
-        weights=weights_table(snapshot, optimum.outcome, after),
+        weights=weights_table(snapshot, optimum.answer, after),
         violations=violations,
     )
 

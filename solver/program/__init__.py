@@ -1,6 +1,7 @@
 """The convex program of one account: build, solve, diagnose, sweep."""
 
-from solver.program.continuous import Optimum, optimize
+from solver.program.continuous import optimize
+from solver.program.solve import Solution
 from solver.program.tradeoffs import SweepResult, sweep
 
-__all__ = ["Optimum", "SweepResult", "optimize", "sweep"]
+__all__ = ["Solution", "SweepResult", "optimize", "sweep"]

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from functools import partial
+from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
-import pandas as pd
 
 from models.constraints import NoBuyAndSell
 from models.errors import InputError
@@ -16,24 +14,10 @@ from models.terms import Constraint, Outcome, Term, TradeMask, TradeRule
 from solver.errors import InfeasibleError, NoMatrixFormError, SolverFailedError
 from solver.program.direct import build_matrices
 from solver.program.formulation import build_program, check_unique_names
-from solver.program.report import constraints_table
-from solver.program.solve import solve_matrices, solve_program
+from solver.program.solve import Solution, solve_matrices, solve_program
 from solver.result import SolveOptions, Status
 
 SIDE_TOLERANCE = 1e-9  # fraction of V: smaller buys/sells are solver noise
-
-
-@dataclass(frozen=True)
-class Optimum:
-    """The continuous answer, the trades it allowed, and how it was found."""
-
-    outcome: Outcome
-    mask: TradeMask
-    status: Status
-    solver: str
-    solves: int
-    constraints: Callable[[], pd.DataFrame]  # slack and dual per named constraint
-    fallback: str = ""  # why the first solver did not answer, when another did
 
 
 def combined_mask(snapshot: Snapshot, rules: Sequence[TradeRule]) -> TradeMask:
@@ -50,7 +34,7 @@ def optimize(
     constraints: Sequence[Constraint],
     rules: Sequence[TradeRule],
     options: SolveOptions,
-) -> Optimum:
+) -> Solution:
     """Solve; if sides conflict under ``NoBuyAndSell``, fix them and re-solve.
 
     After the first solve, every asset keeps one side: that of its net trade,
@@ -82,7 +66,7 @@ def optimize(
             "infeasible: conflicting constraints " + ", ".join(conflicting),
             conflicting=conflicting,
         )
-    o = optimum.outcome
+    o = optimum.answer
     conflict = (o.buys > SIDE_TOLERANCE) & (o.sells > SIDE_TOLERANCE)
     if not (conflict.any() and any(isinstance(c, NoBuyAndSell) for c in constraints)):
         return optimum
@@ -106,7 +90,7 @@ def solve_once(
     options: SolveOptions,
     *,
     elastic: bool = False,
-) -> Optimum | None:
+) -> Solution | None:
     """Solve once, by the direct Clarabel path when it applies; ``None`` if infeasible.
 
     When Clarabel gives no usable answer there, the cvxpy path runs the
@@ -125,29 +109,20 @@ def solve_once(
         direct = solve_matrices(matrices, options)
         if direct.status is Status.INFEASIBLE:
             return None
-        if direct.status is not None and direct.outcome is not None:
-            table = direct.constraints
-            return Optimum(
-                direct.outcome, mask, direct.status, options.solver, 1, lambda: table
-            )
+        if direct.status is not Status.FAILED:
+            return direct
         if not options.fallback:
             raise SolverFailedError(
-                f"account_id={snapshot.account_id!r}: {direct.failure}"
+                f"account_id={snapshot.account_id!r}: {direct.note}"
             )
-        failures = (f"{direct.failure} (direct path)",)
+        failures = (f"{direct.note} (direct path)",)
         first, *rest = options.fallback
         options = replace(options, solver=first, fallback=tuple(rest))
     program = build_program(snapshot, mask, objective, constraints, elastic=elastic)
     solution = solve_program(program, options, failed_before=failures)
-    if solution.status is Status.INFEASIBLE or solution.z is None:
+    if solution.status is Status.INFEASIBLE:
         return None
-    outcome = program.outcome(solution.z)
-    report = partial(constraints_table, program)
-    status = Status.RELAXED if elastic else solution.status
-    note = "; ".join(solution.failures)
-    if note:
-        note += f"; answered by {solution.solver}"
-    return Optimum(outcome, mask, status, solution.solver, 1, report, note)
+    return replace(solution, status=Status.RELAXED) if elastic else solution
 
 
 def _direct(options: SolveOptions) -> bool:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import clarabel
@@ -12,10 +14,11 @@ import cvxpy as cp
 import numpy as np
 import pandas as pd
 
-from models.terms import Outcome
+from models.terms import Outcome, TradeMask
 from solver.errors import SolverFailedError
 from solver.program.direct import Matrices
 from solver.program.formulation import OBJECTIVE_SCALE, Program
+from solver.program.report import constraints_table
 from solver.result import SolveOptions, Status
 
 logger = logging.getLogger(__name__)
@@ -36,16 +39,34 @@ TIME_LIMIT_OPTION = {
 
 @dataclass(frozen=True)
 class Solution:
-    """Raw solver answer: status, stacked variable value and metadata.
+    """What one solve of an account's program found, by either path.
 
-    ``failures`` says why each solver tried before ``solver`` gave no
-    usable answer (empty when the first one answered).
+    ``status`` is ``optimal``, ``optimal_inaccurate`` or ``relaxed`` with an
+    ``outcome``; ``infeasible``; or ``failed``: no usable answer, and
+    ``note`` says why. With an answer, ``note`` says why solvers tried
+    before ``solver`` gave none (empty when the first one answered).
     """
 
     status: Status
-    z: np.ndarray | None
+    outcome: Outcome | None
+    mask: TradeMask
     solver: str
-    failures: tuple[str, ...] = ()
+    constraints: Callable[[], pd.DataFrame]  # slack and dual per named constraint
+    note: str = ""
+    solves: int = 1  # 2 when the trade sides were fixed and the program re-solved
+
+    @property
+    def answer(self) -> Outcome:
+        """Return the outcome of a solution that has one.
+
+        Raises
+        ------
+        SolverFailedError
+            The status is ``infeasible`` or ``failed``: there is none.
+        """
+        if self.outcome is None:
+            raise SolverFailedError(f"no answer: status {self.status}; {self.note}")
+        return self.outcome
 
 
 def map_status(cvxpy_status: str | None) -> Status | None:
@@ -66,7 +87,7 @@ def solve_program(
 
     ``failed_before`` says why earlier attempts (the direct path) gave no
     answer; with the failures here, it is logged once a solver answers and
-    kept in ``Solution.failures``.
+    said in ``Solution.note``.
 
     Raises
     ------
@@ -93,11 +114,6 @@ def solve_program(
         if status is not Status.INFEASIBLE and value is None:
             failures.append(f"{name}: no solution values")
             continue
-        z = (
-            None
-            if value is None
-            else np.clip(np.asarray(value, dtype=float), 0.0, None)
-        )
         for failure in failures:
             logger.warning(
                 "account_id=%r: %s; answered by %s",
@@ -105,7 +121,13 @@ def solve_program(
                 failure,
                 name,
             )
-        return Solution(status, z, name, tuple(failures))
+        note = "; ".join(failures) + f"; answered by {name}" if failures else ""
+        report = partial(constraints_table, program)
+        if value is None:
+            return Solution(status, None, program.mask, name, report, note)
+        z = np.clip(np.asarray(value, dtype=float), 0.0, None)
+        outcome = program.outcome(z)
+        return Solution(status, outcome, program.mask, name, report, note)
     raise SolverFailedError(
         f"account_id={program.snapshot.account_id!r}: every solver failed: "
         + "; ".join(failures)
@@ -120,21 +142,8 @@ def _solver_options(name: str, options: SolveOptions) -> dict[str, Any]:
     return out
 
 
-@dataclass(frozen=True)
-class DirectSolution:
-    """Clarabel's answer: status, outcome, and the per-constraint report.
-
-    A ``None`` status means no usable answer; ``failure`` says why.
-    """
-
-    status: Status | None
-    outcome: Outcome | None
-    constraints: pd.DataFrame
-    failure: str = ""
-
-
-def solve_matrices(m: Matrices, options: SolveOptions) -> DirectSolution:
-    """Solve with Clarabel; a ``None`` status means it gave no usable answer."""
+def solve_matrices(m: Matrices, options: SolveOptions) -> Solution:
+    """Solve with Clarabel; status ``failed`` when it gave no usable answer."""
     settings = clarabel.DefaultSettings()
     settings.verbose = False
     if options.time_limit_seconds is not None:
@@ -142,21 +151,26 @@ def solve_matrices(m: Matrices, options: SolveOptions) -> DirectSolution:
     try:
         solution = clarabel.DefaultSolver(m.P, m.q, m.A, m.b, m.cones, settings).solve()
     except (ValueError, RuntimeError, TypeError) as exc:
-        failure = f"CLARABEL raised {type(exc).__name__}: {exc}"
-        return DirectSolution(None, None, pd.DataFrame(), failure)
+        return _direct(m, Status.FAILED, f"CLARABEL raised {type(exc).__name__}: {exc}")
     status = CLARABEL_STATUS.get(solution.status)
     v = np.asarray(solution.x, dtype=float)
     if status is None:
-        failure = f"CLARABEL stopped with status {solution.status}"
-        return DirectSolution(None, None, pd.DataFrame(), failure)
+        return _direct(
+            m, Status.FAILED, f"CLARABEL stopped with status {solution.status}"
+        )
     if status is Status.INFEASIBLE:
-        return DirectSolution(status, None, pd.DataFrame())
+        return _direct(m, status)
     if not np.isfinite(v).all():
-        failure = "CLARABEL returned values that are not finite"
-        return DirectSolution(None, None, pd.DataFrame(), failure)
+        return _direct(m, Status.FAILED, "CLARABEL returned values that are not finite")
+    table = _report(m, solution)
     z = np.clip(v[: m.layout.size], 0.0, None)
     outcome = m.layout.outcome(m.snapshot, z)
-    return DirectSolution(status, outcome, _report(m, solution))
+    return Solution(status, outcome, m.mask, "CLARABEL", lambda: table)
+
+
+def _direct(m: Matrices, status: Status, note: str = "") -> Solution:
+    """Return Clarabel's answer without an outcome (infeasible or failed)."""
+    return Solution(status, None, m.mask, "CLARABEL", pd.DataFrame, note)
 
 
 def _report(m: Matrices, solution: Any) -> pd.DataFrame:

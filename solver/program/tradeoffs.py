@@ -36,7 +36,7 @@ from solver.program.continuous import (
     split_constraints,
 )
 from solver.program.direct import Matrices, build_matrices
-from solver.program.solve import DirectSolution, solve_matrices
+from solver.program.solve import Solution, solve_matrices
 from solver.result import SolveOptions, Status
 
 logger = logging.getLogger(__name__)
@@ -127,15 +127,15 @@ def sweep(
             solution = _solve(program(point_mask), weights, limit, options)
             solves = 2
         status, outcome = solution.status, solution.outcome
-        solver, message = options.solver, solution.failure
-        if status is None and options.fallback:  # as rebalance: the next solver
+        solver, message = options.solver, solution.note
+        if status is Status.FAILED and options.fallback:  # as rebalance: next solver
             status, outcome, solver = _fallback(
                 snapshot, point_mask, objective, plain, weights, limit, options
             )
             message += (
-                f"; answered by {solver}"
-                if status is not None
-                else f"; no answer from {solver} either"
+                f"; no answer from {solver} either"
+                if status is Status.FAILED
+                else f"; answered by {solver}"
             )
             logger.warning("sweep point %d: %s", k, message)
         row = _row(point, status, outcome, objective, weights, solves, start)
@@ -176,7 +176,7 @@ def _solve(
     weights: Mapping[str, float],
     limit: float | None,
     options: SolveOptions,
-) -> DirectSolution:
+) -> Solution:
     """Re-weight a built program, set its cap, and solve it."""
     matrices = program.reweighted(weights)
     if limit is not None:
@@ -192,7 +192,7 @@ def _fallback(
     weights: Mapping[str, float],
     limit: float | None,
     options: SolveOptions,
-) -> tuple[Status | None, Outcome | None, str]:
+) -> tuple[Status, Outcome | None, str]:
     """Solve one point through cvxpy with the fallback solvers.
 
     Returns the status, the outcome and the solver that answered (or the
@@ -208,7 +208,7 @@ def _fallback(
     try:
         optimum = solve_once(snapshot, mask, terms, constraints, fallback)
     except SolverFailedError:
-        return None, None, ", ".join(options.fallback)
+        return Status.FAILED, None, ", ".join(options.fallback)
     if optimum is None:
         return Status.INFEASIBLE, None, first
     return optimum.status, optimum.outcome, optimum.solver
@@ -221,7 +221,7 @@ def _conflict(o: Outcome) -> bool:
 
 def _row(
     point: Mapping[str, float],
-    status: Status | None,
+    status: Status,
     outcome: Outcome | None,
     objective: Sequence[Term],
     weights: Mapping[str, float],
@@ -230,7 +230,7 @@ def _row(
 ) -> dict[str, object]:
     """Return one point's row of the sweep table."""
     row: dict[str, object] = dict(point)
-    row.update(status=str(status) if status else "failed", solves=solves)
+    row.update(status=str(status), solves=solves)
     if outcome is not None:
         s = outcome.snapshot
         gain = outcome.realized_gain * s.value

@@ -30,7 +30,7 @@ from models import (
 from models.synthetic import synthetic_account, synthetic_market, synthetic_targets
 from models.terms import Outcome, ProgramVars
 from solver.program import sweep
-from solver.program.solve import DirectSolution
+from solver.program.solve import Solution
 from solver.result import SolveOptions, Status
 from tests.conftest import ATOL_WEIGHT, RTOL_OBJECTIVE
 
@@ -324,7 +324,9 @@ def test_a_constraint_without_matrix_form_goes_through_cvxpy_and_says_so(caplog)
 
 def test_clarabel_failure_falls_back_to_next_solver(monkeypatch):
     def no_answer(matrices, options):
-        return DirectSolution(None, None, pd.DataFrame())
+        return Solution(
+            Status.FAILED, None, matrices.mask, "CLARABEL", pd.DataFrame, "no answer"
+        )
 
     monkeypatch.setattr(solver.program.continuous, "solve_matrices", no_answer)
     market, targets, acct = _case()

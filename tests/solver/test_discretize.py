@@ -220,7 +220,7 @@ def test_rounding_is_near_brute_force_optimum_on_tiny_accounts(seed):
         o = ladders.outcome(buy, sell)
         if o.cash >= 0.02 - TOL:
             best = min(best, objective_value(OBJECTIVE, o))
-    continuous = objective_value(OBJECTIVE, optimum.outcome)
+    continuous = objective_value(OBJECTIVE, optimum.answer)
     assert continuous <= best + 1e-12
     for method in ("greedy", "milp"):
         result = solver.rebalance(

@@ -280,8 +280,7 @@ def test_cvxpy_and_numpy_faces_of_terms_agree():
     mask = TradeMask.everything(snap)
     program = build_program(snap, mask, objective, [MaxTurnover(0.1)])
     solution = solve_program(program, SolveOptions())
-    assert solution.z is not None
-    outcome = program.outcome(solution.z)
+    outcome = solution.answer
     for term in objective:
         cvxpy_value = program.terms[term.name].value
         assert float(cvxpy_value) == pytest.approx(

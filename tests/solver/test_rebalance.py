@@ -353,7 +353,7 @@ def test_no_buy_and_sell_costs_exactly_one_re_solve():
     constraints = [MaxTurnover(0.1), NoBuyAndSell()]
     optimum = optimize(snapshot, FULL_OBJECTIVE, constraints, [], SolveOptions())
     assert optimum.solves == 2
-    assert NoBuyAndSell().violation(optimum.outcome) == 0.0
+    assert NoBuyAndSell().violation(optimum.answer) == 0.0
 
 
 def test_rebalance_with_nothing_tradable_returns_no_trades():
