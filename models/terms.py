@@ -84,6 +84,18 @@ class CvxpyForms:
         return cp.power(cp.abs(e), exponent)
 
 
+def after_trades(s: Snapshot, buys: Expr, sells: Expr) -> tuple[Expr, Expr]:
+    """Return post-trade weights and cash: the accounting identity, written once.
+
+    ``w = w0 + b - S s`` and ``c = c0 - 1'b + 1'S s - cost_rate'(b + S s)``
+    (``sells`` is ``S s``, per asset), for numpy values, cvxpy expressions
+    or the matrix path's affine maps alike.
+    """
+    weights = s.current + buys - sells
+    cash = s.cash - buys.sum() + sells.sum() - s.cost_rate @ (buys + sells)
+    return weights, cash
+
+
 @dataclass(frozen=True)
 class Outcome:
     """A candidate trade list in fractions of V, evaluated with numpy."""
@@ -107,7 +119,7 @@ class Outcome:
     @cached_property
     def weights(self) -> np.ndarray:
         """Post-trade weights."""
-        weights: np.ndarray = self.snapshot.current + self.buys - self.sells
+        weights: np.ndarray = after_trades(self.snapshot, self.buys, self.sells)[0]
         return weights
 
     @cached_property
@@ -124,9 +136,7 @@ class Outcome:
     @cached_property
     def cash(self) -> float:
         """Post-trade cash after linear trading costs."""
-        return float(
-            self.snapshot.cash - self.buys.sum() + self.sells.sum() - self.cost
-        )
+        return float(after_trades(self.snapshot, self.buys, self.sells)[1])
 
     @cached_property
     def realized_gain(self) -> np.ndarray:

@@ -35,7 +35,14 @@ import numpy as np
 from models.constraints import NoBuyAndSell
 from models.objective import TrackingError
 from models.snapshot import Snapshot
-from models.terms import Constraint, CvxpyForms, Outcome, SeparableTerm, Term
+from models.terms import (
+    Constraint,
+    CvxpyForms,
+    Outcome,
+    SeparableTerm,
+    Term,
+    after_trades,
+)
 from solver.orders.ladders import Ladders
 
 MILP_SOLVER = "HIGHS"
@@ -124,9 +131,8 @@ def milp_rungs(
     buys = low.buys + cp.multiply(d_buys, xb)
     sells = low.sells + cp.multiply(d_sells, xs)
     traded = buys + sells
-    weights = s.current + buys - sells
+    weights, cash = after_trades(s, buys, sells)
     lot_sales = low.lot_sales + cp.multiply(d_lots, xs[s.lot_asset])
-    cash = s.cash - cp.sum(buys) + cp.sum(sells) - s.cost_rate @ traded
     active = weights - s.target
     vars_ = AffineVars(
         s, x, active, s.risk.G @ active, buys, lot_sales, sells, traded, weights, cash

@@ -86,8 +86,11 @@ class Affine:
         return Affine(-self.M, -self.c)
 
     def __sub__(self, other: Any) -> Affine:
-        result: Affine = self.__add__(-other)
-        return result
+        if isinstance(other, Affine):
+            width = max(self.M.shape[1], other.M.shape[1])
+            M = widen(self.M, width) - widen(other.M, width)
+            return Affine(_csr(M), self.c - other.c)
+        return Affine(self.M, np.asarray(self.c - other, dtype=float))
 
     def __rsub__(self, other: Any) -> Affine:
         result: Affine = (-self).__add__(other)

@@ -22,7 +22,15 @@ import scipy.sparse as sp
 
 from models.errors import InputError
 from models.snapshot import Snapshot
-from models.terms import Constraint, CvxpyForms, Outcome, Term, TradeMask
+from models.terms import (
+    Constraint,
+    CvxpyForms,
+    Outcome,
+    Term,
+    TradeMask,
+    after_trades,
+)
+from solver.program.affine import Affine
 
 OBJECTIVE_SCALE = 1e4  # the objective is solved in bps of V, so gaps are meaningful
 LOT_QUANTITY = "lot_quantity"
@@ -174,7 +182,9 @@ def build_layout(s: Snapshot, mask: TradeMask) -> Layout:
     lot_sells = sp.csr_array(s.holdings @ pick_lots)
     forced_sells = s.holdings @ forced
     traded = sp.csr_array(pick_buys + pick_sells)
-    cash = -pick_buys.sum(axis=0) + pick_sells.sum(axis=0) - s.cost_rate @ traded
+    weights, cash = after_trades(
+        s, Affine(pick_buys, np.zeros(s.n_assets)), Affine(pick_sells, forced_sells)
+    )
     return Layout(
         buy_assets=buy_assets,
         sell_assets=sell_assets,
@@ -185,10 +195,10 @@ def build_layout(s: Snapshot, mask: TradeMask) -> Layout:
         lot_sales=pick_lots,
         sells=pick_sells,
         traded=traded,
-        weights=sp.csr_array(pick_buys - pick_sells),
-        weights_before=s.current - forced_sells,
-        cash=np.asarray(cash).ravel(),
-        cash_before=float(s.cash + forced_sells.sum() - s.cost_rate @ forced_sells),
+        weights=weights.M,
+        weights_before=weights.c,
+        cash=cash.M.toarray().ravel(),
+        cash_before=float(cash.c[0]),
         sales_balance=sp.csr_array((pick_sells - lot_sells)[sell_assets]),
     )
 
