@@ -117,10 +117,15 @@ class Outcome:
         return traded
 
     @cached_property
+    def _after(self) -> tuple[np.ndarray, float]:
+        """Post-trade weights and cash, computed together."""
+        weights, cash = after_trades(self.snapshot, self.buys, self.sells)
+        return weights, float(cash)
+
+    @property
     def weights(self) -> np.ndarray:
         """Post-trade weights."""
-        weights: np.ndarray = after_trades(self.snapshot, self.buys, self.sells)[0]
-        return weights
+        return self._after[0]
 
     @cached_property
     def active(self) -> np.ndarray:
@@ -133,10 +138,10 @@ class Outcome:
         """Linear trading cost paid from cash."""
         return float(self.snapshot.cost_rate @ self.traded)
 
-    @cached_property
+    @property
     def cash(self) -> float:
         """Post-trade cash after linear trading costs."""
-        return float(after_trades(self.snapshot, self.buys, self.sells)[1])
+        return self._after[1]
 
     @cached_property
     def realized_gain(self) -> np.ndarray:
