@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -12,7 +12,7 @@ from models.errors import InputError
 from models.snapshot import Snapshot
 from models.terms import Constraint, Outcome, Term, TradeMask, TradeRule
 from solver.errors import InfeasibleError, NoMatrixFormError, SolverFailedError
-from solver.program.direct import build_matrices
+from solver.program.direct import Matrices, build_matrices
 from solver.program.formulation import build_program, check_unique_names
 from solver.program.solve import Solution, solve_matrices, solve_program
 from solver.result import SolveOptions, Status
@@ -66,20 +66,40 @@ def optimize(
             "infeasible: conflicting constraints " + ", ".join(conflicting),
             conflicting=conflicting,
         )
-    o = optimum.answer
-    conflict = (o.buys > SIDE_TOLERANCE) & (o.sells > SIDE_TOLERANCE)
-    if not (conflict.any() and any(isinstance(c, NoBuyAndSell) for c in constraints)):
-        return optimum
-    mask = mask & fix_sides(snapshot, o)
-    second = solve_once(
-        snapshot, mask, objective, constraints, options, elastic=elastic
+    answer = one_side_each(
+        snapshot,
+        constraints,
+        optimum,
+        lambda m: solve_once(
+            snapshot, m, objective, constraints, options, elastic=elastic
+        ),
     )
-    if second is None:
+    if answer is None:
         raise InfeasibleError(
             "infeasible once each asset is held to one side (buy or sell)",
             conflicting=(NoBuyAndSell.name,),
         )
-    return replace(second, solves=2)
+    return answer
+
+
+def one_side_each(
+    snapshot: Snapshot,
+    constraints: Sequence[Constraint],
+    first: Solution,
+    solve: Callable[[TradeMask], Solution | None],
+) -> Solution | None:
+    """Under ``NoBuyAndSell``, re-solve with each asset held to one side.
+
+    Returns ``first`` when the constraint is absent or no asset is traded
+    both ways; otherwise ``solve`` over the fixed sides (``fix_sides``),
+    None when that is infeasible.
+    """
+    o = first.answer
+    conflict = (o.buys > SIDE_TOLERANCE) & (o.sells > SIDE_TOLERANCE)
+    if not (conflict.any() and any(isinstance(c, NoBuyAndSell) for c in constraints)):
+        return first
+    second = solve(first.mask & fix_sides(snapshot, o))
+    return None if second is None else replace(second, solves=2)
 
 
 def solve_once(
@@ -90,17 +110,23 @@ def solve_once(
     options: SolveOptions,
     *,
     elastic: bool = False,
+    matrices: Matrices | None = None,
 ) -> Solution | None:
     """Solve once, by the direct Clarabel path when it applies; ``None`` if infeasible.
 
-    When Clarabel gives no usable answer there, the cvxpy path runs the
-    fallback solvers. The elastic program (soft limits as penalties, status
+    ``matrices`` are the program's, already built (a sweep re-weights them).
+    When Clarabel gives no usable answer, the cvxpy path runs the fallback
+    solvers. The elastic program (soft limits as penalties, status
     ``relaxed``) always goes through cvxpy: it runs only for accounts found
     infeasible.
+
+    Raises
+    ------
+    SolverFailedError
+        When no solver gave an answer.
     """
     failures: tuple[str, ...] = ()
-    matrices = None
-    if not elastic and _direct(options):
+    if matrices is None and not elastic and _direct(options):
         try:
             matrices = build_matrices(snapshot, mask, objective, constraints)
         except NoMatrixFormError as exc:  # cvxpy compiles what the maps cannot

@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 from models.account import Account
-from models.constraints import MaxTrackingError, NoBuyAndSell
+from models.constraints import MaxTrackingError
 from models.errors import InputError
 from models.market import Market
 from models.snapshot import Snapshot, build_snapshot
@@ -31,12 +32,12 @@ from solver.errors import NoMatrixFormError, SolverFailedError
 from solver.program.continuous import (
     SIDE_TOLERANCE,
     combined_mask,
-    fix_sides,
+    one_side_each,
     solve_once,
     split_constraints,
 )
 from solver.program.direct import Matrices, build_matrices
-from solver.program.solve import Solution, solve_matrices
+from solver.program.solve import Solution
 from solver.result import SolveOptions, Status
 
 logger = logging.getLogger(__name__)
@@ -95,7 +96,6 @@ def sweep(
     unit = [replace(cast(Any, t), weight=1.0) for t in objective]
     base = {t.name: t.weight for t in objective}
     cap = next((c.limit for c in plain if isinstance(c, MaxTrackingError)), None)
-    side_rule = any(isinstance(c, NoBuyAndSell) for c in plain)
     mask = combined_mask(snapshot, rules)
     cache: dict[bytes, Matrices] = {}
 
@@ -117,31 +117,34 @@ def sweep(
         start = time.perf_counter()
         weights = {**base, **{n: w for n, w in point.items() if n != CAP}}
         limit = point.get(CAP, cap)
-
         limit = None if limit is None else min(limit, uncapped)
-        point_mask = mask
-        solution = _solve(program(mask), weights, limit, options)
-        solves = 1
-        if solution.outcome is not None and side_rule and _conflict(solution.outcome):
-            point_mask = mask & fix_sides(snapshot, solution.outcome)
-            solution = _solve(program(point_mask), weights, limit, options)
-            solves = 2
-        status, outcome = solution.status, solution.outcome
-        solver, message = options.solver, solution.note
-        if status is Status.FAILED and options.fallback:  # as rebalance: next solver
-            status, outcome, solver = _fallback(
-                snapshot, point_mask, objective, plain, weights, limit, options
+        terms = [replace(cast(Any, t), weight=weights[t.name]) for t in objective]
+        capped = plain
+        if limit is not None:
+            capped = [MaxTrackingError(limit) if c.name == CAP else c for c in plain]
+        solve = partial(
+            _solve_point,
+            snapshot=snapshot,
+            program=program,
+            weights=weights,
+            limit=limit,
+            objective=terms,
+            constraints=capped,
+            options=options,
+        )
+        try:
+            first = solve(mask)
+            solution = (
+                None if first is None else one_side_each(snapshot, plain, first, solve)
             )
-            message += (
-                f"; no answer from {solver} either"
-                if status is Status.FAILED
-                else f"; answered by {solver}"
-            )
-            logger.warning("sweep point %d: %s", k, message)
-        row = _row(point, status, outcome, objective, weights, solves, start)
-        rows.append({**row, "solver": solver, "message": message})
-        if outcome is not None:
-            sales.append(_lot_sales(k, outcome))
+        except SolverFailedError as exc:
+            rows.append(_failed(point, str(exc), start))
+            continue
+        if solution is not None and solution.note:
+            logger.warning("sweep point %d: %s", k, solution.note)
+        rows.append(_row(point, solution, objective, weights, start))
+        if solution is not None:
+            sales.append(_lot_sales(k, solution.answer))
     table = pd.DataFrame(rows)
     lot_sales = pd.concat(sales, ignore_index=True) if sales else pd.DataFrame()
     return SweepResult(table, lot_sales)
@@ -171,77 +174,61 @@ def _check(
                 )
 
 
-def _solve(
-    program: Matrices,
+def _solve_point(
+    mask: TradeMask,
+    *,
+    snapshot: Snapshot,
+    program: Callable[[TradeMask], Matrices],
     weights: Mapping[str, float],
     limit: float | None,
-    options: SolveOptions,
-) -> Solution:
-    """Re-weight a built program, set its cap, and solve it."""
-    matrices = program.reweighted(weights)
-    if limit is not None:
-        matrices = matrices.with_tracking_error_cap(limit)
-    return solve_matrices(matrices, options)
-
-
-def _fallback(
-    snapshot: Snapshot,
-    mask: TradeMask,
     objective: Sequence[Term],
     constraints: Sequence[Constraint],
-    weights: Mapping[str, float],
-    limit: float | None,
     options: SolveOptions,
-) -> tuple[Status, Outcome | None, str]:
-    """Solve one point through cvxpy with the fallback solvers.
-
-    Returns the status, the outcome and the solver that answered (or the
-    fallback solvers tried, when none did).
-    """
-    terms = [replace(cast(Any, t), weight=weights[t.name]) for t in objective]
+) -> Solution | None:
+    """Solve one point: the cached program re-weighted and capped, with fallback."""
+    matrices = program(mask).reweighted(weights)
     if limit is not None:
-        constraints = [
-            MaxTrackingError(limit) if c.name == CAP else c for c in constraints
-        ]
-    first, *rest = options.fallback
-    fallback = replace(options, formulation="cvxpy", solver=first, fallback=tuple(rest))
-    try:
-        optimum = solve_once(snapshot, mask, terms, constraints, fallback)
-    except SolverFailedError:
-        return Status.FAILED, None, ", ".join(options.fallback)
-    if optimum is None:
-        return Status.INFEASIBLE, None, first
-    return optimum.status, optimum.outcome, optimum.solver
-
-
-def _conflict(o: Outcome) -> bool:
-    """Whether some asset is both bought and sold."""
-    return bool(((o.buys > SIDE_TOLERANCE) & (o.sells > SIDE_TOLERANCE)).any())
+        matrices = matrices.with_tracking_error_cap(limit)
+    return solve_once(
+        snapshot, mask, objective, constraints, options, matrices=matrices
+    )
 
 
 def _row(
     point: Mapping[str, float],
-    status: Status,
-    outcome: Outcome | None,
+    solution: Solution | None,
     objective: Sequence[Term],
     weights: Mapping[str, float],
-    solves: int,
     start: float,
 ) -> dict[str, object]:
-    """Return one point's row of the sweep table."""
+    """Return one point's row of the sweep table (``None``: infeasible)."""
     row: dict[str, object] = dict(point)
-    row.update(status=str(status), solves=solves)
-    if outcome is not None:
-        s = outcome.snapshot
-        gain = outcome.realized_gain * s.value
+    if solution is None:
+        row.update(status=str(Status.INFEASIBLE), solves=1, solver="", message="")
+    else:
+        o = solution.answer
+        s = o.snapshot
+        gain = o.realized_gain * s.value
         row.update(
-            tracking_error_after=float(np.sqrt(s.risk.variance(outcome.active))),
-            turnover=outcome.turnover,
-            cost=outcome.cost * s.value,
+            status=str(solution.status),
+            solves=solution.solves,
+            solver=solution.solver,
+            message=solution.note,
+            tracking_error_after=float(np.sqrt(s.risk.variance(o.active))),
+            turnover=o.turnover,
+            cost=o.cost * s.value,
             tax=float(s.lot_tax_rate @ gain),
             realized_gain=float(gain.sum()),
-            objective=sum(weights[t.name] * t.evaluate(outcome) for t in objective),
+            objective=sum(weights[t.name] * t.evaluate(o) for t in objective),
         )
+    row["seconds"] = time.perf_counter() - start
+    return row
+
+
+def _failed(point: Mapping[str, float], reason: str, start: float) -> dict[str, object]:
+    """Return the row of a point no solver answered."""
+    row: dict[str, object] = dict(point)
+    row.update(status=str(Status.FAILED), solves=1, solver="", message=reason)
     row["seconds"] = time.perf_counter() - start
     return row
 
