@@ -17,9 +17,9 @@ from solver.orders.checks import verify
 from solver.orders.ladders import build_ladders
 from solver.orders.rounding import discretize
 from solver.orders.trades import clean, continuous_shares, trades_table
-from solver.program.continuous import optimize, split_constraints
+from solver.program.continuous import NOISE, optimize, split_constraints
 from solver.program.report import (
-    Orders,
+    OrderOutcomes,
     summary,
     term_values,
     weights_table,
@@ -101,7 +101,7 @@ def rebalance(
     relaxed = {
         c.name: c.violation(optimum.answer)
         for c in plain
-        if optimum.status is Status.RELAXED and c.violation(optimum.answer) > 1e-9
+        if optimum.status is Status.RELAXED and c.violation(optimum.answer) > NOISE
     }
     kept = [c for c in plain if c.name not in relaxed]  # rounding keeps the rest
     step, rounding_note = None, ""
@@ -153,7 +153,7 @@ def rebalance(
             snapshot,
             status=optimum.status,
             message=message,
-            orders=Orders(optimum.answer, after),
+            orders=OrderOutcomes(optimum.answer, after),
             objective=objective,
             seconds=time.perf_counter() - start,
             solver=optimum.solver,
@@ -225,7 +225,7 @@ def _no_trade(
             snapshot,
             status=Status.NO_TRADE,
             message=reason,
-            orders=Orders(untouched, untouched),
+            orders=OrderOutcomes(untouched, untouched),
             objective=objective,
             seconds=time.perf_counter() - start,
             solver="",

@@ -7,9 +7,8 @@ import pandas as pd
 
 from models.snapshot import Snapshot
 from models.terms import Outcome
+from solver.program.continuous import NOISE
 from solver.result import TRADE_COLUMNS, empty_trades
-
-NOISE = 1e-9  # fraction of V: smaller trades are interior-point noise
 
 
 def clean(o: Outcome) -> Outcome:

@@ -17,7 +17,7 @@ from solver.program.formulation import build_program, check_unique_names
 from solver.program.solve import Solution, solve_matrices, solve_program
 from solver.result import SolveOptions, Status
 
-SIDE_TOLERANCE = 1e-9  # fraction of V: smaller buys/sells are solver noise
+NOISE = 1e-9  # fraction of V: smaller trades are interior-point noise
 
 
 def combined_mask(snapshot: Snapshot, rules: Sequence[TradeRule]) -> TradeMask:
@@ -95,7 +95,7 @@ def one_side_each(
     None when that is infeasible.
     """
     o = first.answer
-    conflict = (o.buys > SIDE_TOLERANCE) & (o.sells > SIDE_TOLERANCE)
+    conflict = (o.buys > NOISE) & (o.sells > NOISE)
     if not (conflict.any() and any(isinstance(c, NoBuyAndSell) for c in constraints)):
         return first
     second = solve(first.mask & fix_sides(snapshot, o))
@@ -163,7 +163,7 @@ def fix_sides(snapshot: Snapshot, o: Outcome) -> TradeMask:
     """
     net = o.buys - o.sells
     towards_target = snapshot.target - snapshot.current
-    buy_side = np.where(np.abs(net) > SIDE_TOLERANCE, net > 0, towards_target >= 0)
+    buy_side = np.where(np.abs(net) > NOISE, net > 0, towards_target >= 0)
     sell_side = ~buy_side
     return TradeMask(
         can_buy=~sell_side,

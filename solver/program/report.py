@@ -28,7 +28,7 @@ def term_values(objective: Sequence[Term], o: Outcome) -> pd.Series:
 
 
 @dataclass(frozen=True)
-class Orders:
+class OrderOutcomes:
     """The continuous optimum and the outcome of the orders."""
 
     continuous: Outcome
@@ -40,7 +40,7 @@ def summary(
     *,
     status: Status,
     message: str,
-    orders: Orders | None,
+    orders: OrderOutcomes | None,
     objective: Sequence[Term],
     seconds: float,
     solver: str,

@@ -30,7 +30,7 @@ from models.snapshot import Snapshot, build_snapshot
 from models.terms import Constraint, Outcome, Term, TradeMask, TradeRule
 from solver.errors import NoMatrixFormError, SolverFailedError
 from solver.program.continuous import (
-    SIDE_TOLERANCE,
+    NOISE,
     combined_mask,
     one_side_each,
     solve_once,
@@ -236,7 +236,7 @@ def _failed(point: Mapping[str, float], reason: str, start: float) -> dict[str, 
 def _lot_sales(point: int, o: Outcome) -> pd.DataFrame:
     """Return the lots one point sells, with their gain per dollar and term."""
     s = o.snapshot
-    sold = np.flatnonzero(o.lot_sales > SIDE_TOLERANCE)
+    sold = np.flatnonzero(o.lot_sales > NOISE)
     return pd.DataFrame(
         {
             "point": point,

@@ -171,30 +171,27 @@ class CapPairWeight:
         return max(0.0, float(o.weights[:2].sum()) - self.limit)
 
 
-def test_a_new_linear_constraint_takes_the_direct_path(monkeypatch):
+def _direct_matches_cvxpy(monkeypatch, constraints, objective=OBJECTIVE):
+    """Solve by cvxpy, then by the direct path with cvxpy refused; compare."""
     market, targets, acct = _case()
-    constraints = [CapPairWeight(), MinCash(0.01)]
-    reference = solver.rebalance(
-        acct,
-        targets=targets,
-        market=market,
-        objective=OBJECTIVE,
-        constraints=constraints,
-        options=SolveOptions(rounding="none", formulation="cvxpy"),
-    )
+
+    def solve(formulation):
+        return solver.rebalance(
+            acct,
+            targets=targets,
+            market=market,
+            objective=objective,
+            constraints=constraints,
+            options=SolveOptions(rounding="none", formulation=formulation),
+        )
+
+    reference = solve("cvxpy")
 
     def refuse(*args, **kwargs):
         raise AssertionError("compiled through cvxpy")
 
     monkeypatch.setattr(solver.program.continuous, "build_program", refuse)
-    direct = solver.rebalance(
-        acct,
-        targets=targets,
-        market=market,
-        objective=OBJECTIVE,
-        constraints=constraints,
-        options=CONTINUOUS,
-    )
+    direct = solve("auto")
     assert direct.status is Status.OPTIMAL
     assert direct.summary["message"] == ""
     np.testing.assert_allclose(
@@ -205,8 +202,15 @@ def test_a_new_linear_constraint_takes_the_direct_path(monkeypatch):
     np.testing.assert_allclose(
         direct.weights["continuous"], reference.weights["continuous"], atol=ATOL_WEIGHT
     )
+    return direct, reference
+
+
+def test_a_new_linear_constraint_takes_the_direct_path(monkeypatch):
+    constraints = [CapPairWeight(), MinCash(0.01)]
+    direct, reference = _direct_matches_cvxpy(monkeypatch, constraints)
     assert direct.weights["continuous"].iloc[:2].sum() <= 0.01 + ATOL_WEIGHT
     assert direct.constraints.loc["cap_pair_weight", "dual"] > 0  # binding
+    market, targets, acct = _case()
     swept = sweep(
         acct,
         targets=targets,
@@ -240,27 +244,8 @@ class CashDrag:
 
 def test_a_new_term_takes_the_direct_path_and_matches_cvxpy(monkeypatch):
     objective = (*OBJECTIVE, CashDrag())
-    direct, reference = _both([MinCash(0.0)], objective=objective)
-    assert direct.status is Status.OPTIMAL
-    assert direct.summary["message"] == ""
-    np.testing.assert_allclose(
-        direct.summary["objective_continuous"],
-        reference.summary["objective_continuous"],
-        rtol=RTOL_OBJECTIVE,
-    )
-    np.testing.assert_allclose(
-        direct.weights["continuous"], reference.weights["continuous"], atol=ATOL_WEIGHT
-    )
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("compiled through cvxpy")
-
-    monkeypatch.setattr(solver.program.continuous, "build_program", refuse)
-    market, targets, acct = _case()
-    again = solver.rebalance(
-        acct, targets=targets, market=market, objective=objective, options=CONTINUOUS
-    )
-    assert again.status is Status.OPTIMAL
+    direct, _ = _direct_matches_cvxpy(monkeypatch, [MinCash(0.0)], objective)
+    assert direct.terms["cash_drag"] > 0
 
 
 @dataclass(frozen=True)
