@@ -44,11 +44,15 @@ def _case(seed: int = 4, n: int = 40):
     return market, targets, synthetic_account(market, targets, seed=seed)
 
 
-def _both(constraints, objective=OBJECTIVE, seed=4):
-    """Solve one account by both paths; return (direct, cvxpy) results."""
+def _both(constraints, objective=OBJECTIVE, seed=4, monkeypatch=None):
+    """Solve one account by both paths; return (direct, cvxpy) results.
+
+    With ``monkeypatch``, the direct solve may not compile through cvxpy.
+    """
     market, targets, acct = _case(seed)
-    results = [
-        solver.rebalance(
+
+    def solve(formulation):
+        return solver.rebalance(
             acct,
             targets=targets,
             market=market,
@@ -56,9 +60,15 @@ def _both(constraints, objective=OBJECTIVE, seed=4):
             constraints=constraints,
             options=SolveOptions(rounding="none", formulation=formulation),
         )
-        for formulation in ("auto", "cvxpy")
-    ]
-    return results
+
+    reference = solve("cvxpy")
+    if monkeypatch is not None:
+
+        def refuse(*args, **kwargs):
+            raise AssertionError("compiled through cvxpy")
+
+        monkeypatch.setattr(solver.program.continuous, "build_program", refuse)
+    return solve("auto"), reference
 
 
 TILTS = {  # sector weights pushed away from the target: both bind
@@ -173,25 +183,7 @@ class CapPairWeight:
 
 def _direct_matches_cvxpy(monkeypatch, constraints, objective=OBJECTIVE):
     """Solve by cvxpy, then by the direct path with cvxpy refused; compare."""
-    market, targets, acct = _case()
-
-    def solve(formulation):
-        return solver.rebalance(
-            acct,
-            targets=targets,
-            market=market,
-            objective=objective,
-            constraints=constraints,
-            options=SolveOptions(rounding="none", formulation=formulation),
-        )
-
-    reference = solve("cvxpy")
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("compiled through cvxpy")
-
-    monkeypatch.setattr(solver.program.continuous, "build_program", refuse)
-    direct = solve("auto")
+    direct, reference = _both(constraints, objective, monkeypatch=monkeypatch)
     assert direct.status is Status.OPTIMAL
     assert direct.summary["message"] == ""
     np.testing.assert_allclose(
