@@ -38,6 +38,11 @@ class RiskRoot:
 class RiskModel(Protocol):
     """What the optimizer needs from a risk model."""
 
+    @property
+    def assets(self) -> pd.Index:
+        """Return the assets the model covers."""
+        ...
+
     def root(self, universe: pd.Index, *, account_id: str | None = None) -> RiskRoot:
         """Return the root of the covariance restricted to ``universe``."""
         ...
@@ -66,6 +71,11 @@ class FactorRiskModel:
     loadings: pd.DataFrame
     factor_covariance: pd.DataFrame
     specific_variance: pd.Series
+
+    @property
+    def assets(self) -> pd.Index:
+        """Return the assets the model covers."""
+        return self.loadings.index
 
     def __post_init__(self) -> None:
         factors = pd.Index(self.loadings.columns.astype(str), name="factor")
@@ -173,6 +183,11 @@ class CovarianceRiskModel:
     """
 
     covariance: pd.DataFrame
+
+    @property
+    def assets(self) -> pd.Index:
+        """Return the assets the model covers."""
+        return self.covariance.index
 
     def __post_init__(self) -> None:
         covariance = _numbers(self.covariance)

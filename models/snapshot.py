@@ -62,7 +62,9 @@ class Snapshot:
         return len(self.lot_asset)
 
 
-def build_snapshot(account: Account, targets: pd.Series, market: Market) -> Snapshot:
+def build_snapshot(
+    account: Account, targets: pd.Series, market: Market, *, buy_any: bool = False
+) -> Snapshot:
     """Validate and align one account against its targets and the market.
 
     Parameters
@@ -73,11 +75,16 @@ def build_snapshot(account: Account, targets: pd.Series, market: Market) -> Snap
         Target weights, index ``asset``; may hold a ``CASH`` entry; sums to 1.
     market : Market
         Prices and risk model.
+    buy_any : bool
+        Also put in the universe every asset with a price and a row in the
+        risk model, so that any of them can be bought (a substitute for a
+        harvested loss), not only held or targeted ones.
 
     Returns
     -------
     Snapshot
-        The universe is every held or targeted asset, sorted.
+        The universe is every held or targeted asset (and with ``buy_any``
+        every priced, risk-modelled one), sorted.
 
     Raises
     ------
@@ -89,6 +96,9 @@ def build_snapshot(account: Account, targets: pd.Series, market: Market) -> Snap
     lots = account.lots[account.lots["quantity"] > 0].reset_index(drop=True)
     held = lots["asset"].to_numpy(dtype=object)
     assets = np.union1d(risky_targets.index.to_numpy(dtype=object), held)
+    if buy_any:
+        covered = market.prices.index.intersection(market.risk_model.assets)
+        assets = np.union1d(assets, covered.to_numpy(dtype=object))
     universe = pd.Index(assets, name="asset", dtype=str)
     unknown = universe.difference(market.prices.index)
     if len(unknown):

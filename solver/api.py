@@ -79,7 +79,7 @@ def rebalance(
     """
     start = time.perf_counter()
     options = options or SolveOptions()
-    snapshot = build_snapshot(account, targets, market)
+    snapshot = build_snapshot(account, targets, market, buy_any=options.buy_any)
     plain, rules = split_constraints(constraints, snapshot.account_id)
     if trigger is not None:
         firing = trigger.check(Drift.of(snapshot, last_rebalance))
@@ -153,7 +153,11 @@ def rebalance(
             snapshot,
             status=optimum.status,
             message=message,
-            orders=OrderOutcomes(optimum.answer, after),
+            orders=OrderOutcomes(
+                optimum.answer,
+                after,
+                np.nan if optimum.bound is None else optimum.bound,
+            ),
             objective=objective,
             seconds=time.perf_counter() - start,
             solver=optimum.solver,

@@ -34,6 +34,7 @@ SUMMARY_FIELDS = (
     "realized_gain_short",
     "realized_gain_long",
     "cash_after",
+    "objective_bound",
     "objective_continuous",
     "objective_discrete",
     "solve_seconds",
@@ -44,6 +45,7 @@ SUMMARY_FIELDS = (
 
 ROUNDING_METHODS = ("auto", "greedy", "milp", "nearest", "none")
 FORMULATIONS = ("auto", "cvxpy")
+SIDE_SEARCHES = ("auto", "exact")
 
 
 class Status(StrEnum):
@@ -100,6 +102,19 @@ class SolveOptions:
         Clarabel and every term and constraint is one of this package's
         (measured 1.4x faster per account at 500 assets); ``"cvxpy"``
         always compiles through cvxpy.
+    sides : str
+        Under ``NoBuyAndSell``, how each asset's side is chosen: ``"auto"``
+        (at most three solves: both sides allowed, then the better of
+        every asset on its net trade's side and the same with the assets
+        traded both ways held to sales) or ``"exact"`` (branch and bound
+        over the sides: the proven best, or a message with the gap left
+        after 2,000 solves). The summary's ``objective_bound`` is the
+        both-sides optimum, a lower bound.
+    buy_any : bool
+        Let the program buy any asset with a price and a row in the risk
+        model, not only held or targeted ones: a harvested loss can be
+        replaced by a correlated substitute. Restrictions and the wash-sale
+        rule apply to every asset.
     elastic : bool
         When the account is infeasible, turn the soft constraints (turnover,
         cash ceiling, groups, tracking-error cap, factor bounds, gain budget)
@@ -115,12 +130,18 @@ class SolveOptions:
     milp_time_limit_seconds: float | None = None
     formulation: str = "auto"
     elastic: bool = False
+    sides: str = "auto"
+    buy_any: bool = False
 
     def __post_init__(self) -> None:
         if self.formulation not in FORMULATIONS:
             raise InputError(
                 f"must be one of {FORMULATIONS}, got {self.formulation!r}",
                 field="formulation",
+            )
+        if self.sides not in SIDE_SEARCHES:
+            raise InputError(
+                f"must be one of {SIDE_SEARCHES}, got {self.sides!r}", field="sides"
             )
         if self.rounding not in ROUNDING_METHODS:
             raise InputError(

@@ -19,7 +19,7 @@ from solver.batch.engine import BatchReport, ExitCode, rebalance_batch
 from solver.batch.manifest import MANIFEST, PACKAGE, library_versions
 from solver.batch.tables import FORMATS, write_table
 from solver.errors import OutputError, OutputInUseError, StaleOutputError
-from solver.result import ANSWERED, ROUNDING_METHODS
+from solver.result import ANSWERED, ROUNDING_METHODS, SIDE_SEARCHES
 
 logger = logging.getLogger(__name__)
 SLOWEST = 5
@@ -210,8 +210,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     batch.add_argument("--as-of", dest="as_of", help="trade date, YYYY-MM-DD")
     batch.add_argument("--rounding", choices=ROUNDING_METHODS)
+    batch.add_argument(
+        "--sides",
+        choices=SIDE_SEARCHES,
+        help="under no_buy_and_sell: auto (3 solves at most) or exact (branch "
+        "and bound); default auto",
+    )
     batch.add_argument("--solver")
     _add_trigger(batch, "solve only accounts where one fires; the others get no_trade")
+    batch.add_argument(
+        "--buy-any",
+        dest="buy_any",
+        action="store_true",
+        default=None,
+        help="let accounts buy any priced asset in the risk model, not only held "
+        "or targeted ones (substitutes for harvested losses)",
+    )
     batch.add_argument(
         "--elastic",
         action="store_true",

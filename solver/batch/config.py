@@ -69,6 +69,8 @@ class RunConfig:
     wash_sale: bool = True
     solver: str = "CLARABEL"
     rounding: str = "auto"
+    sides: str = "auto"  # under no_buy_and_sell: "auto" or "exact"
+    buy_any: bool = False  # buy any priced, risk-modelled asset (substitutes)
     time_limit_seconds: float | None = None
     elastic: bool = False  # relax soft limits of infeasible accounts (relaxed)
     triggers: tuple[str, ...] = ()  # e.g. ("drift:0.05", "calendar:quarterly")
@@ -164,6 +166,8 @@ class RunConfig:
         return SolveOptions(
             solver=self.solver,
             rounding=self.rounding,
+            sides=self.sides,
+            buy_any=self.buy_any,
             time_limit_seconds=self.time_limit_seconds,
             elastic=self.elastic,
         )

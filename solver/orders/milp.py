@@ -2,8 +2,9 @@
 
 A binary program solved by HiGHS through cvxpy. Each binary moves one side
 of one asset from its lower to its upper bracketing rung. Separable terms
-(costs, tax, impact) are exact at both rungs. Tracking error is exact on
-its diagonal and linear in the cross terms around the continuous optimum.
+(costs, tax, impact) and the tracking error's specific part are exact at
+both rungs; its factor part is exact in the limit, through the factor
+exposures and tangent planes added round by round (outer approximation).
 Every linear constraint is built by the constraint itself over expressions
 that are affine in the binaries and exact at 0 and 1, so the limits the
 greedy search can only track approximately (group, factor, gain budget) are
@@ -53,6 +54,13 @@ MILP_SOLVER = "HIGHS"
 # every answer equals the unlimited one (at 1,000, one program stops early).
 # A node costs 0.4-1 ms here, so the limit bounds a solve to about 2 s.
 MAX_NODES = 2000
+OA_ROUNDS = 8  # integer programs per account, each with more tangent planes
+OA_TOLERANCE = 1e-3  # relative: tangents this close to the factor risk suffice
+OA_FLOOR = 1e-10  # objective units: below this, absolute
+# HiGHS's tolerances are absolute (feasibility 1e-7, MIP gap 1e-6): the
+# program is solved in bp of V, exposures in percent of V
+OBJECTIVE_SCALE = 1e4
+EXPOSURE_SCALE = OBJECTIVE_SCALE**0.5  # so that exposure^2 is in objective units
 # One search worker: the same tree, hence the same answer, on any machine.
 # (``threads`` is left alone: HiGHS fixes it once per process for every
 # instance, so setting it here could break other HiGHS solves.)
@@ -112,7 +120,15 @@ def milp_rungs(
     """Return the best (buy, sell) rungs in the bracket, and why HiGHS stopped.
 
     ``targets`` holds the continuous shares bought and sold (free lots) per
-    asset. The search stops after ``MAX_NODES`` nodes or, when given,
+    asset. Separable terms and the tracking error's specific (diagonal)
+    part are exact per binary. The factor part ``||G a||^2`` is carried by
+    the exposures ``e = G a`` (affine in the binaries) and one epigraph
+    variable per factor, bounded below by tangent planes of ``e_f^2``
+    (outer approximation): after each solve, tangents at the solution's
+    exposures are added and the program is solved again, until the
+    approximation is within ``OA_TOLERANCE`` of the true value or after
+    ``OA_ROUNDS`` programs; the best true objective seen is returned. Each
+    program stops after ``MAX_NODES`` nodes or, when given,
     ``time_limit_seconds`` of wall-clock time (orders then depend on the
     machine's speed and load).
     """
@@ -147,16 +163,51 @@ def milp_rungs(
         rows += [c for c in constraint.build(vars_) if _is_linear(c)]
         if isinstance(constraint, NoBuyAndSell):
             rows += _one_side(xb, xs, buy_lo > 0, sell_lo > 0)
-    cost = _linear_objective(objective, low, up_buy, up_sell, targets, ladders)
-    problem = cp.Problem(cp.Minimize(cost @ x), rows)
-    try:
-        model_status = _solve(problem, highs_options(time_limit_seconds))
-    except (cp.error.SolverError, ValueError):  # cvxpy: ValueError on UNKNOWN
-        return MilpChoice(None)
-    stopped_at = LIMIT_NAMES.get(model_status, "")
-    if x.value is None:  # infeasible bracket, or stopped before a solution
+    cost = _binary_costs(objective, low, up_buy, up_sell)
+    te_weight = sum(t.weight for t in objective if isinstance(t, TrackingError))
+    k = s.risk.G.shape[0] if te_weight else 0
+    exposure = EXPOSURE_SCALE * vars_.factors
+    epigraph = cp.Variable(k)  # >= exposure^2, in EXPOSURE_SCALE^2 units
+    # tangent planes e_f >= 2 p_f e_f - p_f^2 at points p: unused slots hold
+    # p = 0 (the plane e_f >= 0); parameters, so cvxpy compiles once
+    points = cp.Parameter((OA_ROUNDS + 1, k))
+    squares = cp.Parameter((OA_ROUNDS + 1, k))
+    cuts = [
+        epigraph >= cp.multiply(2 * points[r], exposure) - squares[r]
+        for r in range(OA_ROUNDS + 1)
+    ]
+    scaled = OBJECTIVE_SCALE * cost @ x + te_weight * cp.sum(epigraph)
+    program = cp.Problem(cp.Minimize(scaled), rows + (cuts if k else []))
+    seen = np.zeros((OA_ROUNDS + 1, k))
+    # the first tangent: at the continuous point's exposures
+    seen[0] = (
+        EXPOSURE_SCALE
+        * s.risk.G
+        @ (low.active + _continuous_step(targets, ladders, low, up_buy, up_sell))
+    )
+    best: tuple[float, np.ndarray] | None = None
+    stopped_at = ""
+    for r in range(1, OA_ROUNDS + 1):
+        points.value, squares.value = seen, seen**2
+        try:
+            model_status = _solve(program, highs_options(time_limit_seconds))
+        except (cp.error.SolverError, ValueError):  # cvxpy: ValueError on UNKNOWN
+            break
+        stopped_at = stopped_at or LIMIT_NAMES.get(model_status, "")
+        if x.value is None:  # infeasible bracket, or stopped before a solution
+            break
+        chosen = np.round(x.value).astype(bool)
+        e = s.risk.G @ (low.active + _step(chosen, low, up_buy, up_sell))
+        true = float(cost @ chosen + te_weight * (e @ e))
+        if best is None or true < best[0]:
+            best = (true, chosen)
+        below = true - float(program.value) / OBJECTIVE_SCALE  # the tangents miss
+        if not k or below <= OA_TOLERANCE * max(abs(true), OA_FLOOR):
+            break
+        seen[r] = EXPOSURE_SCALE * e
+    if best is None:
         return MilpChoice(None, stopped_at)
-    chosen = np.round(x.value).astype(bool)
+    chosen = best[1]
     rungs = (
         np.where(chosen[:n], buy_hi, buy_lo),
         np.where(chosen[n:], sell_hi, sell_lo),
@@ -224,19 +275,42 @@ def _is_linear(constraint: cp.Constraint) -> bool:
     return isinstance(constraint, linear) and bool(constraint.expr.is_affine())
 
 
-def _linear_objective(
-    objective: Sequence[Term],
+def _step(
+    chosen: np.ndarray, low: Outcome, up_buy: Outcome, up_sell: Outcome
+) -> np.ndarray:
+    """Return the weight change from the lower rungs of the chosen binaries."""
+    n = low.snapshot.n_assets
+    step: np.ndarray = chosen[:n] * (up_buy.weights - low.weights) + chosen[n:] * (
+        up_sell.weights - low.weights
+    )
+    return step
+
+
+def _continuous_step(
+    targets: tuple[np.ndarray, np.ndarray],
+    ladders: Ladders,
     low: Outcome,
     up_buy: Outcome,
     up_sell: Outcome,
-    targets: tuple[np.ndarray, np.ndarray],
-    ladders: Ladders,
 ) -> np.ndarray:
-    """Return the change of the objective per binary (buy block, sell block)."""
+    """Return the weight change from the lower rungs to the continuous point."""
+    fraction = _fractions(targets, ladders)
+    step: np.ndarray = (up_buy.weights - low.weights) * fraction[0] + (
+        up_sell.weights - low.weights
+    ) * fraction[1]
+    return step
+
+
+def _binary_costs(
+    objective: Sequence[Term], low: Outcome, up_buy: Outcome, up_sell: Outcome
+) -> np.ndarray:
+    """Return the exact change of the separable objective per binary.
+
+    Separable terms and the tracking error's specific part
+    ``sum_i d_i a_i^2``; the factor part is left to the exposures.
+    """
     s = low.snapshot
-    risk = s.risk
     cost = np.zeros(2 * s.n_assets)
-    steps = (up_buy.weights - low.weights, up_sell.weights - low.weights)
     for term in objective:
         if isinstance(term, SeparableTerm):
             base = term.per_asset(low)
@@ -245,16 +319,12 @@ def _linear_objective(
                 * np.r_[term.per_asset(up_buy) - base, term.per_asset(up_sell) - base]
             )
         elif isinstance(term, TrackingError):
-            sigma_diag = (risk.G**2).sum(axis=0) + risk.d
-            # cross terms linearised at the continuous point inside the bracket
-            fraction = _fractions(targets, ladders)
-            delta = steps[0] * fraction[0] + steps[1] * fraction[1]
-            sigma_delta = risk.G.T @ (risk.G @ delta) + risk.d * delta
-            gradient = 2 * (risk.G.T @ (risk.G @ low.active) + risk.d * low.active)
-            cross = 2 * (sigma_delta - sigma_diag * delta)
-            for k, dw in enumerate(steps):
-                block = slice(k * s.n_assets, (k + 1) * s.n_assets)
-                cost[block] += term.weight * dw * (gradient + sigma_diag * dw + cross)
+            d, a = s.risk.d, low.active
+            specific = [
+                d * ((a + up.weights - low.weights) ** 2 - a**2)
+                for up in (up_buy, up_sell)
+            ]
+            cost += term.weight * np.r_[specific[0], specific[1]]
     return cost
 
 

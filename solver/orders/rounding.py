@@ -20,6 +20,7 @@ import numpy as np
 from models.constraints import AssetBounds, MaxTurnover, MinCash, NoBuyAndSell
 from models.objective import TrackingError
 from models.terms import Constraint, Outcome, SeparableTerm, Term
+from solver.orders import neighbourhood
 from solver.orders.ladders import Ladders
 from solver.orders.milp import milp_rungs
 from solver.program.report import objective_value
@@ -30,6 +31,15 @@ MAX_ROUNDS = 500
 MOVES = ((1, 0), (-1, 0), (0, 1), (0, -1))  # (buy rung step, sell rung step)
 TRACKED = (MinCash, MaxTurnover, AssetBounds, NoBuyAndSell)  # checked per move
 SINGLE_TRIES = 20  # single moves tried when a batch breaks a constraint
+# Measured per account at lot size 1 (bench_orders): one-rung moves take about
+# 4 ms at 500 assets; jumps and exchanges there took 90-200 ms for a gap
+# 0.01-0.1 bp smaller, at 50 assets they decide the order list from cash.
+THOROUGH_MAX_ASSETS = 100
+EXCHANGE_TRIES = 4  # kicks of each kind tried when no move improves
+EXCHANGE_ROUNDS = 20  # most exchanges per search
+EXCHANGE_GAIN = 1e-9  # objective units (0.00001 bp of V): smallest worth one
+
+Rungs = tuple[np.ndarray, np.ndarray]  # (buy, sell) rung of every asset
 
 
 @dataclass(frozen=True)
@@ -73,7 +83,12 @@ class Scored:
 
 
 class Rounder:
-    """Repair and improve the rungs of one account against its objective."""
+    """Repair and improve the rungs of one account against its objective.
+
+    Accounts of up to ``THOROUGH_MAX_ASSETS`` assets are searched with
+    jumps and exchanges too (``thorough``); larger ones with one-rung moves
+    only, which keeps the search within a fraction of the solve's time.
+    """
 
     def __init__(
         self,
@@ -91,29 +106,37 @@ class Rounder:
         )
         self.separable = [t for t in objective if isinstance(t, SeparableTerm)]
         self.sigma_diagonal = (risk.G**2).sum(axis=0) + risk.d
+        self.thorough = ladders.snapshot.n_assets <= THOROUGH_MAX_ASSETS
 
     def value(self, o: Outcome) -> float:
         """Return the true weighted objective."""
         return objective_value(self.objective, o)
 
     def score(self, buy: np.ndarray, sell: np.ndarray, o: Outcome) -> Scored:
-        """Score every one-rung move of every asset from ``(buy, sell)``."""
+        """Score every candidate move of every asset from ``(buy, sell)``.
+
+        The candidates of each asset are one rung up or down on either side,
+        and jumps on either side to the rungs around the quantity that
+        minimises the tracking error with every other asset held fixed
+        (``-(Sigma a)_i / Sigma_ii`` of weight), or to no trade.
+        """
         L, limits, s = self.ladders, self.limits, self.ladders.snapshot
         risk = s.risk
         sigma_active = risk.G.T @ (risk.G @ o.active) + risk.d * o.active
         base = [t.per_asset(o) for t in self.separable]
-        shape = (len(MOVES), s.n_assets)
+        candidates = self._candidates(buy, sell, sigma_active)
+        shape = (len(candidates), s.n_assets)
         out = Scored(
             *(np.empty(shape, dtype=int) for _ in range(2)),
             *(np.empty(shape) for _ in range(3)),
         )
-        for k, (db, ds) in enumerate(MOVES):
-            nb, ns = buy + db, sell + ds
+        for k, (nb, ns) in enumerate(candidates):
             allowed = (
                 (nb >= 0) & (nb <= L.buy.highest) & (ns >= 0) & (ns <= L.sell.highest)
             )
+            allowed &= (nb != buy) | (ns != sell)
             if limits.one_side:
-                allowed &= ~((db > 0) & (sell > 0)) & ~((ds > 0) & (buy > 0))
+                allowed &= ~((nb > 0) & (ns > 0))
             nb, ns = np.where(allowed, nb, buy), np.where(allowed, ns, sell)
             moved = L.outcome(nb, ns)
             dw = moved.weights - o.weights
@@ -133,6 +156,26 @@ class Rounder:
             )
         return out
 
+    def _candidates(
+        self, buy: np.ndarray, sell: np.ndarray, sigma_active: np.ndarray
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Return each candidate move as the (buy, sell) rungs of every asset."""
+        L, s = self.ladders, self.ladders.snapshot
+        moves = [(buy + db, sell + ds) for db, ds in MOVES]
+        if not (self.te_weight and self.thorough):
+            return moves
+        # weight change that minimises the tracking error, in shares
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            shares = -sigma_active / self.sigma_diagonal * s.value / s.prices
+        shares = np.where(np.isfinite(shares), shares, 0.0)  # no risk, no jump
+        zero = np.zeros_like(buy)
+        for rung in L.buy.bracket(np.maximum(L.buy.shares(buy) + shares, 0.0)):
+            moves.append((rung, sell))
+        for rung in L.sell.bracket(np.maximum(L.sell.shares(sell) - shares, 0.0)):
+            moves.append((buy, rung))
+        moves += [(zero, sell), (buy, zero)]
+        return moves
+
     def _keeps_bounds(self, o: Outcome, dw: np.ndarray) -> np.ndarray:
         """Whether a weight change keeps, or moves towards, the asset bounds."""
         lo, hi = self.limits.lower, self.limits.upper
@@ -142,9 +185,14 @@ class Rounder:
         return keeps
 
     def repair(
-        self, buy: np.ndarray, sell: np.ndarray
+        self, buy: np.ndarray, sell: np.ndarray, keep: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Restore one side per asset, asset bounds, cash floor and turnover cap."""
+        """Restore one side per asset, asset bounds, cash floor and turnover cap.
+
+        The cash floor and the turnover cap are restored without moving the
+        assets in ``keep`` (an exchange's own move).
+        """
+        keep = np.zeros(len(buy), dtype=bool) if keep is None else keep
         if self.limits.one_side:
             both = (buy > 0) & (sell > 0)
             keep_buy = self.ladders.buy.shares(buy) >= self.ladders.sell.shares(sell)
@@ -152,10 +200,17 @@ class Rounder:
             sell = np.where(both & keep_buy, 0, sell)
         buy, sell = self._into_bounds(buy, sell)
         floor = self.limits.cash_floor
-        buy, sell = self._restore(buy, sell, lambda o: floor - o.cash, lambda m: m.cash)
+        buy, sell = self._restore(
+            buy, sell, keep, lambda o: floor - o.cash, lambda m: m.cash
+        )
         cap = self.limits.turnover
         return self._restore(
-            buy, sell, lambda o: o.turnover - cap, lambda m: -m.turnover, keep_cash=True
+            buy,
+            sell,
+            keep,
+            lambda o: o.turnover - cap,
+            lambda m: -m.turnover,
+            keep_cash=True,
         )
 
     def _into_bounds(
@@ -182,18 +237,19 @@ class Rounder:
         self,
         buy: np.ndarray,
         sell: np.ndarray,
+        keep: np.ndarray,
         deficit: Callable[[Outcome], float],
         gain: Callable[[Scored], np.ndarray],
         keep_cash: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Cover ``deficit`` with the moves that cost least objective per gain."""
+        """Cover ``deficit`` by the moves of least objective per gain (not ``keep``)."""
         for _ in range(MAX_ROUNDS):
             o = self.ladders.outcome(buy, sell)
             missing = deficit(o) + SLACK
             if missing <= SLACK:
                 break
             scored = self.score(buy, sell, o)
-            useful = (gain(scored) > 0) & np.isfinite(scored.objective)
+            useful = (gain(scored) > 0) & np.isfinite(scored.objective) & ~keep
             if keep_cash:
                 useful &= o.cash + scored.cash >= self.limits.cash_floor
             if not useful.any():
@@ -205,7 +261,7 @@ class Rounder:
             order = np.argsort(ratio[move, asset])
             move, asset = move[order], asset[order]
             covered = np.cumsum(gain(scored)[move, asset])
-            take = int(np.searchsorted(covered, missing)) + 1
+            take = max(int(np.searchsorted(covered, missing)), 1)
             if keep_cash:  # the batch as a whole must keep the floor too
                 cash = o.cash + np.cumsum(scored.cash[move, asset])
                 safe = cash >= self.limits.cash_floor
@@ -218,55 +274,135 @@ class Rounder:
     def improve(
         self, buy: np.ndarray, sell: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Apply improving one-rung moves until none is left.
+        """Descend to a local optimum, then escape it by exchanges while they pay.
 
         Tracked limits are checked per move; every other constraint must not
         end up further from satisfied than it was when the search began.
         """
-        limits = self.limits
         start = self.ladders.outcome(buy, sell)
         allowance = [max(c.violation(start), SLACK) for c in self.untracked]
-        for _ in range(MAX_ROUNDS):
-            o = self.ladders.outcome(buy, sell)
-            current = self.value(o)
-            scored = self.score(buy, sell, o)
-            cash_ok = (o.cash + scored.cash >= limits.cash_floor - SLACK) | (
-                scored.cash >= 0
-            )
-            turnover = o.turnover + scored.turnover
-            turnover_ok = (turnover <= limits.turnover + SLACK) | (scored.turnover <= 0)
-            change = np.where(cash_ok & turnover_ok, scored.objective, np.inf)
-            move, asset = _best_per_asset(change)
-            gains = change[move, asset]
-            order = np.argsort(gains)
-            order = order[gains[order] < -IMPROVEMENT]
-            if not len(order):
+        buy, sell = self._descend(buy, sell, allowance)
+        for _ in range(EXCHANGE_ROUNDS if self.thorough else 0):
+            step = self._exchange(buy, sell, allowance)
+            if step is None:
                 break
-            move, asset = move[order], asset[order]
-            cash = o.cash + np.cumsum(scored.cash[move, asset])
-            turn = o.turnover + np.cumsum(scored.turnover[move, asset])
-            cap = max(limits.turnover, o.turnover) + SLACK
-            fits = (cash >= limits.cash_floor - SLACK) & (turn <= cap)
-            batch = len(fits) if fits.all() else int(np.argmin(fits))
-            trials = [slice(0, batch)] if batch > 1 else []
-            trials += [slice(k, k + 1) for k in range(min(len(order), SINGLE_TRIES))]
-            for chosen in trials:
-                trial = _apply(buy, sell, scored, move[chosen], asset[chosen])
-                moved = self.ladders.outcome(*trial)
-                better = self.value(moved) < current - IMPROVEMENT
-                if better and self._within(moved, allowance):
-                    buy, sell = trial
-                    break
-            else:
-                break
+            buy, sell = step
         return buy, sell
 
-    def _within(self, o: Outcome, allowance: list[float]) -> bool:
+    def _descend(
+        self, buy: np.ndarray, sell: np.ndarray, allowance: list[float]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Apply improving moves that keep every tracked limit until none is left."""
+        for _ in range(MAX_ROUNDS):
+            o = self.ladders.outcome(buy, sell)
+            step = self._step(buy, sell, o, self.score(buy, sell, o), allowance)
+            if step is None:
+                break
+            buy, sell = step
+        return buy, sell
+
+    def _fits(self, o: Outcome, scored: Scored) -> np.ndarray:
+        """Which moves keep the cash floor and the turnover cap."""
+        limits = self.limits
+        cash_ok = (o.cash + scored.cash >= limits.cash_floor - SLACK) | (
+            scored.cash >= 0
+        )
+        turnover = o.turnover + scored.turnover
+        turnover_ok = (turnover <= limits.turnover + SLACK) | (scored.turnover <= 0)
+        fits: np.ndarray = cash_ok & turnover_ok
+        return fits
+
+    def _step(
+        self,
+        buy: np.ndarray,
+        sell: np.ndarray,
+        o: Outcome,
+        scored: Scored,
+        allowance: list[float],
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Return the rungs after the best improving moves that fit, or None."""
+        limits = self.limits
+        current = self.value(o)
+        change = np.where(self._fits(o, scored), scored.objective, np.inf)
+        move, asset = _improving(change)
+        if not len(move):
+            return None
+        cash = o.cash + np.cumsum(scored.cash[move, asset])
+        turn = o.turnover + np.cumsum(scored.turnover[move, asset])
+        cap = max(limits.turnover, o.turnover) + SLACK
+        fits = (cash >= limits.cash_floor - SLACK) & (turn <= cap)
+        batch = len(fits) if fits.all() else int(np.argmin(fits))
+        trials = [slice(0, batch)] if batch > 1 else []
+        trials += [slice(k, k + 1) for k in range(min(len(move), SINGLE_TRIES))]
+        for chosen in trials:
+            trial = _apply(buy, sell, scored, move[chosen], asset[chosen])
+            moved = self.ladders.outcome(*trial)
+            better = self.value(moved) < current - IMPROVEMENT
+            if better and self.within(moved, allowance):
+                return trial
+        return None
+
+    def _exchange(
+        self, buy: np.ndarray, sell: np.ndarray, allowance: list[float]
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Return a better local optimum reached through a kick, or None.
+
+        Two kinds of kick leave the local optimum: a move the cash floor or
+        the turnover cap blocks (buying a share of an underweight asset
+        with cash that is not there), after which ``repair`` finds the cash
+        or turnover elsewhere, leaving that asset alone; and a move that
+        frees cash (selling an expensive share that overshoots its target;
+        least objective per cash freed first), which the descent then spends
+        on several cheaper ones. After each,
+        the search descends again; the first of the ``EXCHANGE_TRIES`` best
+        kicks of each kind that ends better is taken.
+        """
+        limits = self.limits
+        o = self.ladders.outcome(buy, sell)
+        current = self.value(o)
+        scored = self.score(buy, sell, o)
+        fits = self._fits(o, scored)
+        blocked = _improving(np.where(fits, np.inf, scored.objective))
+        frees = fits & (scored.cash > 0)
+        per_cash = np.where(
+            frees, scored.objective / np.where(frees, scored.cash, 1), np.inf
+        )
+        freeing = _best_first(per_cash)
+        for move, asset in (blocked, freeing):
+            for k in range(min(len(move), EXCHANGE_TRIES)):
+                chosen = asset[k : k + 1]
+                keep = np.isin(np.arange(len(buy)), chosen)
+                kicked = _apply(buy, sell, scored, move[k : k + 1], chosen)
+                trial = self._descend(*self.repair(*kicked, keep), allowance)
+                moved = self.ladders.outcome(*trial)
+                keeps = moved.cash >= limits.cash_floor - SLACK and moved.turnover <= (
+                    max(limits.turnover, o.turnover) + SLACK
+                )
+                better = self.value(moved) < current - EXCHANGE_GAIN
+                if keeps and better and self.within(moved, allowance):
+                    return trial
+        return None
+
+    def within(self, o: Outcome, allowance: list[float]) -> bool:
         """Whether no untracked constraint is broken by more than allowed."""
         return all(
             c.violation(o) <= limit
             for c, limit in zip(self.untracked, allowance, strict=True)
         )
+
+
+def _improving(change: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (move, asset) of each asset's best improving move, best first."""
+    move, asset = _best_first(change)
+    improves = change[move, asset] < -IMPROVEMENT
+    return move[improves], asset[improves]
+
+
+def _best_first(change: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (move, asset) of each asset's best finite move, best first."""
+    move, asset = _best_per_asset(change)
+    order = np.argsort(change[move, asset], kind="stable")
+    return move[order], asset[order]
 
 
 def _best_per_asset(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -315,14 +451,22 @@ def discretize(
     """Round ``continuous`` to the ladders with ``method``.
 
     ``nearest``: nearest rung, then repair. ``greedy``: then local search.
-    ``milp``: also search from the binary program's choice and keep the
-    better of the two (its linearised cross terms can mislead when one lot
-    is a large part of the account). The program stops at a node limit
-    (deterministic) and, only when given, at ``milp_time_limit_seconds``;
-    stopping early is said in ``Rounded.note``.
+    ``milp``: also search from the binary program's choice (the true
+    objective over the rungs bracketing each trade, ``milp_rungs``) and
+    keep the better. The program stops at a node limit (deterministic)
+    and, only when given, at ``milp_time_limit_seconds``; stopping early is
+    said in ``Rounded.note``.
     """
     targets = continuous_targets(ladders, continuous)
-    starts = [(ladders.buy.nearest(targets[0]), ladders.sell.nearest(targets[1]))]
+    rounder = Rounder(ladders, objective, constraints)
+
+    def finish(start: tuple[np.ndarray, np.ndarray]) -> tuple[float, Rungs]:
+        rungs = rounder.repair(*start)
+        if method != "nearest":
+            rungs = rounder.improve(*rungs)
+        return rounder.value(ladders.outcome(*rungs)), rungs
+
+    best = finish((ladders.buy.nearest(targets[0]), ladders.sell.nearest(targets[1])))
     note = ""
     if method == "milp":
         chosen = milp_rungs(
@@ -330,15 +474,13 @@ def discretize(
         )
         note = chosen.note
         if chosen.rungs is not None:
-            starts.append(chosen.rungs)
-    rounder = Rounder(ladders, objective, constraints)
-    finished = []
-    for start in starts:
-        buy, sell = rounder.repair(*start)
-        if method != "nearest":
-            buy, sell = rounder.improve(buy, sell)
-        finished.append((rounder.value(ladders.outcome(buy, sell)), buy, sell))
-    _, buy, sell = min(finished, key=lambda f: f[0])
+            best = min(best, finish(chosen.rungs), key=lambda f: f[0])
+    buy, sell = best[1]
+    for _ in range(MAX_ROUNDS if method != "nearest" else 0):
+        moved = neighbourhood.search(rounder, buy, sell)
+        if all(np.array_equal(a, b) for a, b in zip(moved, (buy, sell), strict=True)):
+            break
+        buy, sell = moved
     return Rounded(
         buy_shares=ladders.buy.shares(buy),
         lot_shares=ladders.lot_shares(ladders.sell.shares(sell)),

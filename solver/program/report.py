@@ -29,10 +29,15 @@ def term_values(objective: Sequence[Term], o: Outcome) -> pd.Series:
 
 @dataclass(frozen=True)
 class OrderOutcomes:
-    """The continuous optimum and the outcome of the orders."""
+    """The continuous optimum, the outcome of the orders, and the lower bound.
+
+    ``bound`` is the optimum with both sides of every trade allowed: no
+    answer can beat it (``continuous`` equals it without ``NoBuyAndSell``).
+    """
 
     continuous: Outcome
     after: Outcome
+    bound: float = np.nan
 
 
 def summary(
@@ -67,6 +72,7 @@ def summary(
             realized_gain_short=float(gain[~s.lot_long_term].sum()),
             realized_gain_long=float(gain[s.lot_long_term].sum()),
             cash_after=after.cash * s.value,
+            objective_bound=orders.bound,
             objective_continuous=objective_value(objective, orders.continuous),
             objective_discrete=objective_value(objective, after),
         )

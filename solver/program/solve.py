@@ -53,7 +53,8 @@ class Solution:
     solver: str
     constraints: Callable[[], pd.DataFrame]  # slack and dual per named constraint
     note: str = ""
-    solves: int = 1  # 2 when the trade sides were fixed and the program re-solved
+    solves: int = 1  # more when trade sides were chosen (``one_side_each``)
+    bound: float | None = None  # objective with both sides allowed: a lower bound
 
     @property
     def answer(self) -> Outcome:

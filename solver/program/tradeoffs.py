@@ -37,6 +37,7 @@ from solver.program.continuous import (
     split_constraints,
 )
 from solver.program.direct import Matrices, build_matrices
+from solver.program.report import objective_value
 from solver.program.solve import Solution
 from solver.result import SolveOptions, Status
 
@@ -83,7 +84,7 @@ def sweep(
         ``"max_tracking_error"`` to a cap (``inf``: no cap).
     """
     options = options or SolveOptions()
-    snapshot = build_snapshot(account, targets, market)
+    snapshot = build_snapshot(account, targets, market, buy_any=options.buy_any)
     plain, rules = split_constraints(constraints, snapshot.account_id)
     _check(points, objective, plain, snapshot.account_id)
     # no cap: twice the largest possible tracking error, |a|_1 <= 2 times the
@@ -135,7 +136,16 @@ def sweep(
         try:
             first = solve(mask)
             solution = (
-                None if first is None else one_side_each(snapshot, plain, first, solve)
+                None
+                if first is None
+                else one_side_each(
+                    snapshot,
+                    plain,
+                    first,
+                    solve,
+                    partial(objective_value, terms),
+                    options.sides,
+                )
             )
         except SolverFailedError as exc:
             rows.append(_failed(point, str(exc), start))
@@ -220,6 +230,7 @@ def _row(
             tax=float(s.lot_tax_rate @ gain),
             realized_gain=float(gain.sum()),
             objective=sum(weights[t.name] * t.evaluate(o) for t in objective),
+            objective_bound=solution.bound,
         )
     row["seconds"] = time.perf_counter() - start
     return row
