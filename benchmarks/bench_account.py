@@ -2,15 +2,16 @@
 
 The problem is the batch default: 100 x tracking error^2 (20-factor model)
 + linear cost + tax (loss factor 1), turnover cap 10%, cash floor 0.5%, lot
-bounds, and no asset both bought and sold (solve, fix each asset's side by
-its net trade, re-solve). Three ways, same accounts, same run:
+bounds, and no asset both bought and sold (solve; if sides conflict, solve
+with each asset on its net trade's side and with the assets traded both
+ways held to sales; keep the better). Three ways, same accounts, same run:
 
 (a) ``solver.batch.jobs.solve_job``: what the batch runs per account: validation,
-    both solves through cvxpy, orders (rounding), verification, reports.
-(f) the floor: the same two solves with P, q, A, b built by hand with
+    the solves (direct Clarabel path), orders (rounding), verification, reports.
+(f) the floor: the same solves with P, q, A, b built by hand with
     scipy.sparse in the best formulation known here (active-weight and
     factor variables) and passed straight to Clarabel; no orders.
-(c) plain cvxpy rebuilt per account, with the same two-solve rule; no orders.
+(c) plain cvxpy rebuilt per account, with the same side rule; no orders.
 
 Objectives of (f) and (c) are compared with the continuous objective of (a).
 """
@@ -152,16 +153,24 @@ def plain_solve(
     return float(problem.value), np.asarray(b.value), np.asarray(s.holdings @ z.value)
 
 
-def two_solves(solve, s: Snapshot) -> float:
-    """Run the relax-fix-resolve rule with ``solve``; return the final objective."""
+def side_rule(solve, s: Snapshot) -> float:
+    """Run the library's ``sides="auto"`` rule with ``solve``; return its objective.
+
+    Solve with both sides; if an asset is bought and sold, solve with each
+    asset on its net trade's side, and again with the assets traded both
+    ways held to sales; keep the better.
+    """
     value, buys, sells = solve(s, None)
     side = _sides(s, buys, sells)
-    return value if side is None else solve(s, side)[0]
+    if side is None:
+        return value
+    harvest = np.where((buys > 1e-9) & (sells > 1e-9), -1, side)
+    return min(solve(s, side)[0], solve(s, harvest)[0])
 
 
 def solve_from_scratch(solve, account: Account, targets, market: Market) -> float:
-    """Build the snapshot and run the two-solve rule with ``solve``."""
-    return two_solves(solve, build_snapshot(account, targets, market))
+    """Build the snapshot and run the side rule with ``solve``."""
+    return side_rule(solve, build_snapshot(account, targets, market))
 
 
 def timed(function, *args) -> tuple[float, object]:

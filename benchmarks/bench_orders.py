@@ -51,8 +51,8 @@ from models.snapshot import Snapshot, build_snapshot
 from models.synthetic import synthetic_account, synthetic_market, synthetic_targets
 from models.terms import Constraint, Outcome
 from solver.orders.checks import verify
+from solver.orders.discrete import Rounded, discretize
 from solver.orders.ladders import Ladders, build_ladders
-from solver.orders.rounding import Rounded, discretize
 from solver.orders.trades import trades_table
 from solver.program.continuous import optimize
 from solver.program.report import objective_value

@@ -14,8 +14,8 @@ from models.snapshot import Snapshot, build_snapshot
 from models.terms import Constraint, Outcome, Term, TradeRule
 from solver.errors import InfeasibleError, SolverFailedError, VerificationError
 from solver.orders.checks import verify
+from solver.orders.discrete import discretize
 from solver.orders.ladders import build_ladders
-from solver.orders.rounding import discretize
 from solver.orders.trades import clean, continuous_shares, trades_table
 from solver.program.continuous import NOISE, optimize, split_constraints
 from solver.program.report import (

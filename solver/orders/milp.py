@@ -168,27 +168,15 @@ def milp_rungs(
     k = s.risk.G.shape[0] if te_weight else 0
     exposure = EXPOSURE_SCALE * vars_.factors
     epigraph = cp.Variable(k)  # >= exposure^2, in EXPOSURE_SCALE^2 units
-    # tangent planes e_f >= 2 p_f e_f - p_f^2 at points p: unused slots hold
-    # p = 0 (the plane e_f >= 0); parameters, so cvxpy compiles once
-    points = cp.Parameter((OA_ROUNDS + 1, k))
-    squares = cp.Parameter((OA_ROUNDS + 1, k))
-    cuts = [
-        epigraph >= cp.multiply(2 * points[r], exposure) - squares[r]
-        for r in range(OA_ROUNDS + 1)
-    ]
     scaled = OBJECTIVE_SCALE * cost @ x + te_weight * cp.sum(epigraph)
-    program = cp.Problem(cp.Minimize(scaled), rows + (cuts if k else []))
-    seen = np.zeros((OA_ROUNDS + 1, k))
-    # the first tangent: at the continuous point's exposures
-    seen[0] = (
-        EXPOSURE_SCALE
-        * s.risk.G
-        @ (low.active + _continuous_step(targets, ladders, low, up_buy, up_sell))
-    )
+    # the first tangent planes: at the continuous point's exposures
+    step = _continuous_step(targets, ladders, low, up_buy, up_sell)
+    points = [EXPOSURE_SCALE * s.risk.G @ (low.active + step)] if k else []
     best: tuple[float, np.ndarray] | None = None
     stopped_at = ""
-    for r in range(1, OA_ROUNDS + 1):
-        points.value, squares.value = seen, seen**2
+    for _ in range(OA_ROUNDS):
+        cuts = [epigraph >= cp.multiply(2 * p, exposure) - p**2 for p in points]
+        program = cp.Problem(cp.Minimize(scaled), rows + cuts)
         try:
             model_status = _solve(program, highs_options(time_limit_seconds))
         except (cp.error.SolverError, ValueError):  # cvxpy: ValueError on UNKNOWN
@@ -204,7 +192,7 @@ def milp_rungs(
         below = true - float(program.value) / OBJECTIVE_SCALE  # the tangents miss
         if not k or below <= OA_TOLERANCE * max(abs(true), OA_FLOOR):
             break
-        seen[r] = EXPOSURE_SCALE * e
+        points.append(EXPOSURE_SCALE * e)
     if best is None:
         return MilpChoice(None, stopped_at)
     chosen = best[1]

@@ -3,11 +3,14 @@
 Start from the nearest rung of every ladder, repair the hard limits the
 rounding broke (asset bounds, the cash floor) and the turnover cap, then
 improve the true objective by local search: moves of one rung, up or down,
-on one side of one asset. Tracking error changes are exact for a one-asset
-move (``2 dw (Sigma a)_i + dw^2 Sigma_ii``), the other terms are sums over
+on one side of one asset, and (up to ``THOROUGH_MAX_ASSETS`` assets) jumps
+to the tracking error's best quantity for the asset or to no trade.
+Tracking error changes are exact for a one-asset move
+(``2 dw (Sigma a)_i + dw^2 Sigma_ii``), the other terms are sums over
 assets, so every move of every asset is scored at once with numpy. The best
 moves on distinct assets are applied together when the whole batch improves
-the objective, else the single best move is.
+the objective, else the single best move is. Small accounts then get an
+exhaustive search around the answer (``neighbourhood``).
 """
 
 from __future__ import annotations
@@ -20,9 +23,7 @@ import numpy as np
 from models.constraints import AssetBounds, MaxTurnover, MinCash, NoBuyAndSell
 from models.objective import TrackingError
 from models.terms import Constraint, Outcome, SeparableTerm, Term
-from solver.orders import neighbourhood
 from solver.orders.ladders import Ladders
-from solver.orders.milp import milp_rungs
 from solver.program.report import objective_value
 
 SLACK = 1e-9  # fraction of V kept inside tracked limits
@@ -31,13 +32,9 @@ MAX_ROUNDS = 500
 MOVES = ((1, 0), (-1, 0), (0, 1), (0, -1))  # (buy rung step, sell rung step)
 TRACKED = (MinCash, MaxTurnover, AssetBounds, NoBuyAndSell)  # checked per move
 SINGLE_TRIES = 20  # single moves tried when a batch breaks a constraint
-# Measured per account at lot size 1 (bench_orders): one-rung moves take about
-# 4 ms at 500 assets; jumps and exchanges there took 90-200 ms for a gap
-# 0.01-0.1 bp smaller, at 50 assets they decide the order list from cash.
+# Accounts of up to this many assets also get jump moves: 4 ms per account
+# at 500 assets with one-rung moves only (bench_orders, lot size 1).
 THOROUGH_MAX_ASSETS = 100
-EXCHANGE_TRIES = 4  # kicks of each kind tried when no move improves
-EXCHANGE_ROUNDS = 20  # most exchanges per search
-EXCHANGE_GAIN = 1e-9  # objective units (0.00001 bp of V): smallest worth one
 
 Rungs = tuple[np.ndarray, np.ndarray]  # (buy, sell) rung of every asset
 
@@ -85,9 +82,9 @@ class Scored:
 class Rounder:
     """Repair and improve the rungs of one account against its objective.
 
-    Accounts of up to ``THOROUGH_MAX_ASSETS`` assets are searched with
-    jumps and exchanges too (``thorough``); larger ones with one-rung moves
-    only, which keeps the search within a fraction of the solve's time.
+    Accounts of up to ``THOROUGH_MAX_ASSETS`` assets are searched with jump
+    moves too (``thorough``); larger ones with one-rung moves only, which
+    keeps the search within a fraction of the solve's time.
     """
 
     def __init__(
@@ -185,14 +182,9 @@ class Rounder:
         return keeps
 
     def repair(
-        self, buy: np.ndarray, sell: np.ndarray, keep: np.ndarray | None = None
+        self, buy: np.ndarray, sell: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Restore one side per asset, asset bounds, cash floor and turnover cap.
-
-        The cash floor and the turnover cap are restored without moving the
-        assets in ``keep`` (an exchange's own move).
-        """
-        keep = np.zeros(len(buy), dtype=bool) if keep is None else keep
+        """Restore one side per asset, asset bounds, cash floor and turnover cap."""
         if self.limits.one_side:
             both = (buy > 0) & (sell > 0)
             keep_buy = self.ladders.buy.shares(buy) >= self.ladders.sell.shares(sell)
@@ -200,14 +192,11 @@ class Rounder:
             sell = np.where(both & keep_buy, 0, sell)
         buy, sell = self._into_bounds(buy, sell)
         floor = self.limits.cash_floor
-        buy, sell = self._restore(
-            buy, sell, keep, lambda o: floor - o.cash, lambda m: m.cash
-        )
+        buy, sell = self._restore(buy, sell, lambda o: floor - o.cash, lambda m: m.cash)
         cap = self.limits.turnover
         return self._restore(
             buy,
             sell,
-            keep,
             lambda o: o.turnover - cap,
             lambda m: -m.turnover,
             keep_cash=True,
@@ -237,19 +226,18 @@ class Rounder:
         self,
         buy: np.ndarray,
         sell: np.ndarray,
-        keep: np.ndarray,
         deficit: Callable[[Outcome], float],
         gain: Callable[[Scored], np.ndarray],
         keep_cash: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Cover ``deficit`` by the moves of least objective per gain (not ``keep``)."""
+        """Cover ``deficit`` with the moves that cost least objective per gain."""
         for _ in range(MAX_ROUNDS):
             o = self.ladders.outcome(buy, sell)
             missing = deficit(o) + SLACK
             if missing <= SLACK:
                 break
             scored = self.score(buy, sell, o)
-            useful = (gain(scored) > 0) & np.isfinite(scored.objective) & ~keep
+            useful = (gain(scored) > 0) & np.isfinite(scored.objective)
             if keep_cash:
                 useful &= o.cash + scored.cash >= self.limits.cash_floor
             if not useful.any():
@@ -261,7 +249,7 @@ class Rounder:
             order = np.argsort(ratio[move, asset])
             move, asset = move[order], asset[order]
             covered = np.cumsum(gain(scored)[move, asset])
-            take = max(int(np.searchsorted(covered, missing)), 1)
+            take = max(int(np.searchsorted(covered, missing)), 1)  # no overshoot
             if keep_cash:  # the batch as a whole must keep the floor too
                 cash = o.cash + np.cumsum(scored.cash[move, asset])
                 safe = cash >= self.limits.cash_floor
@@ -274,25 +262,13 @@ class Rounder:
     def improve(
         self, buy: np.ndarray, sell: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Descend to a local optimum, then escape it by exchanges while they pay.
+        """Apply improving moves until none is left.
 
         Tracked limits are checked per move; every other constraint must not
         end up further from satisfied than it was when the search began.
         """
         start = self.ladders.outcome(buy, sell)
         allowance = [max(c.violation(start), SLACK) for c in self.untracked]
-        buy, sell = self._descend(buy, sell, allowance)
-        for _ in range(EXCHANGE_ROUNDS if self.thorough else 0):
-            step = self._exchange(buy, sell, allowance)
-            if step is None:
-                break
-            buy, sell = step
-        return buy, sell
-
-    def _descend(
-        self, buy: np.ndarray, sell: np.ndarray, allowance: list[float]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Apply improving moves that keep every tracked limit until none is left."""
         for _ in range(MAX_ROUNDS):
             o = self.ladders.outcome(buy, sell)
             step = self._step(buy, sell, o, self.score(buy, sell, o), allowance)
@@ -342,47 +318,6 @@ class Rounder:
                 return trial
         return None
 
-    def _exchange(
-        self, buy: np.ndarray, sell: np.ndarray, allowance: list[float]
-    ) -> tuple[np.ndarray, np.ndarray] | None:
-        """Return a better local optimum reached through a kick, or None.
-
-        Two kinds of kick leave the local optimum: a move the cash floor or
-        the turnover cap blocks (buying a share of an underweight asset
-        with cash that is not there), after which ``repair`` finds the cash
-        or turnover elsewhere, leaving that asset alone; and a move that
-        frees cash (selling an expensive share that overshoots its target;
-        least objective per cash freed first), which the descent then spends
-        on several cheaper ones. After each,
-        the search descends again; the first of the ``EXCHANGE_TRIES`` best
-        kicks of each kind that ends better is taken.
-        """
-        limits = self.limits
-        o = self.ladders.outcome(buy, sell)
-        current = self.value(o)
-        scored = self.score(buy, sell, o)
-        fits = self._fits(o, scored)
-        blocked = _improving(np.where(fits, np.inf, scored.objective))
-        frees = fits & (scored.cash > 0)
-        per_cash = np.where(
-            frees, scored.objective / np.where(frees, scored.cash, 1), np.inf
-        )
-        freeing = _best_first(per_cash)
-        for move, asset in (blocked, freeing):
-            for k in range(min(len(move), EXCHANGE_TRIES)):
-                chosen = asset[k : k + 1]
-                keep = np.isin(np.arange(len(buy)), chosen)
-                kicked = _apply(buy, sell, scored, move[k : k + 1], chosen)
-                trial = self._descend(*self.repair(*kicked, keep), allowance)
-                moved = self.ladders.outcome(*trial)
-                keeps = moved.cash >= limits.cash_floor - SLACK and moved.turnover <= (
-                    max(limits.turnover, o.turnover) + SLACK
-                )
-                better = self.value(moved) < current - EXCHANGE_GAIN
-                if keeps and better and self.within(moved, allowance):
-                    return trial
-        return None
-
     def within(self, o: Outcome, allowance: list[float]) -> bool:
         """Whether no untracked constraint is broken by more than allowed."""
         return all(
@@ -393,16 +328,11 @@ class Rounder:
 
 def _improving(change: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return (move, asset) of each asset's best improving move, best first."""
-    move, asset = _best_first(change)
-    improves = change[move, asset] < -IMPROVEMENT
-    return move[improves], asset[improves]
-
-
-def _best_first(change: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return (move, asset) of each asset's best finite move, best first."""
     move, asset = _best_per_asset(change)
     order = np.argsort(change[move, asset], kind="stable")
-    return move[order], asset[order]
+    move, asset = move[order], asset[order]
+    improves = change[move, asset] < -IMPROVEMENT
+    return move[improves], asset[improves]
 
 
 def _best_per_asset(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -425,77 +355,3 @@ def _apply(
     buy[asset] = scored.buy[move, asset]
     sell[asset] = scored.sell[move, asset]
     return buy, sell
-
-
-@dataclass(frozen=True)
-class Rounded:
-    """Orders in shares: per asset bought, per lot sold.
-
-    ``note`` is for the result message: empty, or why the integer program
-    stopped before proving optimality (``MilpChoice.note``).
-    """
-
-    buy_shares: np.ndarray
-    lot_shares: np.ndarray
-    note: str = ""
-
-
-def discretize(
-    ladders: Ladders,
-    continuous: Outcome,
-    objective: Sequence[Term],
-    constraints: Sequence[Constraint],
-    method: str,
-    milp_time_limit_seconds: float | None = None,
-) -> Rounded:
-    """Round ``continuous`` to the ladders with ``method``.
-
-    ``nearest``: nearest rung, then repair. ``greedy``: then local search.
-    ``milp``: also search from the binary program's choice (the true
-    objective over the rungs bracketing each trade, ``milp_rungs``) and
-    keep the better. The program stops at a node limit (deterministic)
-    and, only when given, at ``milp_time_limit_seconds``; stopping early is
-    said in ``Rounded.note``.
-    """
-    targets = continuous_targets(ladders, continuous)
-    rounder = Rounder(ladders, objective, constraints)
-
-    def finish(start: tuple[np.ndarray, np.ndarray]) -> tuple[float, Rungs]:
-        rungs = rounder.repair(*start)
-        if method != "nearest":
-            rungs = rounder.improve(*rungs)
-        return rounder.value(ladders.outcome(*rungs)), rungs
-
-    best = finish((ladders.buy.nearest(targets[0]), ladders.sell.nearest(targets[1])))
-    note = ""
-    if method == "milp":
-        chosen = milp_rungs(
-            ladders, targets, objective, constraints, milp_time_limit_seconds
-        )
-        note = chosen.note
-        if chosen.rungs is not None:
-            best = min(best, finish(chosen.rungs), key=lambda f: f[0])
-    buy, sell = best[1]
-    for _ in range(MAX_ROUNDS if method != "nearest" else 0):
-        moved = neighbourhood.search(rounder, buy, sell)
-        if all(np.array_equal(a, b) for a, b in zip(moved, (buy, sell), strict=True)):
-            break
-        buy, sell = moved
-    return Rounded(
-        buy_shares=ladders.buy.shares(buy),
-        lot_shares=ladders.lot_shares(ladders.sell.shares(sell)),
-        note=note,
-    )
-
-
-def continuous_targets(
-    ladders: Ladders, continuous: Outcome
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return the continuous shares bought, and sold from free lots, per asset."""
-    s = ladders.snapshot
-    lot_price = s.prices[s.lot_asset]
-    free_lot_shares = np.where(
-        ladders.forced_shares > 0, 0.0, continuous.lot_sales * s.value / lot_price
-    )
-    sold = np.bincount(s.lot_asset, free_lot_shares, s.n_assets)
-    return continuous.buys * s.value / s.prices, sold

@@ -482,7 +482,7 @@ def test_milp_orders_are_the_same_on_a_loaded_machine(highs_calls):
     with _busy_machine():
         loaded = _rebalance(case)
     first, second = highs_calls[:rounds], highs_calls[rounds:]
-    assert max(call.nodes for call in first) > 100  # long enough for a clock to cut
+    assert sum(call.nodes for call in first) > 100  # long enough for a clock to cut
     # the same searches, node for node, not just the same answer
     assert [(c.status, c.nodes, c.iterations) for c in second] == [
         (c.status, c.nodes, c.iterations) for c in first

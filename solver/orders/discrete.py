@@ -1,0 +1,94 @@
+"""From the continuous answer to orders: the starts, the searches, the best.
+
+``discretize`` rounds to the ladders from the nearest rungs and, with
+``milp``, from the integer program's choice; each start is repaired and
+improved by the local search (``rounding.Rounder``), the better kept, and
+small accounts then get an exhaustive search around it (``neighbourhood``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.terms import Constraint, Outcome, Term
+from solver.orders import neighbourhood
+from solver.orders.ladders import Ladders
+from solver.orders.milp import milp_rungs
+from solver.orders.rounding import MAX_ROUNDS, Rounder, Rungs
+
+
+@dataclass(frozen=True)
+class Rounded:
+    """Orders in shares: per asset bought, per lot sold.
+
+    ``note`` is for the result message: empty, or why the integer program
+    stopped before proving optimality (``MilpChoice.note``).
+    """
+
+    buy_shares: np.ndarray
+    lot_shares: np.ndarray
+    note: str = ""
+
+
+def discretize(
+    ladders: Ladders,
+    continuous: Outcome,
+    objective: Sequence[Term],
+    constraints: Sequence[Constraint],
+    method: str,
+    milp_time_limit_seconds: float | None = None,
+) -> Rounded:
+    """Round ``continuous`` to the ladders with ``method``.
+
+    ``nearest``: nearest rung, then repair. ``greedy``: then local search.
+    ``milp``: also search from the binary program's choice (the true
+    objective over the rungs bracketing each trade, ``milp_rungs``) and
+    keep the better. The program stops at a node limit (deterministic)
+    and, only when given, at ``milp_time_limit_seconds``; stopping early is
+    said in ``Rounded.note``.
+    """
+    targets = continuous_targets(ladders, continuous)
+    rounder = Rounder(ladders, objective, constraints)
+
+    def finish(start: tuple[np.ndarray, np.ndarray]) -> tuple[float, Rungs]:
+        rungs = rounder.repair(*start)
+        if method != "nearest":
+            rungs = rounder.improve(*rungs)
+        return rounder.value(ladders.outcome(*rungs)), rungs
+
+    best = finish((ladders.buy.nearest(targets[0]), ladders.sell.nearest(targets[1])))
+    note = ""
+    if method == "milp":
+        chosen = milp_rungs(
+            ladders, targets, objective, constraints, milp_time_limit_seconds
+        )
+        note = chosen.note
+        if chosen.rungs is not None:
+            best = min(best, finish(chosen.rungs), key=lambda f: f[0])
+    buy, sell = best[1]
+    for _ in range(MAX_ROUNDS if method != "nearest" else 0):
+        moved = neighbourhood.search(rounder, buy, sell)
+        if all(np.array_equal(a, b) for a, b in zip(moved, (buy, sell), strict=True)):
+            break
+        buy, sell = moved
+    return Rounded(
+        buy_shares=ladders.buy.shares(buy),
+        lot_shares=ladders.lot_shares(ladders.sell.shares(sell)),
+        note=note,
+    )
+
+
+def continuous_targets(
+    ladders: Ladders, continuous: Outcome
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the continuous shares bought, and sold from free lots, per asset."""
+    s = ladders.snapshot
+    lot_price = s.prices[s.lot_asset]
+    free_lot_shares = np.where(
+        ladders.forced_shares > 0, 0.0, continuous.lot_sales * s.value / lot_price
+    )
+    sold = np.bincount(s.lot_asset, free_lot_shares, s.n_assets)
+    return continuous.buys * s.value / s.prices, sold
