@@ -416,6 +416,7 @@ BAD_SETTINGS = {
     "missing config": (["--config", "typo.toml"], None, "config"),
     "unknown solver": (["--solver", "NOPE"], None, "solver"),
     "tax rate": ([], "tax_rate_long = 1.5\n", "tax_rate_long"),
+    "side search": ([], 'sides = "fast"\n', "sides"),
 }
 
 

@@ -28,6 +28,7 @@ from models import (
     TaxCost,
     TrackingError,
 )
+from solver.program import continuous
 from solver.result import SolveOptions
 from tests.conftest import account, diagonal_market
 
@@ -240,3 +241,16 @@ def test_exact_sides_equal_the_enumeration_on_300_tiny_accounts():
     assert (gaps > -SAME).all()  # nothing beats the true optimum
     assert (gaps <= SAME).mean() >= 0.99
     assert gaps.max() < ONE_BP
+
+
+def test_exact_search_stopped_at_its_limit_says_so(monkeypatch):
+    monkeypatch.setattr(continuous, "EXACT_SIDE_SOLVES", 4)
+    for seed in range(20):  # the first account whose search needs more
+        case = tiny_case(seed)
+        summary = case.rebalance("exact")
+        if "sides: search stopped after" in summary["message"]:
+            break
+    else:
+        pytest.fail("no account needed more than 4 solves")
+    assert "bp of V lower" in summary["message"]
+    assert summary["objective_bound"] <= summary["objective_continuous"] + SAME
