@@ -24,6 +24,7 @@ from solver.program.report import (
     term_values,
     weights_table,
 )
+from solver.program.solve import Solution
 from solver.result import RebalanceResult, SolveOptions, Status, empty_trades
 from solver.triggers import Drift, Trigger
 
@@ -156,7 +157,7 @@ def rebalance(
             orders=OrderOutcomes(
                 optimum.answer,
                 after,
-                np.nan if optimum.bound is None else optimum.bound,
+                _bound(optimum),
             ),
             objective=objective,
             seconds=time.perf_counter() - start,
@@ -167,6 +168,16 @@ def rebalance(
         weights=weights_table(snapshot, optimum.answer, after),
         violations=violations,
     )
+
+
+def _bound(optimum: Solution) -> float:
+    """Return the lower bound on the objective, NaN when there is none.
+
+    A ``relaxed`` answer minimised penalties too: its objective bounds nothing.
+    """
+    if optimum.bound is None or optimum.status is Status.RELAXED:
+        return np.nan
+    return optimum.bound
 
 
 def _broken(o: Outcome, constraints: Sequence[Constraint]) -> str:

@@ -214,6 +214,7 @@ def test_elastic_mode_relaxes_the_soft_limit_by_the_least_needed():
     assert result.summary["turnover"] == pytest.approx(0.1)
     assert result.summary["cash_after"] == pytest.approx(200.0)
     assert not result.trades.empty
+    assert np.isnan(result.summary["objective_bound"])  # penalties: no bound
 
 
 def test_elastic_mode_never_relaxes_hard_constraints():
