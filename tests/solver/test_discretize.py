@@ -37,7 +37,7 @@ from models import (
 from models.snapshot import build_snapshot
 from models.synthetic import synthetic_account, synthetic_market, synthetic_targets
 from models.terms import Outcome
-from solver.orders import milp
+from solver.orders import discrete, milp
 from solver.orders.ladders import build_ladders
 from solver.program.continuous import optimize
 from solver.program.report import objective_value
@@ -516,3 +516,30 @@ def test_solve_options_reject_a_bad_milp_time_limit(limit):
     with pytest.raises(InputError) as err:
         SolveOptions(milp_time_limit_seconds=limit)
     assert err.value.field == "milp_time_limit_seconds"
+
+
+def test_milp_is_skipped_when_the_search_is_already_at_the_bound(monkeypatch):
+    """Lot size 1, a drifted account: the local search ends within 0.1% of the
+    continuous objective, which bounds every order list: no program runs."""
+    calls = []
+    monkeypatch.setattr(
+        discrete, "milp_rungs", lambda *a, **k: calls.append(1) or milp.MilpChoice(None)
+    )
+    market = synthetic_market(30, n_factors=5, seed=3)
+    targets = synthetic_targets(market, seed=3)
+    acct = synthetic_account(market, targets, seed=3)
+    result = solver.rebalance(
+        acct,
+        targets=targets,
+        market=market,
+        objective=(TrackingError(100.0), LinearCost(), TaxCost()),
+        constraints=(MinCash(0.01), NoBuyAndSell()),
+        options=SolveOptions(rounding="milp"),
+    )
+    assert result.status == "optimal"
+    bound = result.summary["objective_continuous"]
+    gap = result.summary["objective_discrete"] - bound
+    assert gap <= discrete.MILP_SKIP_GAP * abs(bound)
+    assert calls == []
+    assert len(_rebalance(_hard_milp_case()).trades)  # the hard case still runs it
+    assert calls == [1]
