@@ -41,13 +41,13 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 import cvxpy as cp
 import numpy as np
 import pandas as pd
 import psutil
+from bench_orders import version  # benchmarks/ runs as scripts
 
 from models.market import Market
 from models.synthetic import synthetic_account, synthetic_market, synthetic_targets
@@ -612,14 +612,6 @@ def extrapolation(runs: Sequence[Run], workers: int) -> list[str]:
             text += f"; parent peak RSS ~{parent / 2**30:,.1f} GiB if linear"
         lines.append(text)
     return lines
-
-
-def version(package: str) -> str:
-    """Return an installed package's version, or ``-``."""
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "-"
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

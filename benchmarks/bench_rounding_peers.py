@@ -39,16 +39,15 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from importlib import metadata
 
 import cvxpy as cp
 import numpy as np
 import pandas as pd
+from bench_orders import cash_account, version  # benchmarks/ runs as scripts
 from pypfopt import DiscreteAllocation
 
 import solver
-from models import Account, FactorRiskModel, Market, MinCash, TrackingError
-from models.account import LOT_COLUMNS
+from models import FactorRiskModel, Market, MinCash, TrackingError
 from models.synthetic import synthetic_market
 from solver.result import SolveOptions, Status
 
@@ -163,14 +162,6 @@ def make_case(
         target=target,
         sigma=sigma.loc[names, names].to_numpy(),
     )
-
-
-def cash_account(account_id: str, cash: float) -> Account:
-    """Return an account that holds only cash (as in ``bench_orders``)."""
-    lots = pd.DataFrame({c: [] for c in LOT_COLUMNS}).astype(
-        {"quantity": float, "cost_basis": float, "acquired": "datetime64[ns]"}
-    )
-    return Account(account_id=account_id, cash=cash, lots=lots)
 
 
 def score(
@@ -430,14 +421,6 @@ def errors(rows: Sequence[Row]) -> list[str]:
                 count, message = first.get(m, (0, f"account {r.case.index}: {a.error}"))
                 first[m] = (count + 1, message)
     return [f"{m} failed on {k} accounts; first: {e}" for m, (k, e) in first.items()]
-
-
-def version(package: str) -> str:
-    """Return an installed package's version, or ``-``."""
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "-"
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

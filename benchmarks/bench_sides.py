@@ -41,6 +41,7 @@ from models.synthetic import (
 )
 from solver.batch.jobs import AccountJob, solve_job
 from solver.program.continuous import (
+    NOISE,
     combined_mask,
     fix_sides,
     optimize,
@@ -58,7 +59,7 @@ def relax_fix_resolve(snapshot, objective, plain, rules, options) -> float:
     first = solve_once(snapshot, mask, objective, plain, options)
     assert first is not None
     o = first.answer
-    if not ((o.buys > 1e-9) & (o.sells > 1e-9)).any():
+    if not ((o.buys > NOISE) & (o.sells > NOISE)).any():
         return objective_value(objective, o)
     second = solve_once(
         snapshot, mask & fix_sides(snapshot, o), objective, plain, options

@@ -77,10 +77,10 @@ def discretize(
             best = min(best, finish(chosen.rungs), key=lambda f: f[0])
     buy, sell = best[1]
     for _ in range(MAX_ROUNDS if method != "nearest" else 0):
-        moved = neighbourhood.search(rounder, buy, sell)
-        if all(np.array_equal(a, b) for a, b in zip(moved, (buy, sell), strict=True)):
+        better = neighbourhood.search(rounder, buy, sell)
+        if better is None:
             break
-        buy, sell = moved
+        buy, sell = better
     return Rounded(
         buy_shares=ladders.buy.shares(buy),
         lot_shares=ladders.lot_shares(ladders.sell.shares(sell)),

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from solver.orders.ladders import Ladders
+from solver.orders.rounding import IMPROVEMENT, SLACK, Rungs
 
 if TYPE_CHECKING:
     from solver.orders.rounding import Rounder
 
 REACH = 3  # rungs either side of the answer
 MAX_COMBINATIONS = 200_000  # larger neighbourhoods are not searched
-SLACK = 1e-9  # fraction of V kept inside tracked limits
 
 
 def candidates(ladders: Ladders, buy: np.ndarray, sell: np.ndarray) -> list[np.ndarray]:
@@ -52,24 +52,22 @@ def candidates(ladders: Ladders, buy: np.ndarray, sell: np.ndarray) -> list[np.n
     return out
 
 
-def search(
-    rounder: Rounder, buy: np.ndarray, sell: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def search(rounder: Rounder, buy: np.ndarray, sell: np.ndarray) -> Rungs | None:
     """Return the best feasible rungs within ``REACH`` of ``(buy, sell)``.
 
-    Returns ``(buy, sell)`` itself when the neighbourhood is larger than
-    ``MAX_COMBINATIONS`` or nothing in it is better.
+    Returns None when the neighbourhood is larger than ``MAX_COMBINATIONS``
+    or nothing in it is better.
     """
     L, limits = rounder.ladders, rounder.limits
     s = L.snapshot
     tradable = (L.buy.highest > 0) | (L.sell.highest > 0)
     if 2.0 ** tradable.sum() > MAX_COMBINATIONS:  # two candidates each at least
-        return buy, sell
+        return None
     options = candidates(L, buy, sell)
     moving = [i for i, c in enumerate(options) if len(c) > 1]
     sizes = [len(options[i]) for i in moving]
     if not moving or np.prod(sizes, dtype=float) > MAX_COMBINATIONS:
-        return buy, sell
+        return None
     # one outcome per layer: layer j puts each asset at its j-th candidate
     depth = max(sizes)
     layers = []
@@ -119,7 +117,7 @@ def search(
         & (turnover <= max(limits.turnover, base.turnover) + SLACK)
     )
     current = rounder.value(base)
-    allowance = [max(c.violation(base), SLACK) for c in rounder.untracked]
+    allowance = rounder.allowance(base)
     for k in np.argsort(np.where(feasible, value, np.inf))[:50]:
         if not feasible[k]:
             break
@@ -127,8 +125,8 @@ def search(
         for row, i in enumerate(moving):
             b[i], sl[i] = options[i][grid[row, k]]
         moved = L.outcome(b, sl)
-        if rounder.value(moved) >= current - 1e-13:
+        if rounder.value(moved) >= current - IMPROVEMENT:
             break
         if rounder.within(moved, allowance):
             return b, sl
-    return buy, sell
+    return None

@@ -267,8 +267,7 @@ class Rounder:
         Tracked limits are checked per move; every other constraint must not
         end up further from satisfied than it was when the search began.
         """
-        start = self.ladders.outcome(buy, sell)
-        allowance = [max(c.violation(start), SLACK) for c in self.untracked]
+        allowance = self.allowance(self.ladders.outcome(buy, sell))
         for _ in range(MAX_ROUNDS):
             o = self.ladders.outcome(buy, sell)
             step = self._step(buy, sell, o, self.score(buy, sell, o), allowance)
@@ -317,6 +316,10 @@ class Rounder:
             if better and self.within(moved, allowance):
                 return trial
         return None
+
+    def allowance(self, start: Outcome) -> list[float]:
+        """Return how far each untracked constraint may be broken: as at ``start``."""
+        return [max(c.violation(start), SLACK) for c in self.untracked]
 
     def within(self, o: Outcome, allowance: list[float]) -> bool:
         """Whether no untracked constraint is broken by more than allowed."""

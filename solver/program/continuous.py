@@ -118,7 +118,7 @@ def one_side_each(
     net = fix_sides(snapshot, first.answer)
     search.consider(first.mask & net)
     search.consider(first.mask & sell_side(net, snapshot, conflict))
-    note = search.branch(first) if sides == "exact" else ""
+    note = search.branch(first, bound) if sides == "exact" else ""
     if search.best is None:
         return None
     best = search.best
@@ -158,7 +158,7 @@ class SideSearch:
             self.best, self.best_value = solution, objective
         return solution, objective
 
-    def branch(self, root: Solution) -> str:
+    def branch(self, root: Solution, bound: float) -> str:
         """Branch and bound over the sides of the assets traded both ways.
 
         Best bound first; each node holds its largest round trip to sales
@@ -166,10 +166,11 @@ class SideSearch:
         both ways is also solved with its sides fixed (an incumbent). Stops
         when no node can beat the best answer by ``SIDE_TOLERANCE`` (then
         the answer is the exact optimum) or after ``EXACT_SIDE_SOLVES``
-        solves; returns a note with the gap left in that case.
+        solves; returns a note with the gap left in that case. ``bound`` is
+        the root's objective.
         """
         s = self.snapshot
-        nodes = [(self.value(root.answer), 0, root)]
+        nodes = [(bound, 0, root)]
         pushed = 0
         while nodes and nodes[0][0] < self.best_value - SIDE_TOLERANCE:
             if self.solves >= EXACT_SIDE_SOLVES:
