@@ -57,25 +57,27 @@ def discretize(
     targets = continuous_targets(ladders, continuous)
     rounder = Rounder(ladders, objective, constraints)
 
-    def finish(start: tuple[np.ndarray, np.ndarray]) -> tuple[float, Rungs]:
+    def finish(start: Rungs) -> tuple[bool, float, Rungs]:
+        """Repair and improve a start; rank by limits kept, then objective."""
         rungs = rounder.repair(*start)
         if method != "nearest":
             rungs = rounder.improve(*rungs)
-        return rounder.value(ladders.outcome(*rungs)), rungs
+        o = ladders.outcome(*rungs)
+        return rounder.breaks_limits(o), rounder.value(o), rungs
 
     best = finish((ladders.buy.nearest(targets[0]), ladders.sell.nearest(targets[1])))
     note = ""
     # the continuous answer bounds every order list on its ladders
     bound = rounder.value(continuous)
-    close = best[0] - bound <= MILP_SKIP_GAP * abs(bound)
+    close = not best[0] and best[1] - bound <= MILP_SKIP_GAP * abs(bound)
     if method == "milp" and not close:
         chosen = milp_rungs(
             ladders, targets, objective, constraints, milp_time_limit_seconds
         )
         note = chosen.note
         if chosen.rungs is not None:
-            best = min(best, finish(chosen.rungs), key=lambda f: f[0])
-    buy, sell = best[1]
+            best = min(best, finish(chosen.rungs), key=lambda f: f[:2])
+    buy, sell = best[2]
     for _ in range(MAX_ROUNDS if method != "nearest" else 0):
         better = neighbourhood.search(rounder, buy, sell)
         if better is None:

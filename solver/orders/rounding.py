@@ -29,6 +29,7 @@ from solver.program.report import objective_value
 SLACK = 1e-9  # fraction of V kept inside tracked limits
 IMPROVEMENT = 1e-13  # smallest objective gain worth a move
 MAX_ROUNDS = 500
+PATIENT_ROUNDS = 50  # repair rounds that avoid overshooting the deficit
 MOVES = ((1, 0), (-1, 0), (0, 1), (0, -1))  # (buy rung step, sell rung step)
 TRACKED = (MinCash, MaxTurnover, AssetBounds, NoBuyAndSell)  # checked per move
 SINGLE_TRIES = 20  # single moves tried when a batch breaks a constraint
@@ -230,8 +231,13 @@ class Rounder:
         gain: Callable[[Scored], np.ndarray],
         keep_cash: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Cover ``deficit`` with the moves that cost least objective per gain."""
-        for _ in range(MAX_ROUNDS):
+        """Cover ``deficit`` with the moves that cost least objective per gain.
+
+        Each round takes the cheapest moves that do not overshoot the
+        deficit; after ``PATIENT_ROUNDS`` rounds, also the one that covers
+        it, so that small moves against a large deficit still finish.
+        """
+        for rounds in range(MAX_ROUNDS):
             o = self.ladders.outcome(buy, sell)
             missing = deficit(o) + SLACK
             if missing <= SLACK:
@@ -249,7 +255,8 @@ class Rounder:
             order = np.argsort(ratio[move, asset])
             move, asset = move[order], asset[order]
             covered = np.cumsum(gain(scored)[move, asset])
-            take = max(int(np.searchsorted(covered, missing)), 1)  # no overshoot
+            overshoot = int(rounds >= PATIENT_ROUNDS)
+            take = max(int(np.searchsorted(covered, missing)) + overshoot, 1)
             if keep_cash:  # the batch as a whole must keep the floor too
                 cash = o.cash + np.cumsum(scored.cash[move, asset])
                 safe = cash >= self.limits.cash_floor
@@ -320,6 +327,13 @@ class Rounder:
     def allowance(self, start: Outcome) -> list[float]:
         """Return how far each untracked constraint may be broken: as at ``start``."""
         return [max(c.violation(start), SLACK) for c in self.untracked]
+
+    def breaks_limits(self, o: Outcome) -> bool:
+        """Whether an outcome breaks the cash floor or the turnover cap."""
+        limits = self.limits
+        return bool(
+            o.cash < limits.cash_floor - SLACK or o.turnover > limits.turnover + SLACK
+        )
 
     def within(self, o: Outcome, allowance: list[float]) -> bool:
         """Whether no untracked constraint is broken by more than allowed."""

@@ -543,3 +543,59 @@ def test_milp_is_skipped_when_the_search_is_already_at_the_bound(monkeypatch):
     assert calls == []
     assert len(_rebalance(_hard_milp_case()).trades)  # the hard case still runs it
     assert calls == [1]
+
+
+def test_repair_covers_a_large_cash_deficit_with_small_moves():
+    """A $1e9 share beside 10-share lots of $100-$456 in a $1.5e10 account:
+    rounding leaves a cash deficit that only many small moves or one large
+    one cover. The orders keep the cash floor (found by the fuzz test)."""
+    lots = pd.DataFrame(
+        {
+            "asset": ["S1", "S2", "S2", "S3", "S3"],
+            "lot_id": ["S1-0", "S2-0", "S2-1", "S3-0", "S3-1"],
+            "quantity": [
+                1.380578e07,
+                2.817506e06,
+                1.267878e06,
+                1.408753e05,
+                1.944079e07,
+            ],
+            "cost_basis": [102.908667, 354.958714, 645.847537, 455.468026, 365.525282],
+            "acquired": pd.to_datetime(
+                ["2023-09-28", "2021-05-22", "2025-03-29", "2024-04-03", "2024-09-08"]
+            ),
+        }
+    )
+    assets = ["S0", "S1", "S2", "S3"]
+    prices = pd.DataFrame(
+        {
+            "asset": assets,
+            "price": [1e9, 106.6, 456.11, 305.62],
+            "cost_bps": [5.834436, 4.518317, 9.954917, 4.566469],
+            "lot_size": [1.0, 10.0, 10.0, 10.0],
+        }
+    )
+    covariance = pd.DataFrame(
+        [
+            [0.056191, -0.002437, 0.009033, 0.000286],
+            [-0.002437, 0.094349, -0.004816, 0.014474],
+            [0.009033, -0.004816, 0.038978, -0.014357],
+            [0.000286, 0.014474, -0.014357, 0.045329],
+        ],
+        index=assets,
+        columns=assets,
+    )
+    market = Market(
+        as_of=pd.Timestamp("2026-06-30"),
+        prices=prices,
+        risk_model=CovarianceRiskModel(covariance),
+    )
+    result = solver.rebalance(
+        Account("A1", 680370812.5386643, lots),
+        targets=pd.Series([0.484484, 0.01138, 0.369834, 0.134301], index=assets),
+        market=market,
+        objective=(TrackingError(100.0), LinearCost(), TaxCost()),
+        constraints=(MinCash(0.0), NoBuyAndSell()),
+    )
+    assert result.status == "optimal"
+    assert result.summary["cash_after"] >= 0
