@@ -166,7 +166,11 @@ class TaxCost:
 
     def coefficients(self, s: Snapshot) -> np.ndarray:
         """Return the cost per unit of V sold, one entry per lot."""
-        tax = s.lot_tax_rate * s.lot_gain_fraction
+        return self.lot_costs(s.lot_tax_rate, s.lot_gain_fraction)
+
+    def lot_costs(self, rate: np.ndarray, gain_fraction: np.ndarray) -> np.ndarray:
+        """Return the cost per unit sold of lots with these rates and gains."""
+        tax = rate * gain_fraction
         return np.where(tax < 0, self.loss_factor * tax, tax)
 
     def expr(self, x: ProgramVars) -> Expr:

@@ -38,17 +38,25 @@ def shrunk_covariance(
     covariance (divisor T) and ``mu = trace(S) / n``.
     """
     X = _centred(returns)
+    if shrinkage is not None and not 0 <= shrinkage <= 1:
+        raise InputError(f"must be in [0, 1], got {shrinkage!r}", field="shrinkage")
+    sigma = shrunk_covariance_matrix(X, shrinkage) * periods_per_year
+    labels = returns.columns.astype(str)
+    return CovarianceRiskModel(pd.DataFrame(sigma, index=labels, columns=labels))
+
+
+def shrunk_covariance_matrix(X: np.ndarray, shrinkage: float | None) -> np.ndarray:
+    """Return ``shrinkage * mu I + (1 - shrinkage) * S`` for centred returns ``X``.
+
+    ``None`` uses the Ledoit-Wolf weight. Per period, not annualised.
+    """
     T, n = X.shape
     sample = X.T @ X / T
     mu = np.trace(sample) / n
-    target = mu * np.eye(n)
     if shrinkage is None:
         shrinkage = ledoit_wolf_shrinkage(X)
-    elif not 0 <= shrinkage <= 1:
-        raise InputError(f"must be in [0, 1], got {shrinkage!r}", field="shrinkage")
-    sigma = (shrinkage * target + (1 - shrinkage) * sample) * periods_per_year
-    labels = returns.columns.astype(str)
-    return CovarianceRiskModel(pd.DataFrame(sigma, index=labels, columns=labels))
+    matrix: np.ndarray = (1 - shrinkage) * sample + shrinkage * mu * np.eye(n)
+    return matrix
 
 
 def ledoit_wolf_shrinkage(X: np.ndarray) -> float:

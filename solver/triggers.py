@@ -20,7 +20,7 @@ import pandas as pd
 from models.errors import InputError
 from models.snapshot import Snapshot
 
-FREQUENCIES = {"monthly": "M", "quarterly": "Q", "annual": "Y"}
+FREQUENCIES = ("monthly", "quarterly", "annual")
 TOLERANCE = 1e-12  # weights within this of a band edge are inside
 
 
@@ -98,7 +98,7 @@ class Calendar:
     def __post_init__(self) -> None:
         if self.frequency not in FREQUENCIES:
             raise InputError(
-                f"must be one of {tuple(FREQUENCIES)}, got {self.frequency!r}",
+                f"must be one of {FREQUENCIES}, got {self.frequency!r}",
                 field="calendar",
             )
 
@@ -106,11 +106,26 @@ class Calendar:
         """Fire in a new period."""
         if d.last_rebalance is None:
             return Firing(self.name, True, "never rebalanced")
-        code = FREQUENCIES[self.frequency]
-        now, last = d.as_of.to_period(code), d.last_rebalance.to_period(code)
+        now, last = self._period(d.as_of), self._period(d.last_rebalance)
         if now > last:
-            return Firing(self.name, True, f"new {self.frequency} period {now}")
-        return Firing(self.name, False, f"last rebalanced in {last}")
+            label = self._label(now)
+            return Firing(self.name, True, f"new {self.frequency} period {label}")
+        return Firing(self.name, False, f"last rebalanced in {self._label(last)}")
+
+    def _period(self, day: pd.Timestamp) -> tuple[int, int]:
+        """Return ``day``'s period as (year, month or quarter or 0), comparable."""
+        if self.frequency == "monthly":
+            return day.year, day.month
+        if self.frequency == "quarterly":
+            return day.year, (day.month - 1) // 3 + 1
+        return day.year, 0
+
+    def _label(self, period: tuple[int, int]) -> str:
+        """Return a period as pandas prints it: 2026-03, 2026Q1 or 2026."""
+        year, part = period
+        if self.frequency == "monthly":
+            return f"{year}-{part:02d}"
+        return f"{year}Q{part}" if self.frequency == "quarterly" else f"{year}"
 
 
 @dataclass(frozen=True, slots=True)

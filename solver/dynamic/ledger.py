@@ -8,17 +8,26 @@ Simplifications of the US rules (long term: held more than one year, as in
   before count while held and if not from the sold shares' purchase (Rev.
   Rul. 56-602). Other accounts are ignored. Matched shares take the loss into
   their basis and the sold shares' holding period; a bigger lot is split.
-- A disallowance is booked in the year it is found: a December loss washed in
-  January stays allowed, and the next year's gains of its term grow instead.
+- A disallowance is booked in the year of the loss sale: a December loss
+  washed by a January buy is disallowed in December's year. A year is
+  therefore settled only once its last wash-sale window has closed
+  (:meth:`Ledger.settles_on`); a buy that would wash a loss of a settled year
+  is refused.
+- First in, first out means oldest holding period first, then the order in
+  which the lots were opened.
 - Net losses are deducted from ordinary income at the short-term rate, up to
   the limit, short-term part first; the rest carries forward by term. No
   state tax, NIIT, AMT, dividends or interest. Trades come in date order.
-- Liquidation ignores wash sales among its own sales (every share is sold);
-  carryforward left after it is worth nothing.
+- Liquidation sells every lot, first in first out, at the given cost and by
+  the same rules (a loss washed by shares bought in the window before it moves
+  into them and is realised when they are sold); carryforward left after it is
+  worth nothing.
 """
 
 from __future__ import annotations
 
+import copy
+import math
 from dataclasses import replace
 from functools import partial
 
@@ -31,8 +40,8 @@ from models.lots import Lot, Realization
 from models.tax import annual_tax
 
 TRADE_COLUMNS = ("asset", "date", "side", "quantity", "price", "realized_gain")
-ONE_YEAR = pd.DateOffset(years=1)
 _REL_TOL = 1e-9  # relative tolerance on cash and share quantities
+_DAY_NS = 86_400 * 10**9
 _Booked = list[tuple[int, bool, float]]  # tax year, long term, allowed gain
 
 
@@ -43,8 +52,16 @@ def _require(ok: bool, problem: str, **where: str | None) -> None:
 
 
 def _long_term(acquired: pd.Timestamp, day: pd.Timestamp) -> bool:
-    """Return whether shares acquired on ``acquired`` are long term on ``day``."""
-    return bool(day > acquired + ONE_YEAR)  # as models.tax.is_long_term
+    """Return whether shares acquired on ``acquired`` are long term on ``day``.
+
+    As :func:`models.tax.is_long_term`: one calendar year later, February 29
+    moving to February 28.
+    """
+    if day.year - acquired.year > 1:
+        return True
+    if acquired.month == 2 and acquired.day == 29:
+        return bool(day > acquired.replace(year=acquired.year + 1, day=28))
+    return bool(day > acquired.replace(year=acquired.year + 1))
 
 
 def _year_gains(booked: _Booked, year: int) -> tuple[float, float]:
@@ -57,10 +74,12 @@ def _year_gains(booked: _Booked, year: int) -> tuple[float, float]:
 def _check_trade(quantity: float, price: float, cost: float, **where: str) -> None:
     """Raise unless quantity and price are finite and > 0, and cost >= 0."""
     for field, value in (("quantity", quantity), ("price", price)):
-        ok = np.isfinite(value) and value > 0
-        _require(ok, f"must be finite and > 0, got {value!r}", **where, field=field)
-    ok = np.isfinite(cost) and cost >= 0
-    _require(ok, f"must be finite and >= 0, got {cost!r}", **where, field="cost")
+        if not (math.isfinite(value) and value > 0):
+            problem = f"must be finite and > 0, got {value!r}"
+            raise InputError(problem, **where, field=field)
+    if not (math.isfinite(cost) and cost >= 0):
+        problem = f"must be finite and >= 0, got {cost!r}"
+        raise InputError(problem, **where, field="cost")
 
 
 class Ledger:
@@ -125,6 +144,10 @@ class Ledger:
         self._settled: int | None = None
         self._last: pd.Timestamp | None = None
         self._lot_count = self._purchases = 0
+        self._fifo: dict[str, tuple[int, int]] = {}  # lot id -> (acquired, opened)
+        self._losses: dict[str, list[int]] = {}  # asset -> its loss sales
+        self._of_asset: dict[str, dict[str, None]] = {}  # asset -> its lot ids
+        self._held: dict[str, float] = {}  # asset -> shares in its lots
 
     def buy(
         self,
@@ -143,23 +166,23 @@ class Ledger:
         _check_trade(quantity, price, cost, asset=asset)
         quantity, price, cost = float(quantity), float(price), float(cost)
         total = quantity * price + cost
-        ok = total - self.cash <= _REL_TOL * total
-        _require(ok, f"needs {total:.2f}", asset=asset, field="cash")
+        if total - self.cash > _REL_TOL * total:
+            raise InputError(f"needs {total:.2f}", asset=asset, field="cash")
         self.cash = max(self.cash - total, 0.0)
         self._trades.append((asset, day, "buy", quantity, price, np.nan))
         self._purchases += 1
         basis, left, created = price + cost / quantity, quantity, list[Lot]()
         start = day - self._window
-        first = len(self.realizations)
-        while first and self.realizations[first - 1].date >= start:
+        losses = self._losses.get(asset, [])
+        first = len(losses)
+        while first and self.realizations[losses[first - 1]].date >= start:
             first -= 1  # sales are in date order: look only inside the window
-        for index in range(first, len(self.realizations)):
+        for index in losses[first:]:
             sale = self.realizations[index]
             matched = min(left, sale.quantity - self._washed[index])
-            washes = sale.asset == asset and sale.gain < 0 and sale.date >= start
-            if not washes or matched <= _REL_TOL * quantity:
+            if matched <= _REL_TOL * quantity:
                 continue
-            self._wash(index, matched, day.year)
+            self._wash(index, matched)
             acquired = day - (sale.date - sale.acquired)
             adjusted = basis - sale.gain / sale.quantity
             created.append(self._new_lot(asset, matched, adjusted, acquired))
@@ -186,9 +209,9 @@ class Ledger:
         _check_trade(quantity, price, cost, **where)
         quantity, price, cost = float(quantity), float(price), float(cost)
         ok = quantity <= lot.quantity * (1 + _REL_TOL)
-        _require(
-            ok, f"sells {quantity!r} of {lot.quantity!r}", **where, field="quantity"
-        )
+        if not ok:
+            problem = f"sells {quantity!r} of {lot.quantity!r}"
+            raise InputError(problem, **where, field="quantity")
         quantity = min(quantity, lot.quantity)
         proceeds = quantity * price - cost
         ok = self.cash + proceeds >= -_REL_TOL * cost
@@ -203,11 +226,17 @@ class Ledger:
         self._trades.append((asset, day, "sell", quantity, price, gain))
         purchase = self._purchase[lot_id]
         if lot.quantity - quantity <= _REL_TOL * lot.quantity:
-            del self._lots[lot_id], self._purchase[lot_id]
+            del self._lots[lot_id], self._purchase[lot_id], self._fifo[lot_id]
+            del self._of_asset[asset][lot_id]
+            self._held[asset] -= quantity
+            if not self._of_asset[asset]:
+                del self._held[asset]
             self._replacements.discard(lot_id)
         else:
             self._lots[lot_id] = replace(lot, quantity=lot.quantity - quantity)
+            self._held[asset] -= quantity
         if gain < 0:
+            self._losses.setdefault(asset, []).append(len(self.realizations) - 1)
             self._wash_with_earlier_buys(len(self.realizations) - 1, purchase)
         self._pay_tax_owed()
         return self.realizations[-1]
@@ -234,12 +263,26 @@ class Ledger:
         """Return an open lot by id (``None`` once sold in full)."""
         return self._lots.get(lot_id)
 
+    def fifo(self, asset: str | None = None) -> list[Lot]:
+        """Return the open lots (of ``asset``, or all), first in first out."""
+        if asset is None:
+            lots = list(self._lots.values())
+        else:
+            lots = [self._lots[i] for i in self._of_asset.get(asset, ())]
+        return sorted(lots, key=lambda x: self._fifo[x.lot_id])
+
+    def shares(self) -> dict[str, float]:
+        """Return the shares held per asset."""
+        return dict(self._held)
+
     def positions(self) -> pd.Series:
         """Return the shares held per asset (index ``asset``)."""
-        totals: dict[str, float] = {}
-        for lot in self._lots.values():
-            totals[lot.asset] = totals.get(lot.asset, 0.0) + lot.quantity
-        return pd.Series(totals, dtype=float).sort_index().rename_axis("asset")
+        shares = pd.Series(self.shares(), dtype=float)
+        return shares.sort_index().rename_axis("asset")
+
+    def settles_on(self, year: int) -> pd.Timestamp:
+        """Return the first day ``year`` can be settled: its wash windows closed."""
+        return pd.Timestamp(year, 12, 31) + self._window + pd.Timedelta(days=1)
 
     def market_value(self, prices: pd.Series) -> float:
         """Return lots at ``prices`` (index ``asset``) + cash - ``tax_owed``."""
@@ -279,38 +322,83 @@ class Ledger:
         return tax
 
     def liquidation_value_after_tax(
-        self, date: pd.Timestamp, prices: pd.Series
+        self, date: pd.Timestamp, prices: pd.Series, cost_rate: float = 0.0
     ) -> float:
         """Return the value left after selling every lot at ``prices`` on ``date``.
 
-        Cash plus lots at ``prices`` minus ``tax_owed`` minus the tax, by the
-        ``settle_year`` rules, of every unsettled year through ``date``'s, the
-        liquidation sales included. The ledger does not change.
+        Every lot is sold first in first out, paying ``cost_rate`` of the value
+        sold, by the rules of :meth:`sell` (wash sales among the sales
+        included); then every unsettled year through ``date``'s is settled.
+        The ledger does not change.
         """
-        day = self._day(date, trade=False)
-        values = self._lot_values(prices)
-        booked = list(self._booked)
-        for lot, value in zip(self._lots.values(), values, strict=True):
-            gain = value - lot.quantity * lot.cost_basis
-            booked.append((day.year, _long_term(lot.acquired, day), gain))
-        carry, tax = self.loss_carryforward, 0.0
-        first = min([y for y, _, _ in booked], default=day.year)
-        for year in range(first, day.year + 1):
-            year_tax, carry = self._annual_tax(_year_gains(booked, year), carry)
-            tax += year_tax
-        return sum(values) + self.cash - self.tax_owed - tax
+        return self._closed(date, prices, cost_rate, liquidate=True).market_value(
+            prices
+        )
+
+    def value_after_tax(self, date: pd.Timestamp, prices: pd.Series) -> float:
+        """Return the value after the tax on gains realised so far, nothing sold.
+
+        Every unsettled year through ``date``'s is settled on a copy; the
+        difference to :meth:`liquidation_value_after_tax` is the deferred tax
+        of the open lots (and the cost of selling them).
+        """
+        return self._closed(date, prices, 0.0, liquidate=False).market_value(prices)
+
+    def carryforward_after(self, date: pd.Timestamp, prices: pd.Series) -> float:
+        """Return the capital loss left to carry once ``date``'s year is settled."""
+        closed = self._closed(date, prices, 0.0, liquidate=False)
+        return float(sum(closed.loss_carryforward))
+
+    def _closed(
+        self,
+        date: pd.Timestamp,
+        prices: pd.Series,
+        cost_rate: float,
+        *,
+        liquidate: bool,
+    ) -> Ledger:
+        """Return a copy with every lot sold (if ``liquidate``) and years settled."""
+        closed = copy.copy(self)
+        for name in ("_lots", "_purchase", "_fifo", "_booked", "realizations"):
+            setattr(closed, name, copy.copy(getattr(self, name)))
+        closed._of_asset = {a: dict(ids) for a, ids in self._of_asset.items()}
+        closed._held = dict(self._held)
+        closed._losses = {a: list(sales) for a, sales in self._losses.items()}
+        closed._replacements = set(self._replacements)
+        closed._washed, closed._trades = list(self._washed), list(self._trades)
+        day = closed._day(date, trade=False)
+        self._lot_values(prices)  # every price checked
+        price_of = prices.to_dict()
+        if liquidate:
+            for lot in closed.fifo():
+                held = closed._lots.get(lot.lot_id)
+                if held is None:
+                    continue
+                price = float(price_of[held.asset])
+                cost = held.quantity * price * cost_rate
+                closed.sell(day, held.lot_id, held.quantity, price, cost)
+        years = sorted({y for y, _, _ in closed._booked} | {day.year})
+        for year in years:
+            if closed._settled is None or year > closed._settled:
+                closed.settle_year(year)
+        return closed
 
     def _day(self, date: pd.Timestamp, *, trade: bool) -> pd.Timestamp:
         """Return ``date`` at midnight, not before the last trade."""
-        parsed = pd.to_datetime(date, errors="coerce")
-        if not isinstance(parsed, pd.Timestamp):
-            raise InputError(f"not a date: {date!r}", field="date")
-        day = parsed.normalize()
+        day = date
+        midnight = isinstance(day, pd.Timestamp) and day.tz is None
+        if not (midnight and day.value % _DAY_NS == 0):
+            parsed = pd.to_datetime(date, errors="coerce")
+            if not isinstance(parsed, pd.Timestamp):
+                raise InputError(f"not a date: {date!r}", field="date")
+            day = parsed.normalize()
         ok = self._last is None or day >= self._last
-        _require(ok, f"{day.date()} is before the last trade", field="date")
+        if not ok:
+            raise InputError(f"{day.date()} is before the last trade", field="date")
         if trade:
             done = self._settled
-            _require(done is None or day.year > done, f"{done} settled", field="date")
+            if done is not None and day.year <= done:
+                raise InputError(f"{done} settled", field="date")
             self._last = day
         return day
 
@@ -321,11 +409,19 @@ class Ledger:
         self._lot_count += 1
         lot = Lot(f"{asset}-{self._lot_count}", asset, quantity, basis, acquired)
         self._lots[lot.lot_id], self._purchase[lot.lot_id] = lot, self._purchases
+        self._fifo[lot.lot_id] = (acquired.value, self._lot_count)
+        self._held[asset] = self._held.get(asset, 0.0) + quantity
+        self._of_asset.setdefault(asset, {})[lot.lot_id] = None
         return lot
 
-    def _wash(self, index: int, matched: float, year: int) -> None:
-        """Disallow the loss on ``matched`` shares of a sale, booked in ``year``."""
+    def _wash(self, index: int, matched: float) -> None:
+        """Disallow the loss on ``matched`` shares of a sale, in the sale's year."""
         sale = self.realizations[index]
+        year, done = sale.date.year, self._settled
+        if done is not None and year <= done:
+            problem = f"washes a loss of {sale.date.date()}, in settled year {year}"
+            where = {"asset": sale.asset, "lot_id": sale.lot_id, "field": "date"}
+            _require(False, problem, **where)
         amount = -sale.gain / sale.quantity * matched
         self.realizations[index] = replace(sale, disallowed=sale.disallowed + amount)
         self._washed[index] += matched
@@ -334,28 +430,34 @@ class Ledger:
     def _wash_with_earlier_buys(self, index: int, purchase: int) -> None:
         """Match a loss sale with held shares bought in the window before it."""
         sale = self.realizations[index]
-        candidates = sorted(
-            (lot.acquired, self._purchase[lot_id], lot_id)
-            for lot_id, lot in self._lots.items()
-            if lot.asset == sale.asset
-            and lot.acquired >= sale.date - self._window
-            and lot_id not in self._replacements
-            and self._purchase[lot_id] != purchase
-        )
+        start = sale.date - self._window
+        candidates = []
+        # lots that are not replacements are opened in date order: newest first
+        for lot_id in reversed(self._of_asset.get(sale.asset, {})):
+            if lot_id in self._replacements:
+                continue
+            lot = self._lots[lot_id]
+            if lot.acquired < start:
+                break
+            if self._purchase[lot_id] != purchase:
+                candidates.append((lot.acquired, self._purchase[lot_id], lot_id))
+        candidates.sort()
         per_share, shift = -sale.gain / sale.quantity, sale.date - sale.acquired
         for *_, lot_id in candidates:
             lot, left = self._lots[lot_id], sale.quantity - self._washed[index]
             if left <= _REL_TOL * sale.quantity:
                 break
             matched = min(left, lot.quantity)
-            self._wash(index, matched, sale.date.year)
+            self._wash(index, matched)
             basis, acquired = lot.cost_basis + per_share, lot.acquired - shift
             if lot.quantity - matched > _REL_TOL * lot.quantity:
                 self._lots[lot_id] = replace(lot, quantity=lot.quantity - matched)
+                self._held[lot.asset] -= matched  # back in the lot opened next
                 lot = self._new_lot(lot.asset, matched, basis, acquired)
                 self._purchase[lot.lot_id] = self._purchase[lot_id]
             else:
                 self._lots[lot_id] = replace(lot, cost_basis=basis, acquired=acquired)
+                self._fifo[lot_id] = (acquired.value, self._fifo[lot_id][1])
             self._replacements.add(lot.lot_id)
 
     def _lot_values(self, prices: pd.Series) -> list[float]:

@@ -1,11 +1,11 @@
 """Rebalancing policies for the backtest: whether to trade today, and what.
 
-A policy sees the day (:class:`Day`) and returns :class:`Orders` or ``None``.
-The rule-based policies (calendar, bands, tracking-error trigger) trade to
-the target, or to the band's edge, selling lots first-in first-out as a
-broker does by default: they are tax-blind. :class:`OptimizerPolicy` asks
-:func:`solver.rebalance` what to trade, with its costs, taxes and wash-sale
-rule; its costs give it its own no-trade region.
+A policy sees the day (:class:`Day`, plain arrays over the target's assets)
+and returns :class:`Orders` or ``None``. The rule-based policies (calendar,
+bands, tracking-error trigger) trade to the target, or to the band's edge,
+selling lots first-in first-out as a broker does by default: they are
+tax-blind. :class:`OptimizerPolicy` asks :func:`solver.rebalance` what to
+trade, with its costs, taxes and wash-sale rule.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from models import (
     TrackingError,
     WashSaleRule,
 )
+from models.tax import is_long_term, lot_tax_rates
 from models.terms import Constraint, Term, TradeRule
 from solver.api import rebalance
 from solver.result import SolveOptions, Status
@@ -36,61 +37,79 @@ from solver.triggers import Calendar, Drift, DriftBands, TrackingErrorTrigger, T
 if TYPE_CHECKING:
     from solver.dynamic.ledger import Ledger
 
+SHARE_TOLERANCE = 1e-9  # share changes smaller than this are not traded
+
+
+@dataclass(frozen=True)
+class Risk:
+    """An annualised covariance over the day's assets; its risk model on demand."""
+
+    assets: pd.Index
+    covariance: np.ndarray
+
+    @cached_property
+    def model(self) -> CovarianceRiskModel:
+        """Return the covariance as a risk model for :func:`solver.rebalance`."""
+        labels = self.assets
+        return CovarianceRiskModel(
+            pd.DataFrame(self.covariance, index=labels, columns=labels)
+        )
+
 
 @dataclass(frozen=True)
 class Day:
-    """What a policy sees on one trading day, before it trades."""
+    """What a policy sees on one trading day, before it trades.
+
+    Arrays are over ``assets`` (the target's assets), in that order.
+    """
 
     date: pd.Timestamp
     index: int  # trading days since the start
-    prices: pd.Series  # index asset
-    target: pd.Series  # index asset; the rest of 1 is the cash target
+    assets: pd.Index
+    prices: np.ndarray
+    target: np.ndarray  # weights; the rest of 1 is the cash target
+    shares: np.ndarray  # held
+    value: float  # positions at today's prices plus cash, less tax owed
     ledger: Ledger
-    risk: CovarianceRiskModel  # annualised, estimated from past returns only
+    risk: Risk  # estimated from past returns only
     last_rebalance: pd.Timestamp | None
     cost_bps: float
 
-    @cached_property
-    def value(self) -> float:
-        """Account value: positions at today's prices plus cash, less tax owed."""
-        return self.ledger.market_value(self.prices)
-
-    def weights(self) -> pd.Series:
-        """Return the current weight of each asset of the target."""
-        held = self.ledger.positions().reindex(self.target.index, fill_value=0.0)
-        return held * self.prices[self.target.index] / self.value
+    def weights(self) -> np.ndarray:
+        """Return the current weight of each asset."""
+        weights: np.ndarray = self.shares * self.prices / self.value
+        return weights
 
     def drift(self) -> Drift:
         """Return the account's drift for the triggers."""
-        current = self.weights().to_numpy()
-        target = self.target.to_numpy(dtype=float)
-        active = current - target
-        matrix = self.risk.covariance
-        cov = matrix.loc[self.target.index, self.target.index].to_numpy()
+        current = self.weights()
+        active = current - self.target
         return Drift(
             account_id="backtest",
             as_of=self.date,
-            universe=self.target.index,
+            universe=self.assets,
             current=current,
-            target=target,
+            target=self.target,
             cash=self.ledger.cash / self.value,
-            target_cash=1.0 - float(target.sum()),
-            tracking_error=float(np.sqrt(max(active @ cov @ active, 0.0))),
+            target_cash=1.0 - float(self.target.sum()),
+            tracking_error=float(
+                np.sqrt(max(active @ self.risk.covariance @ active, 0.0))
+            ),
             last_rebalance=self.last_rebalance,
         )
 
 
 @dataclass(frozen=True)
 class Orders:
-    """Shares to buy per asset and shares to sell per lot."""
+    """Shares to buy per asset (over the day's ``assets``) and to sell per lot."""
 
-    buys: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
-    sells: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
+    buys: np.ndarray
+    sells: dict[str, float] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
         """Whether there is nothing to trade."""
-        return not (len(self.buys) or len(self.sells))
+        return not (self.buys.any() or self.sells)
 
 
 class Policy(Protocol):
@@ -103,29 +122,29 @@ class Policy(Protocol):
         ...
 
 
-def orders_to_weights(day: Day, weights: pd.Series) -> Orders:
-    """Return the orders that move the account to ``weights``, selling FIFO."""
-    value = day.value
-    assets = weights.index
-    held = day.ledger.positions().reindex(assets, fill_value=0.0)
-    wanted = weights * value / day.prices[assets]
-    change = wanted - held
-    buys = change[change > 1e-9]
-    lots = day.ledger.lots().sort_values(["acquired", "lot_id"], kind="stable")
-    ids, quantities = lots["lot_id"].to_numpy(str), lots["quantity"].to_numpy(float)
-    of_asset = lots["asset"].to_numpy(str)
+def fifo_sells(
+    ledger: Ledger, assets: pd.Index, shares: np.ndarray
+) -> dict[str, float]:
+    """Return lot sales of ``shares`` of each asset, first in first out."""
     sells: dict[str, float] = {}
-    for asset, shares in (-change[change < -1e-9]).items():
-        for k in np.flatnonzero(of_asset == asset):
-            if shares <= 1e-12:
+    names = assets.tolist()
+    for k in np.flatnonzero(shares > SHARE_TOLERANCE):
+        left = float(shares[k])
+        for lot in ledger.fifo(str(names[k])):
+            if left <= 1e-12:
                 break
-            sold = min(float(quantities[k]), shares)
-            sells[str(ids[k])] = sold
-            shares -= sold
-    # positions not in the target are sold outright
-    for k in np.flatnonzero(~np.isin(of_asset, assets.to_numpy(str))):
-        sells[str(ids[k])] = float(quantities[k])
-    return Orders(buys.astype(float), pd.Series(sells, dtype=float))
+            sold = min(lot.quantity, left)
+            sells[lot.lot_id] = sold
+            left -= sold
+    return sells
+
+
+def orders_to_weights(day: Day, weights: np.ndarray) -> Orders:
+    """Return the orders that move the account to ``weights``, selling FIFO."""
+    change = weights * day.value / day.prices - day.shares
+    buys = np.where(change > SHARE_TOLERANCE, change, 0.0)
+    sells = np.where(change < -SHARE_TOLERANCE, -change, 0.0)
+    return Orders(buys, fifo_sells(day.ledger, day.assets, sells))
 
 
 @dataclass(frozen=True)
@@ -142,8 +161,7 @@ class TriggerPolicy:
         if not self.trigger.check(drift).fired:
             return None
         if self.to_edge and isinstance(self.trigger, DriftBands):
-            weights = self.trigger.edge_weights(drift)
-            return orders_to_weights(day, pd.Series(weights, index=day.target.index))
+            return orders_to_weights(day, self.trigger.edge_weights(drift))
         return orders_to_weights(day, day.target)
 
 
@@ -175,46 +193,121 @@ def tracking_error_policy(threshold: float) -> TriggerPolicy:
 
 @dataclass(frozen=True)
 class OptimizerPolicy:
-    """Ask the optimizer every ``every`` days; costs decide whether it trades.
+    """Ask the optimizer every ``every`` days when trading can pay.
+
+    The policy's objective is ``tracking_error_weight`` times the squared
+    tracking error plus ``trade_aversion`` times the linear cost (plus the
+    tax, when tax-aware); the account still pays the true cost. A multiplier
+    above 1 widens the no-trade region, as multi-period theory asks of a
+    one-period objective. Before solving, a first-order test proves when no
+    trade is optimal (:meth:`holds`); the solver then does not run.
 
     Parameters
     ----------
     tracking_error_weight : float
-        Weight of the squared tracking error against costs and taxes.
+        Weight of the squared (annualised) tracking error.
     tax_aware : bool
-        Whether taxes (and harvested losses) enter the objective; lots are
-        then chosen by tax, and wash sales avoided.
+        Taxes (and harvested losses, scaled by ``loss_factor``) enter the
+        objective, lots are chosen by tax and wash sales are avoided. When
+        False, the optimizer's sales per asset are taken from lots first in
+        first out.
     every : int
         Trading days between two looks (1 = daily).
+    trade_aversion : float
+        Multiplier of the linear cost in the objective, >= 0.
+    loss_factor : float
+        Share of a realised loss's tax value the objective counts, in [0, 1]:
+        below 1, a loss is harvested only when worth more than its costs
+        and tracking error by that margin.
     name : str
         Label in the results.
     """
 
     tracking_error_weight: float = 100.0
     tax_aware: bool = True
-    every: int = 5
+    every: int = 1
+    trade_aversion: float = 1.0
+    loss_factor: float = 1.0
     name: str = "optimizer"
 
     def decide(self, day: Day) -> Orders | None:
         """Return the optimizer's orders on a look day, else ``None``."""
-        if day.index % self.every:
+        if day.index % self.every or self.holds(day):
             return None
         result = rebalance(
             self._account(day),
-            targets=day.target,
+            targets=pd.Series(day.target, index=day.assets),
             market=self._market(day),
-            objective=self._objective(),
+            objective=self.objective(),
             constraints=self._constraints(),
             options=SolveOptions(rounding="nearest"),
         )
         if result.status not in (Status.OPTIMAL, Status.OPTIMAL_INACCURATE):
             return None
         trades = result.trades
-        buys = trades[trades["side"] == "buy"].groupby("asset")["quantity"].sum()
+        bought = trades[trades["side"] == "buy"].groupby("asset")["quantity"].sum()
+        buys = bought.reindex(day.assets, fill_value=0.0).to_numpy(float)
         sold = trades[trades["side"] == "sell"]
-        sells = sold.set_index("lot_id")["quantity"].astype(float)
-        orders = Orders(buys.astype(float), sells)
+        if self.tax_aware:
+            sells = dict(
+                zip(sold["lot_id"], sold["quantity"].astype(float), strict=True)
+            )
+        else:
+            per_asset = sold.groupby("asset")["quantity"].sum()
+            shares = per_asset.reindex(day.assets, fill_value=0.0).to_numpy(float)
+            sells = fifo_sells(day.ledger, day.assets, shares)
+        orders = Orders(buys, sells)
         return None if orders.empty else orders
+
+    def objective(self) -> tuple[Term, ...]:
+        """Return the policy's objective terms."""
+        terms: list[Term] = [
+            TrackingError(self.tracking_error_weight),
+            LinearCost(self.trade_aversion),
+        ]
+        if self.tax_aware:
+            terms.append(TaxCost(loss_factor=self.loss_factor))
+        return tuple(terms)
+
+    def holds(self, day: Day) -> bool:
+        """Return whether no trade is provably optimal for the policy's program.
+
+        The objective is convex and, in the program's variables (buys and lot
+        sales as fractions of V, all >= 0), its non-smooth parts are linear;
+        so no trade is optimal when every single buy and every single lot sale
+        has a non-negative directional derivative at zero:
+        ``g_i + k c_i`` for a buy and ``-g_i + k c_i + tax_l`` for a lot sale,
+        with ``g = 2 lambda Sigma (w0 - w_tgt)``. Constraints only remove
+        directions, so the test is sufficient with them too.
+        """
+        invested = float(day.shares @ day.prices)
+        value = invested + day.ledger.cash
+        if value <= 0:
+            return False
+        active = day.shares * day.prices / value - day.target
+        gradient = 2 * self.tracking_error_weight * (day.risk.covariance @ active)
+        cost = self.trade_aversion * day.cost_bps / 1e4
+        if (gradient + cost < 0).any():
+            return False
+        lots = day.ledger.fifo()
+        if not lots:
+            return True
+        position = {asset: k for k, asset in enumerate(day.assets)}
+        where = np.array([position[lot.asset] for lot in lots])
+        tax = np.zeros(len(lots))
+        if self.tax_aware:
+            price = day.prices[where]
+            basis = np.array([lot.cost_basis for lot in lots])
+            acquired = pd.Series([lot.acquired for lot in lots])
+            rates = lot_tax_rates(
+                is_long_term(acquired, day.date),
+                tax_rate_short=day.ledger.tax_rate_short,
+                tax_rate_long=day.ledger.tax_rate_long,
+            )
+            tax = TaxCost(loss_factor=self.loss_factor).lot_costs(
+                rates, 1.0 - basis / price
+            )
+        return bool((-gradient[where] + cost + tax >= 0).all())
 
     def _account(self, day: Day) -> Account:
         recent = day.ledger.recent_trades(day.date)
@@ -230,19 +323,9 @@ class OptimizerPolicy:
 
     def _market(self, day: Day) -> Market:
         prices = pd.DataFrame(
-            {
-                "asset": day.prices.index,
-                "price": day.prices.to_numpy(),
-                "cost_bps": day.cost_bps,
-            }
+            {"asset": day.assets, "price": day.prices, "cost_bps": day.cost_bps}
         )
-        return Market(as_of=day.date, prices=prices, risk_model=day.risk)
-
-    def _objective(self) -> tuple[Term, ...]:
-        terms: list[Term] = [TrackingError(self.tracking_error_weight), LinearCost()]
-        if self.tax_aware:
-            terms.append(TaxCost())
-        return tuple(terms)
+        return Market(as_of=day.date, prices=prices, risk_model=day.risk.model)
 
     def _constraints(self) -> list[Constraint | TradeRule]:
         rules: list[Constraint | TradeRule] = [MinCash(0.0), NoBuyAndSell()]

@@ -1,6 +1,7 @@
 """Walk an account through a daily price history under a rebalancing policy.
 
-Each day: settle last year's tax on the first day of a year, add the
+Each day: settle a year's tax once its last wash-sale window has closed
+(the first trading day after January 30 for a 30-day window), add the
 periodic contribution on the first day of a month, let the policy decide,
 then trade at the day's close with a linear cost and real lot accounting
 (:class:`solver.dynamic.ledger.Ledger`: holding periods, short/long-term gains,
@@ -8,9 +9,10 @@ wash sales across days). Prices are total-return closes, so dividends are
 reinvested through the price and are not taxed as income: a simplification
 that favours no policy over another.
 
-Returns are measured after costs; taxes and contributions are flows, so the
-realized tracking error compares investment decisions only. The target
-portfolio is the costless daily-rebalanced target weights.
+The loop works on arrays (prices, shares, target weights); pandas tables are
+built once, at the end. Returns are measured after costs; taxes and
+contributions are flows, so the realized tracking error compares investment
+decisions only. The target portfolio is the costless daily-rebalanced target.
 """
 
 from __future__ import annotations
@@ -22,12 +24,17 @@ import numpy as np
 import pandas as pd
 
 from models.errors import InputError
-from models.risk import CovarianceRiskModel
-from models.risk_estimation import shrunk_covariance
+from models.risk_estimation import shrunk_covariance_matrix
 from solver.dynamic.ledger import Ledger
-from solver.dynamic.policies import Day, Orders, Policy, orders_to_weights
-
-TRADING_DAYS = 252
+from solver.dynamic.metrics import TRADING_DAYS, metrics
+from solver.dynamic.policies import (
+    Day,
+    Orders,
+    Policy,
+    Risk,
+    fifo_sells,
+    orders_to_weights,
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,10 @@ class BacktestConfig:
     risk_lookback : int
         Trading days of past returns in the covariance estimate (Ledoit-Wolf,
         re-estimated monthly); the backtest starts after them.
+    loss_deduction_limit : float
+        Net capital loss used against other income each year (US: $3,000);
+        ``math.inf`` uses every net loss in its year, as against gains made
+        outside the account, at the short-term rate.
     """
 
     initial_value: float = 1_000_000.0
@@ -55,14 +66,23 @@ class BacktestConfig:
     tax_rate_long: float = 0.238
     contribution: float = 0.0
     risk_lookback: int = TRADING_DAYS
+    loss_deduction_limit: float = 3000.0
 
 
 @dataclass(frozen=True)
 class BacktestResult:
-    """The path and the metrics of one policy."""
+    """The path and the metrics of one policy.
+
+    ``daily`` (index date): ``value`` (cash and positions less tax owed),
+    ``cash``, ``contribution``, ``tax`` (settled that day, negative for a
+    refund), ``cost``, ``traded`` (fraction of the value before trading),
+    ``rebalanced``, ``return`` (pre-tax: taxes count as withdrawals),
+    ``after_tax_return`` and ``target_return``. ``metrics``: see
+    :func:`solver.dynamic.metrics.metrics`.
+    """
 
     policy: str
-    daily: pd.DataFrame  # index date: value, cash, flow, cost, tax, traded, returns
+    daily: pd.DataFrame
     weights: pd.DataFrame  # index date, columns asset: weights after trading
     metrics: pd.Series
 
@@ -73,63 +93,87 @@ def backtest(
     policy: Policy,
     config: BacktestConfig | None = None,
 ) -> BacktestResult:
-    """Run ``policy`` over ``prices`` (index date, columns asset) towards ``target``."""
+    """Run ``policy`` over ``prices`` (index date, columns asset) towards ``target``.
+
+    Only the target's assets are traded (the other columns are ignored).
+    """
     config = config or BacktestConfig()
     prices, target = _checked(prices, target, config)
     returns = prices.pct_change()
     dates = prices.index[config.risk_lookback :]
+    assets = target.index
+    history = returns[assets].to_numpy()
+    table = prices.loc[dates, assets].to_numpy()
+    weights = target.to_numpy()
     ledger = Ledger(
         config.initial_value,
         tax_rate_short=config.tax_rate_short,
         tax_rate_long=config.tax_rate_long,
+        loss_deduction_limit=config.loss_deduction_limit,
     )
     cost_rate = config.cost_bps / 1e4
-    rows: list[dict[str, float]] = []
-    weights: list[pd.Series] = []
-    last_rebalance: pd.Timestamp | None = None
-    risk = _risk(returns, dates[0], config.risk_lookback)
-    previous: pd.Timestamp | None = None
+    n = len(dates)
+    path = {c: np.zeros(n) for c in ("value", "cash", "contribution", "tax", "cost")}
+    path |= {"traded": np.zeros(n), "rebalanced": np.zeros(n)}
+    held = np.zeros((n, len(assets)))
+    shares = np.zeros(len(assets))
+    last_rebalance: pd.Timestamp | None = dates[0]
+    pending = dates[0].year  # the first year not settled
+    settles_on = ledger.settles_on(pending)
+    months = dates.month.to_numpy()
+    risk = _risk(history, config.risk_lookback, assets, config.risk_lookback)
     for k, date in enumerate(dates):
-        p = prices.loc[date]
-        flow = 0.0
-        tax = 0.0
-        if previous is not None and date.year != previous.year:
-            tax = ledger.settle_year(previous.year)
-            flow -= tax
-        if previous is not None and date.month != previous.month:
-            risk = _risk(returns, date, config.risk_lookback)
+        p = table[k]
+        if date >= settles_on:
+            path["tax"][k] = ledger.settle_year(pending)
+            pending += 1
+            settles_on = ledger.settles_on(pending)
+        if k and months[k] != months[k - 1]:
+            risk = _risk(
+                history, config.risk_lookback + k, assets, config.risk_lookback
+            )
             if config.contribution:
-                flow += _contribute(ledger, config.contribution, date, p, cost_rate)
-        day = Day(date, k, p, target, ledger, risk, last_rebalance, config.cost_bps)
-        value_before = day.value
-        orders = orders_to_weights(day, target) if k == 0 else policy.decide(day)
-        cost, traded = _execute(ledger, orders, date, p, cost_rate)
-        if traded > 0 and k > 0:
-            last_rebalance = date
-        if k == 0:
-            last_rebalance = date
-            traded = 0.0  # the initial purchase is not turnover
-        value = ledger.market_value(p)
-        rows.append(
-            {
-                "value": value,
-                "cash": ledger.cash,
-                "flow": flow,
-                "cost": cost,
-                "tax": tax,
-                "traded": traded / value_before,
-                "rebalanced": float(traded > 0),
-            }
+                path["contribution"][k] = _contribute(
+                    ledger, config.contribution, date, assets, p, cost_rate
+                )
+                shares = _shares(ledger, assets)
+        value = float(shares @ p) + ledger.cash - ledger.tax_owed
+        day = Day(
+            date,
+            k,
+            assets,
+            p,
+            weights,
+            shares,
+            value,
+            ledger,
+            risk,
+            last_rebalance,
+            config.cost_bps,
         )
-        held = ledger.positions().reindex(prices.columns, fill_value=0.0)
-        weights.append(held * p / value)
-        previous = date
-    daily = pd.DataFrame(rows, index=dates)
-    daily["return"] = (daily["value"] - daily["flow"]) / daily["value"].shift() - 1
-    daily["target_return"] = returns.loc[dates, target.index] @ target
-    frame = pd.DataFrame(weights, index=dates)
-    metrics = _metrics(daily, ledger, prices.loc[dates[-1]], config)
-    return BacktestResult(policy.name, daily, frame, metrics)
+        orders = orders_to_weights(day, weights) if k == 0 else policy.decide(day)
+        cost, traded = _execute(ledger, orders, date, assets, p, cost_rate)
+        if traded > 0:
+            shares = _shares(ledger, assets)
+            last_rebalance = date
+            path["rebalanced"][k] = float(k > 0)
+            path["traded"][k] = traded / value if k else 0.0  # not the first buy
+        path["cost"][k] = cost
+        path["value"][k] = float(shares @ p) + ledger.cash - ledger.tax_owed
+        path["cash"][k] = ledger.cash
+        held[k] = shares * p / path["value"][k]
+    daily = pd.DataFrame(path, index=dates)
+    before = daily["value"].shift()
+    daily["return"] = (
+        daily["value"] - daily["contribution"] + daily["tax"]
+    ) / before - 1
+    daily["after_tax_return"] = (daily["value"] - daily["contribution"]) / before - 1
+    daily["target_return"] = returns.loc[dates, assets].to_numpy() @ weights
+    frame = pd.DataFrame(held, index=dates, columns=assets)
+    closing = prices.loc[dates[-1], assets]
+    return BacktestResult(
+        policy.name, daily, frame, metrics(daily, ledger, closing, config)
+    )
 
 
 def compare(
@@ -162,19 +206,26 @@ def _checked(
     return prices.sort_index().astype(float), target.astype(float)
 
 
-def _risk(
-    returns: pd.DataFrame, date: pd.Timestamp, lookback: int
-) -> CovarianceRiskModel:
-    """Annualised shrunk covariance of the ``lookback`` returns before ``date``."""
-    past = returns.loc[:date].iloc[-lookback - 1 : -1].dropna()
-    return shrunk_covariance(past, periods_per_year=TRADING_DAYS)
+def _risk(history: np.ndarray, row: int, assets: pd.Index, lookback: int) -> Risk:
+    """Annualised shrunk covariance of the ``lookback`` returns before ``row``."""
+    past = history[max(row - lookback, 0) : row]
+    past = past[np.isfinite(past).all(axis=1)]
+    centred = past - past.mean(axis=0)
+    return Risk(assets, shrunk_covariance_matrix(centred, None) * TRADING_DAYS)
+
+
+def _shares(ledger: Ledger, assets: pd.Index) -> np.ndarray:
+    """Return the shares held of each of ``assets``."""
+    held = ledger.shares()
+    return np.array([held.get(str(a), 0.0) for a in assets])
 
 
 def _execute(
     ledger: Ledger,
     orders: Orders | None,
     date: pd.Timestamp,
-    prices: pd.Series,
+    assets: pd.Index,
+    prices: np.ndarray,
     cost_rate: float,
 ) -> tuple[float, float]:
     """Trade at today's prices, sales first; return the cost and traded value.
@@ -184,37 +235,31 @@ def _execute(
     """
     if orders is None or orders.empty:
         return 0.0, 0.0
+    names = assets.tolist()
+    price_of = dict(zip(names, prices.tolist(), strict=True))
     cost = traded = 0.0
-    shortfall: dict[str, float] = {}
+    shortfall = np.zeros(len(assets))
     for lot_id, shares in orders.sells.items():
-        lot = ledger.lot(str(lot_id))
+        lot = ledger.lot(lot_id)
         if lot is None:
             continue
         # an earlier sale's wash may have split this lot: sell the rest below
         sold = min(float(shares), lot.quantity)
         if shares - sold > 1e-12:
-            shortfall[lot.asset] = shortfall.get(lot.asset, 0.0) + shares - sold
-        c, t = _sell(
-            ledger, date, lot.lot_id, sold, float(prices[lot.asset]), cost_rate
-        )
+            shortfall[names.index(lot.asset)] += shares - sold
+        c, t = _sell(ledger, date, lot_id, sold, price_of[lot.asset], cost_rate)
         cost, traded = cost + c, traded + t
-    for asset, shares in shortfall.items():
-        lots = ledger.lots()
-        held = lots[lots["asset"] == asset].sort_values(["acquired", "lot_id"])
-        for held_id, quantity in zip(held["lot_id"], held["quantity"], strict=True):
-            sold = min(shares, float(quantity))
-            c, t = _sell(ledger, date, held_id, sold, float(prices[asset]), cost_rate)
-            cost, traded, shares = cost + c, traded + t, shares - sold
-            if shares <= 1e-12:
-                break
-    buys = orders.buys[orders.buys > 0]
-    needed = float((buys * prices[buys.index]).sum() * (1 + cost_rate))
+    for lot_id, shares in fifo_sells(ledger, assets, shortfall).items():
+        asset = ledger.lot(lot_id).asset  # type: ignore[union-attr]
+        c, t = _sell(ledger, date, lot_id, shares, price_of[asset], cost_rate)
+        cost, traded = cost + c, traded + t
+    buys = np.maximum(orders.buys, 0.0)
+    needed = float(buys @ prices) * (1 + cost_rate)
     scale = min(1.0, ledger.cash / needed * (1 - 1e-12)) if needed > 0 else 0.0
-    scaled = buys * scale
-    for name, quantity in scaled[scaled > 1e-12].items():
-        price = float(prices[str(name)])
-        value = float(quantity) * price
-        ledger.buy(date, str(name), float(quantity), price, value * cost_rate)
+    for k in np.flatnonzero(buys * scale > 1e-12):
+        quantity, price = float(buys[k] * scale), float(prices[k])
+        value = quantity * price
+        ledger.buy(date, str(names[k]), quantity, price, value * cost_rate)
         cost, traded = cost + value * cost_rate, traded + value
     return cost, traded
 
@@ -223,31 +268,22 @@ def _contribute(
     ledger: Ledger,
     amount: float,
     date: pd.Timestamp,
-    prices: pd.Series,
+    assets: pd.Index,
+    prices: np.ndarray,
     cost_rate: float,
 ) -> float:
-    """Deposit ``amount``, or withdraw it, selling pro rata if cash is short.
+    """Deposit ``amount``, or withdraw it, selling pro rata (FIFO lots) if short.
 
     Returns the amount that left or entered the account (a withdrawal is
     capped at the account's value).
     """
     short = -amount - ledger.cash
     if short > 0:
-        held = ledger.positions()
-        value = float((held * prices[held.index]).sum())
+        held = _shares(ledger, assets)
+        value = float(held @ prices)
         fraction = min(1.0, short / (value * (1 - cost_rate))) if value > 0 else 0.0
-        lots = ledger.lots().sort_values(["acquired", "lot_id"], kind="stable")
-        for lot_id, asset, quantity in zip(
-            lots["lot_id"], lots["asset"], lots["quantity"], strict=True
-        ):
-            _sell(
-                ledger,
-                date,
-                lot_id,
-                fraction * quantity,
-                float(prices[asset]),
-                cost_rate,
-            )
+        sells = fifo_sells(ledger, assets, fraction * held)
+        _execute(ledger, Orders(0 * held, sells), date, assets, prices, cost_rate)
         amount = max(amount, -ledger.cash)
     ledger.deposit(amount)
     return amount
@@ -267,33 +303,3 @@ def _sell(
     value = shares * price
     ledger.sell(date, lot_id, shares, price, value * cost_rate)
     return value * cost_rate, value
-
-
-def _metrics(
-    daily: pd.DataFrame, ledger: Ledger, last_prices: pd.Series, config: BacktestConfig
-) -> pd.Series:
-    """Return realized tracking error, turnover, costs, taxes and wealth."""
-    years = (len(daily) - 1) / TRADING_DAYS
-    active = (daily["return"] - daily["target_return"]).iloc[1:]
-    gains = np.array([r.gain + r.disallowed for r in ledger.realizations])
-    after_tax = ledger.liquidation_value_after_tax(daily.index[-1], last_prices)
-    growth = np.nan
-    if not config.contribution:
-        growth = (after_tax / config.initial_value) ** (1 / years) - 1
-    return pd.Series(
-        {
-            "tracking_error": float(active.std() * np.sqrt(TRADING_DAYS)),
-            "turnover_per_year": float(daily["traded"].sum() / 2 / years),
-            "rebalances": int(daily["rebalanced"].iloc[1:].sum()),
-            "costs": float(daily["cost"].sum()),
-            "taxes_paid": float(daily["tax"].sum()),
-            "harvested_losses": float(-gains[gains < 0].sum()),
-            "wash_sale_disallowed": float(
-                sum(r.disallowed for r in ledger.realizations)
-            ),
-            "realized_gains": float(gains[gains > 0].sum()),
-            "pre_tax_wealth": float(daily["value"].iloc[-1]),
-            "after_tax_wealth": float(after_tax),
-            "after_tax_return": float(growth),
-        }
-    )

@@ -140,4 +140,4 @@ def test_real_sp500_history_runs_offline():
     # the first 252 days feed the risk estimate; then one rebalance per new quarter
     quarters = prices.index[252:].to_period("Q")
     assert result.metrics["rebalances"] == (quarters[1:] != quarters[:-1]).sum() == 4
-    assert result.metrics["after_tax_wealth"] < result.metrics["pre_tax_wealth"]
+    assert result.metrics["after_tax_value"] < result.metrics["final_value"]
