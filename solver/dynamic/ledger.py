@@ -8,26 +8,19 @@ Simplifications of the US rules (long term: held more than one year, as in
   before count while held and if not from the sold shares' purchase (Rev.
   Rul. 56-602). Other accounts are ignored. Matched shares take the loss into
   their basis and the sold shares' holding period; a bigger lot is split.
-- A disallowance is booked in the year of the loss sale: a December loss
-  washed by a January buy is disallowed in December's year. A year is
-  therefore settled only once its last wash-sale window has closed
-  (:meth:`Ledger.settles_on`); a buy that would wash a loss of a settled year
-  is refused.
-- First in, first out means oldest holding period first, then the order in
-  which the lots were opened.
+- A loss is disallowed in the year of its sale, even when a January buy
+  washes it, so a year is settled once its last wash-sale window has closed
+  (:meth:`Ledger.settles_on`); a buy washing a settled year's loss is refused.
+- First in, first out: oldest holding period first, then opening order.
 - Net losses are deducted from ordinary income at the short-term rate, up to
   the limit, short-term part first; the rest carries forward by term. No
   state tax, NIIT, AMT, dividends or interest. Trades come in date order.
-- Liquidation sells every lot, first in first out, at the given cost and by
-  the same rules (a loss washed by shares bought in the window before it moves
-  into them and is realised when they are sold); carryforward left after it is
-  worth nothing.
+- Liquidation: :mod:`solver.dynamic.closing`.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import replace
 from functools import partial
 
@@ -38,48 +31,17 @@ from models.account import LOT_COLUMNS
 from models.errors import InputError
 from models.lots import Lot, Realization
 from models.tax import annual_tax
+from solver.dynamic.tax_rules import (
+    Booked,
+    check_trade,
+    is_long_term_on,
+    require,
+    year_gains,
+)
 
 TRADE_COLUMNS = ("asset", "date", "side", "quantity", "price", "realized_gain")
 _REL_TOL = 1e-9  # relative tolerance on cash and share quantities
 _DAY_NS = 86_400 * 10**9
-_Booked = list[tuple[int, bool, float]]  # tax year, long term, allowed gain
-
-
-def _require(ok: bool, problem: str, **where: str | None) -> None:
-    """Raise an ``InputError`` naming ``where`` unless ``ok``."""
-    if not ok:
-        raise InputError(problem, **where)
-
-
-def _long_term(acquired: pd.Timestamp, day: pd.Timestamp) -> bool:
-    """Return whether shares acquired on ``acquired`` are long term on ``day``.
-
-    As :func:`models.tax.is_long_term`: one calendar year later, February 29
-    moving to February 28.
-    """
-    if day.year - acquired.year > 1:
-        return True
-    if acquired.month == 2 and acquired.day == 29:
-        return bool(day > acquired.replace(year=acquired.year + 1, day=28))
-    return bool(day > acquired.replace(year=acquired.year + 1))
-
-
-def _year_gains(booked: _Booked, year: int) -> tuple[float, float]:
-    """Return a year's booked (short-term, long-term) allowed gains."""
-    gains = [(long, gain) for y, long, gain in booked if y == year]
-    short = sum(gain for long, gain in gains if not long)
-    return short, sum(gain for long, gain in gains if long)
-
-
-def _check_trade(quantity: float, price: float, cost: float, **where: str) -> None:
-    """Raise unless quantity and price are finite and > 0, and cost >= 0."""
-    for field, value in (("quantity", quantity), ("price", price)):
-        if not (math.isfinite(value) and value > 0):
-            problem = f"must be finite and > 0, got {value!r}"
-            raise InputError(problem, **where, field=field)
-    if not (math.isfinite(cost) and cost >= 0):
-        problem = f"must be finite and >= 0, got {cost!r}"
-        raise InputError(problem, **where, field="cost")
 
 
 class Ledger:
@@ -118,12 +80,12 @@ class Ledger:
         loss_deduction_limit: float = 3000.0,
         wash_sale_days: int = 30,
     ) -> None:
-        _require(np.isfinite(cash) and cash >= 0, f"bad cash {cash!r}", field="cash")
+        require(np.isfinite(cash) and cash >= 0, f"bad cash {cash!r}", field="cash")
         rates = {"tax_rate_short": tax_rate_short, "tax_rate_long": tax_rate_long}
         for field, rate in rates.items():
-            _require(0 <= rate < 1, f"must be in [0, 1), got {rate!r}", field=field)
-        _require(loss_deduction_limit >= 0, "< 0", field="loss_deduction_limit")
-        _require(wash_sale_days >= 0, "< 0", field="wash_sale_days")
+            require(0 <= rate < 1, f"must be in [0, 1), got {rate!r}", field=field)
+        require(loss_deduction_limit >= 0, "< 0", field="loss_deduction_limit")
+        require(wash_sale_days >= 0, "< 0", field="wash_sale_days")
         self.cash, self.tax_owed = float(cash), 0.0
         self.realizations: list[Realization] = []
         self.tax_rate_short, self.tax_rate_long = tax_rate_short, tax_rate_long
@@ -138,7 +100,7 @@ class Ledger:
         self._purchase: dict[str, int] = {}  # which buy each lot comes from
         self._replacements: set[str] = set()  # lots holding replacement shares
         self._washed: list[float] = []  # loss shares matched, per realization
-        self._booked: _Booked = []  # gains of unsettled years
+        self._booked: Booked = []  # gains of unsettled years
         self._trades: list[tuple[str, pd.Timestamp, str, float, float, float]] = []
         self.loss_carryforward = (0.0, 0.0)  # short- and long-term, >= 0
         self._settled: int | None = None
@@ -163,7 +125,7 @@ class Ledger:
         the unmatched rest; the first lot created is returned.
         """
         day = self._day(date, trade=True)
-        _check_trade(quantity, price, cost, asset=asset)
+        check_trade(quantity, price, cost, asset=asset)
         quantity, price, cost = float(quantity), float(price), float(cost)
         total = quantity * price + cost
         if total - self.cash > _REL_TOL * total:
@@ -206,7 +168,7 @@ class Ledger:
         if lot is None:
             raise InputError("unknown lot id", lot_id=lot_id, field="lot_id")
         asset, where = lot.asset, {"asset": lot.asset, "lot_id": lot_id}
-        _check_trade(quantity, price, cost, **where)
+        check_trade(quantity, price, cost, **where)
         quantity, price, cost = float(quantity), float(price), float(cost)
         ok = quantity <= lot.quantity * (1 + _REL_TOL)
         if not ok:
@@ -215,9 +177,9 @@ class Ledger:
         quantity = min(quantity, lot.quantity)
         proceeds = quantity * price - cost
         ok = self.cash + proceeds >= -_REL_TOL * cost
-        _require(ok, "cash cannot pay the cost", **where, field="cash")
+        require(ok, "cash cannot pay the cost", **where, field="cash")
         self.cash = max(self.cash + proceeds, 0.0)
-        basis, long_term = quantity * lot.cost_basis, _long_term(lot.acquired, day)
+        basis, long_term = quantity * lot.cost_basis, is_long_term_on(lot.acquired, day)
         gain, held = proceeds - basis, lot.acquired
         row = (day, asset, lot_id, quantity, proceeds, basis, gain, long_term, held)
         self.realizations.append(Realization(*row))
@@ -243,9 +205,9 @@ class Ledger:
 
     def deposit(self, amount: float) -> None:
         """Add cash (negative: withdraw, at most the cash); pay ``tax_owed`` first."""
-        _require(np.isfinite(amount), f"not finite: {amount!r}", field="amount")
+        require(np.isfinite(amount), f"not finite: {amount!r}", field="amount")
         ok = self.cash + amount >= -_REL_TOL * abs(amount)
-        _require(ok, f"withdraws more than cash {self.cash:.2f}", field="amount")
+        require(ok, f"withdraws more than cash {self.cash:.2f}", field="amount")
         self.cash = max(self.cash + amount, 0.0)
         self._pay_tax_owed()
 
@@ -310,10 +272,10 @@ class Ledger:
         Years are settled in order, each once (else ``InputError``).
         """
         done = self._settled
-        _require(done is None or year > done, f"settled through {done}", field="year")
+        require(done is None or year > done, f"settled through {done}", field="year")
         earlier = min((y for y, _, _ in self._booked), default=year)
-        _require(earlier >= year, f"settle {earlier} first", field="year")
-        gains = _year_gains(self._booked, year)
+        require(earlier >= year, f"settle {earlier} first", field="year")
+        gains = year_gains(self._booked, year)
         tax, self.loss_carryforward = self._annual_tax(gains, self.loss_carryforward)
         self._settled = year
         self._booked = [entry for entry in self._booked if entry[0] > year]
@@ -321,74 +283,32 @@ class Ledger:
         self._pay_tax_owed()
         return tax
 
-    def liquidation_value_after_tax(
-        self, date: pd.Timestamp, prices: pd.Series, cost_rate: float = 0.0
-    ) -> float:
-        """Return the value left after selling every lot at ``prices`` on ``date``.
-
-        Every lot is sold first in first out, paying ``cost_rate`` of the value
-        sold, by the rules of :meth:`sell` (wash sales among the sales
-        included); then every unsettled year through ``date``'s is settled.
-        The ledger does not change.
-        """
-        return self._closed(date, prices, cost_rate, liquidate=True).market_value(
-            prices
-        )
-
-    def value_after_tax(self, date: pd.Timestamp, prices: pd.Series) -> float:
-        """Return the value after the tax on gains realised so far, nothing sold.
-
-        Every unsettled year through ``date``'s is settled on a copy; the
-        difference to :meth:`liquidation_value_after_tax` is the deferred tax
-        of the open lots (and the cost of selling them).
-        """
-        return self._closed(date, prices, 0.0, liquidate=False).market_value(prices)
-
-    def carryforward_after(self, date: pd.Timestamp, prices: pd.Series) -> float:
-        """Return the capital loss left to carry once ``date``'s year is settled."""
-        closed = self._closed(date, prices, 0.0, liquidate=False)
-        return float(sum(closed.loss_carryforward))
-
-    def _closed(
-        self,
-        date: pd.Timestamp,
-        prices: pd.Series,
-        cost_rate: float,
-        *,
-        liquidate: bool,
-    ) -> Ledger:
-        """Return a copy with every lot sold (if ``liquidate``) and years settled."""
-        closed = copy.copy(self)
+    def copy(self) -> Ledger:
+        """Return an independent copy (records are shared: they never change)."""
+        other = copy.copy(self)
         for name in ("_lots", "_purchase", "_fifo", "_booked", "realizations"):
-            setattr(closed, name, copy.copy(getattr(self, name)))
-        closed._of_asset = {a: dict(ids) for a, ids in self._of_asset.items()}
-        closed._held = dict(self._held)
-        closed._losses = {a: list(sales) for a, sales in self._losses.items()}
-        closed._replacements = set(self._replacements)
-        closed._washed, closed._trades = list(self._washed), list(self._trades)
-        day = closed._day(date, trade=False)
-        self._lot_values(prices)  # every price checked
-        price_of = prices.to_dict()
-        if liquidate:
-            for lot in closed.fifo():
-                held = closed._lots.get(lot.lot_id)
-                if held is None:
-                    continue
-                price = float(price_of[held.asset])
-                cost = held.quantity * price * cost_rate
-                closed.sell(day, held.lot_id, held.quantity, price, cost)
-        years = sorted({y for y, _, _ in closed._booked} | {day.year})
-        for year in years:
-            if closed._settled is None or year > closed._settled:
-                closed.settle_year(year)
-        return closed
+            setattr(other, name, copy.copy(getattr(self, name)))
+        other._of_asset = {a: dict(ids) for a, ids in self._of_asset.items()}
+        other._held, other._replacements = dict(self._held), set(self._replacements)
+        other._losses = {a: list(sales) for a, sales in self._losses.items()}
+        other._washed, other._trades = list(self._washed), list(self._trades)
+        return other
 
-    def _day(self, date: pd.Timestamp, *, trade: bool) -> pd.Timestamp:
+    @property
+    def settled_through(self) -> int | None:
+        """Return the last settled year (``None`` before the first)."""
+        return self._settled
+
+    def unsettled_years(self) -> list[int]:
+        """Return the years with booked gains or losses not yet settled."""
+        return sorted({year for year, _, _ in self._booked})
+
+    def _day(self, date: object, *, trade: bool) -> pd.Timestamp:
         """Return ``date`` at midnight, not before the last trade."""
-        day = date
-        midnight = isinstance(day, pd.Timestamp) and day.tz is None
-        if not (midnight and day.value % _DAY_NS == 0):
-            parsed = pd.to_datetime(date, errors="coerce")
+        if isinstance(date, pd.Timestamp) and date.tz is None:
+            day = date if not date.value % _DAY_NS else date.normalize()
+        else:
+            parsed = pd.to_datetime(date, errors="coerce")  # type: ignore[call-overload]
             if not isinstance(parsed, pd.Timestamp):
                 raise InputError(f"not a date: {date!r}", field="date")
             day = parsed.normalize()
@@ -421,7 +341,7 @@ class Ledger:
         if done is not None and year <= done:
             problem = f"washes a loss of {sale.date.date()}, in settled year {year}"
             where = {"asset": sale.asset, "lot_id": sale.lot_id, "field": "date"}
-            _require(False, problem, **where)
+            require(False, problem, **where)
         amount = -sale.gain / sale.quantity * matched
         self.realizations[index] = replace(sale, disallowed=sale.disallowed + amount)
         self._washed[index] += matched
@@ -462,7 +382,7 @@ class Ledger:
 
     def _lot_values(self, prices: pd.Series) -> list[float]:
         """Return each open lot's market value at ``prices``, checked."""
-        _require(prices.index.is_unique, "duplicate asset", field="price")
+        require(prices.index.is_unique, "duplicate asset", field="price")
         price_of = prices.to_dict()
         values = []
         for lot in self._lots.values():

@@ -17,6 +17,12 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 
+from solver.dynamic.closing import (
+    carryforward_after,
+    liquidation_value_after_tax,
+    value_after_tax,
+)
+
 if TYPE_CHECKING:
     from solver.dynamic.ledger import Ledger
     from solver.dynamic.simulation import BacktestConfig
@@ -29,8 +35,9 @@ def metrics(
 ) -> pd.Series:
     """Return a backtest's metrics (annualised fractions and currency).
 
-    - ``tracking_error``: annualised std of the daily pre-tax return minus the
-      daily-rebalanced target's; ``turnover_per_year``: half the traded value
+    - ``years`` simulated; ``tracking_error``: annualised std of the daily
+      pre-tax return minus the daily-rebalanced target's;
+      ``turnover_per_year``: half the traded value
       over the value, summed, per year; ``rebalances``: days that traded.
     - ``costs``, ``taxes_paid`` (settled, refunds negative), ``deferred_tax``
       (the tax the open lots would add if sold at the end, after the cost of
@@ -47,8 +54,8 @@ def metrics(
     years = (len(daily) - 1) / TRADING_DAYS
     last, value = daily.index[-1], float(daily["value"].iloc[-1])
     cost_rate = config.cost_bps / 1e4
-    liquidated = ledger.liquidation_value_after_tax(last, closing, cost_rate)
-    kept = ledger.value_after_tax(last, closing)
+    liquidated = liquidation_value_after_tax(ledger, last, closing, cost_rate)
+    kept = value_after_tax(ledger, last, closing)
     held = ledger.market_value(closing) - ledger.cash + ledger.tax_owed
     exit_cost = cost_rate * held
     active = (daily["return"] - daily["target_return"]).iloc[1:]
@@ -61,6 +68,7 @@ def metrics(
     paid = daily["tax"].to_numpy()
     return pd.Series(
         {
+            "years": years,
             "tracking_error": float(active.std() * np.sqrt(TRADING_DAYS)),
             "turnover_per_year": float(daily["traded"].sum() / 2 / years),
             "rebalances": int(daily["rebalanced"].iloc[1:].sum()),
@@ -68,7 +76,7 @@ def metrics(
             "taxes_paid": float(paid.sum()),
             "deferred_tax": kept - liquidated - exit_cost,
             "exit_cost": exit_cost,
-            "loss_carryforward": ledger.carryforward_after(last, closing),
+            "loss_carryforward": carryforward_after(ledger, last, closing),
             "harvested_losses": float(-gains[gains < 0].sum()),
             "wash_sale_disallowed": float(
                 sum(r.disallowed for r in ledger.realizations)

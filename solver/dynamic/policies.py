@@ -28,6 +28,7 @@ from models import (
     TrackingError,
     WashSaleRule,
 )
+from models.snapshot import CASH
 from models.tax import is_long_term, lot_tax_rates
 from models.terms import Constraint, Term, TradeRule
 from solver.api import rebalance
@@ -236,7 +237,7 @@ class OptimizerPolicy:
             return None
         result = rebalance(
             self._account(day),
-            targets=pd.Series(day.target, index=day.assets),
+            targets=self._targets(day),
             market=self._market(day),
             objective=self.objective(),
             constraints=self._constraints(),
@@ -308,6 +309,12 @@ class OptimizerPolicy:
                 rates, 1.0 - basis / price
             )
         return bool((-gradient[where] + cost + tax >= 0).all())
+
+    def _targets(self, day: Day) -> pd.Series:
+        """Return the day's target weights, the rest of 1 as the cash target."""
+        targets = pd.Series(day.target, index=day.assets)
+        cash = 1.0 - float(day.target.sum())
+        return pd.concat([targets, pd.Series({CASH: cash})]) if cash > 0 else targets
 
     def _account(self, day: Day) -> Account:
         recent = day.ledger.recent_trades(day.date)

@@ -120,7 +120,7 @@ def backtest(
     last_rebalance: pd.Timestamp | None = dates[0]
     pending = dates[0].year  # the first year not settled
     settles_on = ledger.settles_on(pending)
-    months = dates.month.to_numpy()
+    months = pd.DatetimeIndex(dates).month.to_numpy()
     risk = _risk(history, config.risk_lookback, assets, config.risk_lookback)
     for k, date in enumerate(dates):
         p = table[k]
@@ -164,13 +164,12 @@ def backtest(
         held[k] = shares * p / path["value"][k]
     daily = pd.DataFrame(path, index=dates)
     before = daily["value"].shift()
-    daily["return"] = (
-        daily["value"] - daily["contribution"] + daily["tax"]
-    ) / before - 1
-    daily["after_tax_return"] = (daily["value"] - daily["contribution"]) / before - 1
+    invested = daily["value"] - daily["contribution"]
+    daily["return"] = (invested + daily["tax"]) / before - 1
+    daily["after_tax_return"] = invested / before - 1
     daily["target_return"] = returns.loc[dates, assets].to_numpy() @ weights
     frame = pd.DataFrame(held, index=dates, columns=assets)
-    closing = prices.loc[dates[-1], assets]
+    closing = pd.Series(table[-1], index=assets)
     return BacktestResult(
         policy.name, daily, frame, metrics(daily, ledger, closing, config)
     )

@@ -141,3 +141,59 @@ def test_real_sp500_history_runs_offline():
     quarters = prices.index[252:].to_period("Q")
     assert result.metrics["rebalances"] == (quarters[1:] != quarters[:-1]).sum() == 4
     assert result.metrics["after_tax_value"] < result.metrics["final_value"]
+
+
+def _steady(n_assets=3, n_days=LOOKBACK + 300, daily=0.0004):
+    """Prices that all grow by ``daily`` every day (no risk, no drift)."""
+    dates = pd.bdate_range("2015-01-02", periods=n_days)
+    growth = (1 + daily) ** np.arange(n_days)
+    return pd.DataFrame(
+        {f"S{k}": 50.0 * (k + 1) * growth for k in range(n_assets)}, index=dates
+    )
+
+
+def test_returns_time_and_money_weighted_equal_the_price_growth():
+    # every asset grows 0.04% a day: any policy earns exactly that, before tax
+    prices = _steady()
+    config = BacktestConfig(
+        cost_bps=0.0,
+        tax_rate_short=0.0,
+        tax_rate_long=0.0,
+        risk_lookback=LOOKBACK,
+        contribution=2_000.0,
+    )
+    metrics = backtest(
+        prices, _equal(prices), calendar_policy("monthly"), config
+    ).metrics
+    expected = 1.0004**252 - 1
+    assert metrics["pre_tax_return"] == pytest.approx(expected, rel=1e-9)
+    assert metrics["pre_tax_irr"] == pytest.approx(expected, rel=1e-6)
+    assert metrics["after_tax_irr"] == pytest.approx(expected, rel=1e-6)
+    assert metrics["tax_drag"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_after_tax_return_of_buy_and_hold_taxes_the_gain_at_the_end():
+    # one asset, never rebalanced: the only tax is the long-term tax at the end
+    prices = _steady(n_assets=1, n_days=LOOKBACK + 400)
+    config = BacktestConfig(cost_bps=0.0, risk_lookback=LOOKBACK)
+    target = pd.Series({"S0": 1.0})
+    result = backtest(prices, target, calendar_policy("annual"), config)
+    metrics = result.metrics
+    years = (len(result.daily) - 1) / 252
+    gain = 1e6 * (1.0004 ** (len(result.daily) - 1) - 1)
+    after = (1e6 + gain * (1 - 0.238)) / 1e6  # held over a year: long term
+    assert metrics["deferred_tax"] == pytest.approx(0.238 * gain, rel=1e-9)
+    assert metrics["after_tax_return"] == pytest.approx(after ** (1 / years) - 1)
+    assert metrics["after_tax_return_kept"] == pytest.approx(metrics["pre_tax_return"])
+    assert metrics["taxes_paid"] == 0.0
+
+
+def test_a_year_is_settled_once_its_wash_sale_window_has_closed():
+    prices = _prices(n_days=LOOKBACK + 600, seed=3)
+    config = BacktestConfig(risk_lookback=LOOKBACK)
+    result = backtest(prices, _equal(prices), calendar_policy("monthly"), config)
+    paid = result.daily.index[result.daily["tax"] != 0]
+    assert len(paid) >= 1
+    for day in paid:  # the first trading day on or after January 31
+        assert (day.month, day.day) >= (1, 31)
+        assert day == result.daily.index[result.daily.index >= f"{day.year}-01-31"][0]

@@ -10,6 +10,11 @@ import pytest
 
 from models.account import LOT_COLUMNS
 from models.errors import InputError
+from solver.dynamic.closing import (
+    carryforward_after,
+    liquidation_value_after_tax,
+    value_after_tax,
+)
 from solver.dynamic.ledger import TRADE_COLUMNS, Ledger
 from tests.conftest import ATOL_SHARES, ATOL_VALUE
 
@@ -293,7 +298,7 @@ def test_ledger_liquidation_value_taxes_the_sales_and_changes_nothing():
     before = (ledger.lots(), ledger.cash, list(ledger.realizations))
     prices = pd.Series({"A": 20.0, "B": 45.0})
     # on 2026-03-02: A +1,000 long term, B -500 short term -> 500 LT net
-    value = ledger.liquidation_value_after_tax(d("2026-03-02"), prices)
+    value = liquidation_value_after_tax(ledger, d("2026-03-02"), prices)
     assert value == pytest.approx(4_000 + 2_000 + 4_500 - LONG * 500)
     pd.testing.assert_frame_equal(ledger.lots(), before[0])
     assert (ledger.cash, ledger.realizations) == before[1:]
@@ -306,7 +311,7 @@ def test_ledger_liquidation_value_includes_this_years_realized_gains():
     ledger.sell(d("2026-02-05"), lot.lot_id, 100, 30.0)  # +2,000 ST, cash 12,000
     ledger.buy(d("2026-02-06"), "D", 100, 50.0)  # cash 7,000
     # selling D at 20 loses 3,000 ST: net -1,000, deducted at the short rate
-    value = ledger.liquidation_value_after_tax(d("2026-03-02"), pd.Series({"D": 20.0}))
+    value = liquidation_value_after_tax(ledger, d("2026-03-02"), pd.Series({"D": 20.0}))
     assert value == pytest.approx(7_000 + 2_000 + SHORT * 1_000)
     assert ledger.settle_year(2026) == pytest.approx(SHORT * 2_000)
 
@@ -316,7 +321,9 @@ def test_ledger_liquidation_value_includes_unsettled_earlier_years():
     lot = ledger.buy(d("2025-05-01"), "C", 100, 10.0)
     ledger.sell(d("2025-06-02"), lot.lot_id, 100, 20.0)  # +1,000 ST, unsettled
     ledger.buy(d("2025-07-01"), "D", 10, 100.0)  # cash 10,000
-    value = ledger.liquidation_value_after_tax(d("2026-01-05"), pd.Series({"D": 100.0}))
+    value = liquidation_value_after_tax(
+        ledger, d("2026-01-05"), pd.Series({"D": 100.0})
+    )
     assert value == pytest.approx(10_000 + 1_000 - SHORT * 1_000)
 
 
@@ -424,8 +431,8 @@ def test_ledger_liquidation_pays_the_cost_of_selling_out():
     ledger = Ledger(1_000.0)
     ledger.buy(d("2025-01-02"), "A", 100, 10.0)  # cash 0
     # sold at 20 less 0.1%: proceeds 1,998, long-term gain 998
-    value = ledger.liquidation_value_after_tax(
-        d("2026-03-02"), pd.Series({"A": 20.0}), 0.001
+    value = liquidation_value_after_tax(
+        ledger, d("2026-03-02"), pd.Series({"A": 20.0}), 0.001
     )
     assert value == pytest.approx(1_998 - LONG * 998)
 
@@ -440,7 +447,7 @@ def test_ledger_liquidation_applies_wash_sales_among_its_own_sales():
     # (bought 10 days before), which takes basis 45 and a long holding period
     # and is sold at 45: gain 0. Tax: 1,000 long. (Ignoring the wash, the
     # second lot's +500 would be short term: 0.408 * 500 + 0.238 * 500.)
-    value = ledger.liquidation_value_after_tax(d("2026-03-02"), prices)
+    value = liquidation_value_after_tax(ledger, d("2026-03-02"), prices)
     assert value == pytest.approx(90_000 + 2_000 + 9_000 - LONG * 1_000)
 
 
@@ -450,10 +457,10 @@ def test_ledger_value_after_tax_settles_realized_gains_only():
     ledger.sell(d("2026-02-05"), lot.lot_id, 100, 30.0)  # +2,000 ST, cash 12,000
     ledger.buy(d("2026-02-06"), "D", 100, 50.0)  # cash 7,000
     prices = pd.Series({"D": 20.0})  # an unrealized loss of 3,000: not counted
-    value = ledger.value_after_tax(d("2026-03-02"), prices)
+    value = value_after_tax(ledger, d("2026-03-02"), prices)
     assert value == pytest.approx(7_000 + 2_000 - SHORT * 2_000)
-    assert ledger.carryforward_after(d("2026-03-02"), prices) == pytest.approx(0.0)
+    assert carryforward_after(ledger, d("2026-03-02"), prices) == pytest.approx(0.0)
     loss = Ledger(10_000.0)
     lot = loss.buy(d("2026-01-05"), "C", 100, 100.0)
     loss.sell(d("2026-02-05"), lot.lot_id, 100, 20.0)  # -8,000 ST: 3,000 deducted
-    assert loss.carryforward_after(d("2026-03-02"), prices) == pytest.approx(5_000.0)
+    assert carryforward_after(loss, d("2026-03-02"), prices) == pytest.approx(5_000.0)

@@ -1,0 +1,63 @@
+"""What an account is worth after tax at the end: sold out, or kept.
+
+Both work on a copy of the ledger (:meth:`Ledger.copy`) and settle every
+unsettled year through the closing date's by :meth:`Ledger.settle_year`.
+Liquidation sells every lot first in first out at the given cost, by the
+rules of :meth:`Ledger.sell`: a loss washed by shares bought in the window
+before it moves into them and is realised when they are sold in turn. Loss
+carry-forward left after the last year is worth nothing here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from solver.dynamic.ledger import Ledger
+
+
+def liquidation_value_after_tax(
+    ledger: Ledger, date: pd.Timestamp, prices: pd.Series, cost_rate: float = 0.0
+) -> float:
+    """Return the value left after selling every lot at ``prices`` on ``date``."""
+    closed = _closed(ledger, date, prices, cost_rate, liquidate=True)
+    return closed.market_value(prices)
+
+
+def value_after_tax(ledger: Ledger, date: pd.Timestamp, prices: pd.Series) -> float:
+    """Return the value after the tax on gains realised so far, nothing sold."""
+    return _closed(ledger, date, prices, 0.0, liquidate=False).market_value(prices)
+
+
+def carryforward_after(ledger: Ledger, date: pd.Timestamp, prices: pd.Series) -> float:
+    """Return the capital loss left to carry once ``date``'s year is settled."""
+    closed = _closed(ledger, date, prices, 0.0, liquidate=False)
+    return float(sum(closed.loss_carryforward))
+
+
+def _closed(
+    ledger: Ledger,
+    date: pd.Timestamp,
+    prices: pd.Series,
+    cost_rate: float,
+    *,
+    liquidate: bool,
+) -> Ledger:
+    """Return a copy with every lot sold (if ``liquidate``) and years settled."""
+    ledger.market_value(prices)  # every price checked
+    closed, day = ledger.copy(), pd.Timestamp(date).normalize()
+    price_of = prices.to_dict()
+    if liquidate:
+        for lot in closed.fifo():
+            held = closed.lot(lot.lot_id)  # an earlier sale's wash may split it
+            if held is not None:
+                price = float(price_of[held.asset])
+                cost = held.quantity * price * cost_rate
+                closed.sell(day, held.lot_id, held.quantity, price, cost)
+    done = closed.settled_through
+    for year in sorted({*closed.unsettled_years(), day.year}):
+        if done is None or year > done:
+            closed.settle_year(year)
+    return closed

@@ -1,0 +1,129 @@
+"""The optimizer policy: its zero-trade test against the solver, aversion, FIFO."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.history import synthetic_prices
+from solver.dynamic.ledger import Ledger
+from solver.dynamic.policies import Day, OptimizerPolicy, Risk, fifo_sells
+from solver.dynamic.simulation import BacktestConfig, backtest, compare
+
+LOOKBACK = 40
+
+
+def _prices(n_days=160, seed=5):
+    return synthetic_prices(4, n_days, seed=seed, annual_volatility=0.3)
+
+
+def _equal(prices):
+    return pd.Series(1.0 / prices.shape[1], index=prices.columns)
+
+
+@dataclass(frozen=True)
+class Unscreened(OptimizerPolicy):
+    """Always solves; records what the screen said and what the solver traded."""
+
+    seen: list = field(default_factory=list)
+
+    def holds(self, day):
+        self.seen.append([OptimizerPolicy.holds(self, day), 0.0, day.value])
+        return False
+
+    def decide(self, day):
+        orders = OptimizerPolicy.decide(self, day)
+        if orders is not None:
+            sold = sum(
+                day.ledger.lot(i).quantity and q for i, q in orders.sells.items()
+            )
+            self.seen[-1][1] = float(orders.buys @ day.prices) + sold
+        return orders
+
+
+@pytest.mark.parametrize("tax_aware", [False, True])
+def test_when_the_screen_holds_the_solver_does_not_trade(tax_aware):
+    prices = _prices()
+    policy = Unscreened(100.0, tax_aware=tax_aware, trade_aversion=300.0)
+    config = BacktestConfig(risk_lookback=LOOKBACK)
+    backtest(prices, _equal(prices), policy, config)
+    held = [(traded, value) for holds, traded, value in policy.seen if holds]
+    assert len(held) > 10  # the test is not vacuous
+    assert max(traded / value for traded, value in held) < 1e-6
+    assert any(not holds for holds, _, _ in policy.seen)
+
+
+def test_screened_and_unscreened_backtests_agree():
+    prices = _prices(n_days=120)
+    config = BacktestConfig(risk_lookback=LOOKBACK)
+    screened = backtest(
+        prices, _equal(prices), OptimizerPolicy(100.0, trade_aversion=300.0), config
+    )
+    unscreened = backtest(
+        prices, _equal(prices), Unscreened(100.0, trade_aversion=300.0), config
+    )
+    np.testing.assert_allclose(
+        screened.daily["value"], unscreened.daily["value"], rtol=1e-7
+    )
+
+
+def test_more_trade_aversion_trades_less():
+    prices = _prices()
+    config = BacktestConfig(risk_lookback=LOOKBACK)
+    policies = [
+        OptimizerPolicy(100.0, tax_aware=False, trade_aversion=k, name=f"k={k}")
+        for k in (1.0, 100.0, 1000.0)
+    ]
+    table = compare(prices, _equal(prices), policies, config)
+    assert table["turnover_per_year"].is_monotonic_decreasing
+    assert table["tracking_error"].is_monotonic_increasing
+
+
+def _day_with_two_lots(ledger):
+    """One day: asset A held as an old gain lot and a newer loss lot, target 0."""
+    assets = pd.Index(["A", "B"])
+    prices = np.array([100.0, 50.0])
+    shares = np.array([ledger.shares()["A"], 0.0])
+    value = float(shares @ prices) + ledger.cash
+    return Day(
+        date=pd.Timestamp("2026-06-01"),
+        index=1,
+        assets=assets,
+        prices=prices,
+        target=np.array([0.3, 0.6]),
+        shares=shares,
+        value=value,
+        ledger=ledger,
+        risk=Risk(assets, np.diag([0.04, 0.04])),
+        last_rebalance=None,
+        cost_bps=10.0,
+    )
+
+
+def test_tax_blind_optimizer_sells_first_in_first_out_and_tax_aware_by_tax():
+    ledger = Ledger(20_000.0)
+    ledger.buy(pd.Timestamp("2025-01-02"), "A", 60, 50.0)  # gain lot, long term
+    ledger.buy(pd.Timestamp("2026-03-02"), "A", 60, 120.0)  # loss lot, short term
+    day = _day_with_two_lots(ledger)  # A is 12,000 of 21,800: sell about half
+    blind = OptimizerPolicy(100.0, tax_aware=False).decide(day)
+    aware = OptimizerPolicy(100.0, tax_aware=True).decide(day)
+    assert blind is not None
+    assert aware is not None
+    assert list(blind.sells) == ["A-1"]  # the oldest lot first
+    assert list(aware.sells) == ["A-2"]  # the loss lot
+    assert sum(blind.sells.values()) == pytest.approx(
+        sum(aware.sells.values()), rel=0.2
+    )
+
+
+def test_fifo_sells_take_the_oldest_lots_first():
+    ledger = Ledger(10_000.0)
+    ledger.buy(pd.Timestamp("2024-12-02"), "A", 10, 10.0)  # A-1
+    ledger.buy(pd.Timestamp("2025-01-02"), "A", 10, 10.0)  # A-2
+    ledger.sell(pd.Timestamp("2025-03-03"), "A-2", 10, 8.0)  # a loss, held 60 days
+    ledger.buy(pd.Timestamp("2025-03-10"), "A", 10, 9.0)  # A-3 replaces it: 01-09
+    ledger.buy(pd.Timestamp("2025-03-10"), "A", 10, 9.0)  # A-4, held from 03-10
+    assert ledger.lot("A-3").acquired == pd.Timestamp("2025-01-09")
+    sells = fifo_sells(ledger, pd.Index(["A"]), np.array([15.0]))
+    assert sells == {"A-1": 10.0, "A-3": 5.0}
