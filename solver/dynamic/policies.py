@@ -28,10 +28,12 @@ from models import (
     TrackingError,
     WashSaleRule,
 )
+from models.lots import Lot
 from models.snapshot import CASH
-from models.tax import is_long_term, lot_tax_rates
+from models.tax import lot_tax_rates
 from models.terms import Constraint, Term, TradeRule
 from solver.api import rebalance
+from solver.dynamic.tax_rules import is_long_term_on
 from solver.result import SolveOptions, Status
 from solver.triggers import Calendar, Drift, DriftBands, TrackingErrorTrigger, Trigger
 
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from solver.dynamic.ledger import Ledger
 
 SHARE_TOLERANCE = 1e-9  # share changes smaller than this are not traded
+NO_TRADE_TOLERANCE = 1e-7  # objective a skipped solve may leave, fraction of V
 
 
 @dataclass(frozen=True)
@@ -197,11 +200,13 @@ class OptimizerPolicy:
     """Ask the optimizer every ``every`` days when trading can pay.
 
     The policy's objective is ``tracking_error_weight`` times the squared
-    tracking error plus ``trade_aversion`` times the linear cost (plus the
-    tax, when tax-aware); the account still pays the true cost. A multiplier
-    above 1 widens the no-trade region, as multi-period theory asks of a
-    one-period objective. Before solving, a first-order test proves when no
-    trade is optimal (:meth:`holds`); the solver then does not run.
+    tracking error plus ``trade_aversion`` times the linear cost plus
+    ``tax_weight`` times the tax (when tax-aware); the account still pays the
+    true cost and tax. A trade aversion above 1 widens the no-trade region, as
+    multi-period theory asks of a one-period objective (a day's tracking
+    error against a cost paid once). Before solving, a first-order test
+    proves when no trade is optimal (:meth:`holds`); the solver then does not
+    run.
 
     Parameters
     ----------
@@ -216,6 +221,11 @@ class OptimizerPolicy:
         Trading days between two looks (1 = daily).
     trade_aversion : float
         Multiplier of the linear cost in the objective, >= 0.
+    tax_weight : float
+        Weight of the tax in the objective, >= 0. Equal to ``trade_aversion``,
+        cost and tax keep their true ratio and a loss is harvested whenever
+        its tax value beats the cost of the trades; 1 prices tax at its face
+        value against the tracking error.
     loss_factor : float
         Share of a realised loss's tax value the objective counts, in [0, 1]:
         below 1, a loss is harvested only when worth more than its costs
@@ -228,6 +238,7 @@ class OptimizerPolicy:
     tax_aware: bool = True
     every: int = 1
     trade_aversion: float = 1.0
+    tax_weight: float = 1.0
     loss_factor: float = 1.0
     name: str = "optimizer"
 
@@ -267,48 +278,59 @@ class OptimizerPolicy:
             LinearCost(self.trade_aversion),
         ]
         if self.tax_aware:
-            terms.append(TaxCost(loss_factor=self.loss_factor))
+            terms.append(TaxCost(self.loss_factor, weight=self.tax_weight))
         return tuple(terms)
 
     def holds(self, day: Day) -> bool:
         """Return whether no trade is provably optimal for the policy's program.
 
-        The objective is convex and, in the program's variables (buys and lot
-        sales as fractions of V, all >= 0), its non-smooth parts are linear;
-        so no trade is optimal when every single buy and every single lot sale
-        has a non-negative directional derivative at zero:
-        ``g_i + k c_i`` for a buy and ``-g_i + k c_i + tax_l`` for a lot sale,
-        with ``g = 2 lambda Sigma (w0 - w_tgt)``. Constraints only remove
-        directions, so the test is sufficient with them too.
+        In the program's variables (buys and lot sales as fractions of V, all
+        >= 0) the objective is convex and, but for the tracking error, linear,
+        with slopes at zero ``g_i + k c_i`` for a buy and ``-g_i + k c_i + t
+        tax_l`` for a lot sale (``g = 2 lambda Sigma (w0 - w_tgt)``, ``k`` the
+        trade aversion, ``t`` the tax weight). If no
+        sale and no buy funded by a sale has a negative slope, convexity bounds
+        what any trade can gain by the slope of the best buy times the cash
+        it may spend; the test holds when that bound is at most
+        ``NO_TRADE_TOLERANCE`` (exactly zero when there is no cash).
+        Constraints only remove trades, so the test holds with them too.
         """
-        invested = float(day.shares @ day.prices)
-        value = invested + day.ledger.cash
+        value = float(day.shares @ day.prices) + day.ledger.cash
         if value <= 0:
             return False
         active = day.shares * day.prices / value - day.target
         gradient = 2 * self.tracking_error_weight * (day.risk.covariance @ active)
-        cost = self.trade_aversion * day.cost_bps / 1e4
-        if (gradient + cost < 0).any():
-            return False
+        rate = day.cost_bps / 1e4
+        best_buy = float((gradient + self.trade_aversion * rate).min())
         lots = day.ledger.fifo()
-        if not lots:
-            return True
+        if lots:
+            sells = self._sale_slopes(day, gradient, lots)
+            funded = best_buy + (1 + rate) / (1 - rate) * float(sells.min())
+            if sells.min() < 0 or funded < 0:
+                return False
+        gain_bound = max(-best_buy, 0.0) * day.ledger.cash / value / (1 + rate)
+        return gain_bound <= NO_TRADE_TOLERANCE
+
+    def _sale_slopes(
+        self, day: Day, gradient: np.ndarray, lots: list[Lot]
+    ) -> np.ndarray:
+        """Return the objective's slope at zero of selling each lot."""
         position = {asset: k for k, asset in enumerate(day.assets)}
         where = np.array([position[lot.asset] for lot in lots])
-        tax = np.zeros(len(lots))
+        costs = np.full(len(lots), self.trade_aversion * day.cost_bps / 1e4)
         if self.tax_aware:
-            price = day.prices[where]
             basis = np.array([lot.cost_basis for lot in lots])
-            acquired = pd.Series([lot.acquired for lot in lots])
+            long_term = np.array([is_long_term_on(x.acquired, day.date) for x in lots])
             rates = lot_tax_rates(
-                is_long_term(acquired, day.date),
+                long_term,
                 tax_rate_short=day.ledger.tax_rate_short,
                 tax_rate_long=day.ledger.tax_rate_long,
             )
-            tax = TaxCost(loss_factor=self.loss_factor).lot_costs(
-                rates, 1.0 - basis / price
-            )
-        return bool((-gradient[where] + cost + tax >= 0).all())
+            tax = TaxCost(loss_factor=self.loss_factor)
+            lot_tax = tax.lot_costs(rates, 1.0 - basis / day.prices[where])
+            costs = costs + self.tax_weight * lot_tax
+        slopes: np.ndarray = -gradient[where] + costs
+        return slopes
 
     def _targets(self, day: Day) -> pd.Series:
         """Return the day's target weights, the rest of 1 as the cash target."""
