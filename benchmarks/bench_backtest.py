@@ -305,7 +305,8 @@ def draw_tax(studies: dict[str, pd.DataFrame]) -> list[Path]:
                 lw=1,
                 label=name,
             )
-        ax.set_title(f"{TAX_PERIOD}, $5k a month, losses used {use}")
+        title = f"{TAX_PERIOD}, $5k a month, losses used {use}"
+        ax.set_title(title.replace("$", r"\$"))  # not mathtext
         ax.set_xlabel("realized tracking error, % annualised")
         ax.set_ylabel("after-tax return, liquidated at the end, % a year")
         ax.grid(alpha=0.3)
@@ -320,7 +321,9 @@ def draw_tax(studies: dict[str, pd.DataFrame]) -> list[Path]:
     ax.bar(x + 0.2, metrics["deferred_tax"] / 1e3, 0.4, label="deferred tax at the end")
     ax.set_xticks(x, metrics.index, rotation=35, ha="right", fontsize=8)
     ax.set_ylabel("$ thousands")
-    ax.set_title(f"Taxes paid and tax deferred, {TAX_PERIOD}, $5k a month")
+    use = next(iter(studies))
+    title = f"Taxes paid and tax deferred, {TAX_PERIOD}, $5k a month, losses {use}"
+    ax.set_title(title.replace("$", r"\$"))
     ax.legend(frameon=False)
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()

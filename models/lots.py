@@ -17,6 +17,10 @@ class Lot:
     cost_basis: float  # per share, with buy costs and wash-sale adjustments
     acquired: pd.Timestamp  # holding-period start, earlier by wash-sale tacking
 
+    def with_quantity(self, quantity: float) -> Lot:
+        """Return the lot with ``quantity`` shares (faster than ``replace``)."""
+        return Lot(self.lot_id, self.asset, quantity, self.cost_basis, self.acquired)
+
 
 @dataclass(frozen=True)
 class Realization:
@@ -32,6 +36,21 @@ class Realization:
     long_term: bool  # held more than one year
     acquired: pd.Timestamp  # holding-period start of the shares sold
     disallowed: float = 0.0  # part of the loss disallowed by wash sales, >= 0
+
+    def with_disallowed(self, disallowed: float) -> Realization:
+        """Return the record with ``disallowed`` (faster than ``replace``)."""
+        return Realization(
+            self.date,
+            self.asset,
+            self.lot_id,
+            self.quantity,
+            self.proceeds,
+            self.basis,
+            self.gain,
+            self.long_term,
+            self.acquired,
+            disallowed,
+        )
 
     @property
     def allowed_gain(self) -> float:

@@ -13,15 +13,14 @@ Simplifications of the US rules (long term: held more than one year, as in
   (:meth:`Ledger.settles_on`); a buy washing a settled year's loss is refused.
 - First in, first out: oldest holding period first, then opening order.
 - Net losses are deducted from ordinary income at the short-term rate, up to
-  the limit, short-term part first; the rest carries forward by term. No
-  state tax, NIIT, AMT, dividends or interest. Trades come in date order.
-- Liquidation: :mod:`solver.dynamic.closing`.
+  the limit, short-term part first; the rest carries forward by term. No state
+  tax, NIIT, AMT, dividends or interest. Trades in date order. Closing values:
+  :mod:`solver.dynamic.closing`.
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
 from functools import partial
 
 import numpy as np
@@ -195,7 +194,7 @@ class Ledger:
                 del self._held[asset]
             self._replacements.discard(lot_id)
         else:
-            self._lots[lot_id] = replace(lot, quantity=lot.quantity - quantity)
+            self._lots[lot_id] = lot.with_quantity(lot.quantity - quantity)
             self._held[asset] -= quantity
         if gain < 0:
             self._losses.setdefault(asset, []).append(len(self.realizations) - 1)
@@ -343,7 +342,7 @@ class Ledger:
             where = {"asset": sale.asset, "lot_id": sale.lot_id, "field": "date"}
             require(False, problem, **where)
         amount = -sale.gain / sale.quantity * matched
-        self.realizations[index] = replace(sale, disallowed=sale.disallowed + amount)
+        self.realizations[index] = sale.with_disallowed(sale.disallowed + amount)
         self._washed[index] += matched
         self._booked.append((year, sale.long_term, amount))
 
@@ -361,6 +360,8 @@ class Ledger:
                 break
             if self._purchase[lot_id] != purchase:
                 candidates.append((lot.acquired, self._purchase[lot_id], lot_id))
+        if not candidates:
+            return
         candidates.sort()
         per_share, shift = -sale.gain / sale.quantity, sale.date - sale.acquired
         for *_, lot_id in candidates:
@@ -371,12 +372,14 @@ class Ledger:
             self._wash(index, matched)
             basis, acquired = lot.cost_basis + per_share, lot.acquired - shift
             if lot.quantity - matched > _REL_TOL * lot.quantity:
-                self._lots[lot_id] = replace(lot, quantity=lot.quantity - matched)
+                self._lots[lot_id] = lot.with_quantity(lot.quantity - matched)
                 self._held[lot.asset] -= matched  # back in the lot opened next
                 lot = self._new_lot(lot.asset, matched, basis, acquired)
                 self._purchase[lot.lot_id] = self._purchase[lot_id]
             else:
-                self._lots[lot_id] = replace(lot, cost_basis=basis, acquired=acquired)
+                self._lots[lot_id] = Lot(
+                    lot_id, lot.asset, lot.quantity, basis, acquired
+                )
                 self._fifo[lot_id] = (acquired.value, self._fifo[lot_id][1])
             self._replacements.add(lot.lot_id)
 
