@@ -49,7 +49,8 @@ class Ledger:
     ``cash`` never goes below 0: settled tax it cannot cover is ``tax_owed``,
     which later deposits and sale proceeds pay first. ``realizations`` lists
     every sale, in order; ``loss_carryforward`` is the (short, long) capital
-    loss carried to the next year. The tax parameters are kept as attributes.
+    loss carried to the next year, ``settled_through`` the last settled year.
+    The tax parameters are kept as attributes.
 
     Parameters
     ----------
@@ -102,7 +103,7 @@ class Ledger:
         self._booked: Booked = []  # gains of unsettled years
         self._trades: list[tuple[str, pd.Timestamp, str, float, float, float]] = []
         self.loss_carryforward = (0.0, 0.0)  # short- and long-term, >= 0
-        self._settled: int | None = None
+        self.settled_through: int | None = None  # the last settled year
         self._last: pd.Timestamp | None = None
         self._lot_count = self._purchases = 0
         self._fifo: dict[str, tuple[int, int]] = {}  # lot id -> (acquired, opened)
@@ -270,13 +271,13 @@ class Ledger:
         Returns the tax, negative for the benefit of a deducted net loss.
         Years are settled in order, each once (else ``InputError``).
         """
-        done = self._settled
+        done = self.settled_through
         require(done is None or year > done, f"settled through {done}", field="year")
         earlier = min((y for y, _, _ in self._booked), default=year)
         require(earlier >= year, f"settle {earlier} first", field="year")
         gains = year_gains(self._booked, year)
         tax, self.loss_carryforward = self._annual_tax(gains, self.loss_carryforward)
-        self._settled = year
+        self.settled_through = year
         self._booked = [entry for entry in self._booked if entry[0] > year]
         self.tax_owed += tax  # paid from cash next line; a benefit (< 0) too
         self._pay_tax_owed()
@@ -285,18 +286,13 @@ class Ledger:
     def copy(self) -> Ledger:
         """Return an independent copy (records are shared: they never change)."""
         other = copy.copy(self)
-        for name in ("_lots", "_purchase", "_fifo", "_booked", "realizations"):
+        for name in ("_lots", "_purchase", "_fifo", "_booked", "_held", "_trades"):
+            setattr(other, name, copy.copy(getattr(self, name)))
+        for name in ("realizations", "_washed", "_replacements"):
             setattr(other, name, copy.copy(getattr(self, name)))
         other._of_asset = {a: dict(ids) for a, ids in self._of_asset.items()}
-        other._held, other._replacements = dict(self._held), set(self._replacements)
         other._losses = {a: list(sales) for a, sales in self._losses.items()}
-        other._washed, other._trades = list(self._washed), list(self._trades)
         return other
-
-    @property
-    def settled_through(self) -> int | None:
-        """Return the last settled year (``None`` before the first)."""
-        return self._settled
 
     def unsettled_years(self) -> list[int]:
         """Return the years with booked gains or losses not yet settled."""
@@ -315,7 +311,7 @@ class Ledger:
         if not ok:
             raise InputError(f"{day.date()} is before the last trade", field="date")
         if trade:
-            done = self._settled
+            done = self.settled_through
             if done is not None and day.year <= done:
                 raise InputError(f"{done} settled", field="date")
             self._last = day
@@ -336,7 +332,7 @@ class Ledger:
     def _wash(self, index: int, matched: float) -> None:
         """Disallow the loss on ``matched`` shares of a sale, in the sale's year."""
         sale = self.realizations[index]
-        year, done = sale.date.year, self._settled
+        year, done = sale.date.year, self.settled_through
         if done is not None and year <= done:
             problem = f"washes a loss of {sale.date.date()}, in settled year {year}"
             where = {"asset": sale.asset, "lot_id": sale.lot_id, "field": "date"}
