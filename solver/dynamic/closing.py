@@ -26,15 +26,16 @@ def liquidation_value_after_tax(
     return closed.market_value(prices)
 
 
-def value_after_tax(ledger: Ledger, date: pd.Timestamp, prices: pd.Series) -> float:
-    """Return the value after the tax on gains realised so far, nothing sold."""
-    return _closed(ledger, date, prices, 0.0, liquidate=False).market_value(prices)
+def kept_after_tax(
+    ledger: Ledger, date: pd.Timestamp, prices: pd.Series
+) -> tuple[float, float]:
+    """Return the value and the loss carry-forward with nothing sold.
 
-
-def carryforward_after(ledger: Ledger, date: pd.Timestamp, prices: pd.Series) -> float:
-    """Return the capital loss left to carry once ``date``'s year is settled."""
+    The value is after the tax on gains realised so far; the carry-forward is
+    what is left once ``date``'s year is settled. One copy serves both.
+    """
     closed = _closed(ledger, date, prices, 0.0, liquidate=False)
-    return float(sum(closed.loss_carryforward))
+    return closed.market_value(prices), float(sum(closed.loss_carryforward))
 
 
 def _closed(

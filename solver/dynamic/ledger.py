@@ -335,8 +335,9 @@ class Ledger:
         year, done = sale.date.year, self.settled_through
         if done is not None and year <= done:
             problem = f"washes a loss of {sale.date.date()}, in settled year {year}"
-            where = {"asset": sale.asset, "lot_id": sale.lot_id, "field": "date"}
-            require(False, problem, **where)
+            raise InputError(
+                problem, asset=sale.asset, lot_id=sale.lot_id, field="date"
+            )
         amount = -sale.gain / sale.quantity * matched
         self.realizations[index] = sale.with_disallowed(sale.disallowed + amount)
         self._washed[index] += matched

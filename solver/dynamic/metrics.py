@@ -17,11 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 
-from solver.dynamic.closing import (
-    carryforward_after,
-    liquidation_value_after_tax,
-    value_after_tax,
-)
+from solver.dynamic.closing import kept_after_tax, liquidation_value_after_tax
 
 if TYPE_CHECKING:
     from solver.dynamic.ledger import Ledger
@@ -55,7 +51,7 @@ def metrics(
     last, value = daily.index[-1], float(daily["value"].iloc[-1])
     cost_rate = config.cost_bps / 1e4
     liquidated = liquidation_value_after_tax(ledger, last, closing, cost_rate)
-    kept = value_after_tax(ledger, last, closing)
+    kept, carryforward = kept_after_tax(ledger, last, closing)
     held = ledger.market_value(closing) - ledger.cash + ledger.tax_owed
     exit_cost = cost_rate * held
     active = (daily["return"] - daily["target_return"]).iloc[1:]
@@ -76,7 +72,7 @@ def metrics(
             "taxes_paid": float(paid.sum()),
             "deferred_tax": kept - liquidated - exit_cost,
             "exit_cost": exit_cost,
-            "loss_carryforward": carryforward_after(ledger, last, closing),
+            "loss_carryforward": carryforward,
             "harvested_losses": float(-gains[gains < 0].sum()),
             "wash_sale_disallowed": float(
                 sum(r.disallowed for r in ledger.realizations)

@@ -10,11 +10,7 @@ import pytest
 
 from models.account import LOT_COLUMNS
 from models.errors import InputError
-from solver.dynamic.closing import (
-    carryforward_after,
-    liquidation_value_after_tax,
-    value_after_tax,
-)
+from solver.dynamic.closing import kept_after_tax, liquidation_value_after_tax
 from solver.dynamic.ledger import TRADE_COLUMNS, Ledger
 from tests.conftest import ATOL_SHARES, ATOL_VALUE
 
@@ -451,16 +447,16 @@ def test_ledger_liquidation_applies_wash_sales_among_its_own_sales():
     assert value == pytest.approx(90_000 + 2_000 + 9_000 - LONG * 1_000)
 
 
-def test_ledger_value_after_tax_settles_realized_gains_only():
+def test_ledger_kept_after_tax_settles_realized_gains_only():
     ledger = Ledger(10_000.0)
     lot = ledger.buy(d("2026-01-05"), "C", 100, 10.0)
     ledger.sell(d("2026-02-05"), lot.lot_id, 100, 30.0)  # +2,000 ST, cash 12,000
     ledger.buy(d("2026-02-06"), "D", 100, 50.0)  # cash 7,000
     prices = pd.Series({"D": 20.0})  # an unrealized loss of 3,000: not counted
-    value = value_after_tax(ledger, d("2026-03-02"), prices)
+    value, carry = kept_after_tax(ledger, d("2026-03-02"), prices)
     assert value == pytest.approx(7_000 + 2_000 - SHORT * 2_000)
-    assert carryforward_after(ledger, d("2026-03-02"), prices) == pytest.approx(0.0)
+    assert carry == pytest.approx(0.0)
     loss = Ledger(10_000.0)
     lot = loss.buy(d("2026-01-05"), "C", 100, 100.0)
     loss.sell(d("2026-02-05"), lot.lot_id, 100, 20.0)  # -8,000 ST: 3,000 deducted
-    assert carryforward_after(loss, d("2026-03-02"), prices) == pytest.approx(5_000.0)
+    assert kept_after_tax(loss, d("2026-03-02"), prices)[1] == pytest.approx(5_000.0)
