@@ -113,8 +113,9 @@ def search(rounder: Rounder, buy: np.ndarray, sell: np.ndarray) -> Rungs | None:
     value = rounder.te_weight * variance + separable
     feasible = (
         bounds_ok
-        & (cash >= min(limits.cash_floor, base.cash) - SLACK)
-        & (turnover <= max(limits.turnover, base.turnover) + SLACK)
+        # a start already past a limit may stay there, never drift further
+        & (cash >= min(limits.cash_floor - SLACK, base.cash))
+        & (turnover <= max(limits.turnover + SLACK, base.turnover))
     )
     current = rounder.value(base)
     allowance = rounder.allowance(base)
