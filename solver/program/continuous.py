@@ -56,7 +56,10 @@ def optimize(
         dropping them one at a time.
     """
     mask = combined_mask(snapshot, rules)
-    optimum = solve_once(snapshot, mask, objective, constraints, options)
+    program = _direct_program(snapshot, mask, objective, constraints, options)
+    optimum = solve_once(
+        snapshot, mask, objective, constraints, options, matrices=program
+    )
     elastic = (
         optimum is None and options.elastic and any(c.is_soft for c in constraints)
     )
@@ -75,7 +78,13 @@ def optimize(
         constraints,
         optimum,
         lambda m: solve_once(
-            snapshot, m, objective, constraints, options, elastic=elastic
+            snapshot,
+            m,
+            objective,
+            constraints,
+            options,
+            elastic=elastic,
+            matrices=None if elastic or program is None else program.restricted(m),
         ),
         lambda o: objective_value(objective, o),
         options.sides,
@@ -270,6 +279,27 @@ def solve_once(
     if solution.status is Status.INFEASIBLE:
         return None
     return replace(solution, status=Status.RELAXED) if elastic else solution
+
+
+def _direct_program(
+    snapshot: Snapshot,
+    mask: TradeMask,
+    objective: Sequence[Term],
+    constraints: Sequence[Constraint],
+    options: SolveOptions,
+) -> Matrices | None:
+    """Return the program's matrices when the direct path applies, else None.
+
+    Built once per account: the side solves drop variables from it
+    (``Matrices.restricted``). None also when a term or constraint has no
+    matrix form; ``solve_once`` then says so and goes through cvxpy.
+    """
+    if not _direct(options):
+        return None
+    try:
+        return build_matrices(snapshot, mask, objective, constraints)
+    except NoMatrixFormError:
+        return None
 
 
 def _direct(options: SolveOptions) -> bool:

@@ -162,6 +162,67 @@ class Matrices:
         )
         return replace(self, P=OBJECTIVE_SCALE * P, q=OBJECTIVE_SCALE * q)
 
+    def restricted(self, mask: TradeMask) -> Matrices:
+        """Return the program of a narrower ``mask``, by dropping variables.
+
+        The same program ``build_matrices`` gives for ``mask`` (the side
+        solves of one account differ only in which trades are free), without
+        building it again. Raises ``ValueError`` when ``mask`` allows a
+        trade this program does not have or forces other sales.
+        """
+        layout, keep, keep_x = self.layout.restricted(self.snapshot, mask)
+        nz = self.layout.size
+        if not nz:  # no trade variables: nothing to drop
+            return replace(self, mask=mask)
+        columns = np.r_[np.flatnonzero(keep), np.arange(nz, len(self.q))]
+        dropped = {  # rows of the dropped variables, by block
+            0: keep,  # trades >= 0 (the first block)
+            self._block(LOT_QUANTITY): keep[nz - len(self.layout.sell_lots) :],
+            self._block(ASSET_SALES): keep_x,
+        }
+        rows, blocks, cones, start = [], [], [], 0
+        cone_at = 0
+        for k, (name, kind, first, stop) in enumerate(self.blocks):
+            count = (stop - first) // 3 if kind == "pow" else 1
+            block_cones = self.cones[cone_at : cone_at + count]
+            cone_at += count
+            index = np.arange(first, stop)
+            if k in dropped:
+                index = index[dropped[k]]
+                if not len(index):
+                    continue
+                block_cones = [CONES[kind](len(index))]
+            rows.append(index)
+            blocks.append((name, kind, start, start + len(index)))
+            cones += block_cones
+            start += len(index)
+        kept_rows = np.concatenate(rows)
+        P = self.P[columns][:, columns]
+        return replace(
+            self,
+            mask=mask,
+            layout=layout,
+            P=sp.csc_array(P),
+            q=self.q[columns],
+            A=sp.csc_array(self.A[kept_rows][:, columns]),
+            b=self.b[kept_rows],
+            cones=cones,
+            blocks=blocks,
+            pieces={
+                name: (
+                    unit_P[columns]
+                    if isinstance(unit_P, np.ndarray)
+                    else sp.csr_array(unit_P[columns][:, columns]),
+                    unit_q[columns],
+                )
+                for name, (unit_P, unit_q) in self.pieces.items()
+            },
+        )
+
+    def _block(self, name: str) -> int:
+        """Return the index of the block named ``name`` (-1: none)."""
+        return next((k for k, b in enumerate(self.blocks) if b[0] == name), -1)
+
     def with_tracking_error_cap(self, limit: float) -> Matrices:
         """Return the program with a new ``max_tracking_error`` cap (one b entry)."""
         b = self.b.copy()

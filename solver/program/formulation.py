@@ -14,7 +14,7 @@ program smaller instead of adding rows.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cvxpy as cp
 import numpy as np
@@ -67,6 +67,47 @@ class Layout:
     def size(self) -> int:
         """Number of free trade variables."""
         return int(self.buys.shape[1])
+
+    def restricted(
+        self, snapshot: Snapshot, mask: TradeMask
+    ) -> tuple[Layout, np.ndarray, np.ndarray]:
+        """Return the layout of a narrower ``mask``, by dropping variables.
+
+        Equals ``build_layout(snapshot, mask)`` when ``mask`` allows no
+        trade this layout forbids and forces the same sales. Also returns
+        which trade variables are kept and which asset-sale rows.
+
+        Raises
+        ------
+        ValueError
+            ``mask`` is not narrower, or forces other sales.
+        """
+        forced = np.where(mask.must_sell, snapshot.lot_capacity, 0.0)
+        wider = (mask.can_buy[self.buy_assets].sum() == mask.can_buy.sum()) and (
+            mask.can_sell[self.sell_lots].sum()
+            == (mask.can_sell & ~mask.must_sell & (snapshot.lot_capacity > 0)).sum()
+        )
+        if not (wider and np.array_equal(forced, self.forced_sales)):
+            raise ValueError("the mask allows trades the layout does not have")
+        keep_b = mask.can_buy[self.buy_assets]
+        keep_q = mask.can_sell[self.sell_lots]
+        keep_x = np.isin(self.sell_assets, snapshot.lot_asset[self.sell_lots[keep_q]])
+        keep = np.r_[keep_b, keep_x, keep_q]
+        columns = np.flatnonzero(keep)
+        layout = replace(
+            self,
+            buy_assets=self.buy_assets[keep_b],
+            sell_assets=self.sell_assets[keep_x],
+            sell_lots=self.sell_lots[keep_q],
+            buys=self.buys[:, columns],
+            lot_sales=self.lot_sales[:, columns],
+            sells=self.sells[:, columns],
+            traded=self.traded[:, columns],
+            weights=self.weights[:, columns],
+            cash=self.cash[columns],
+            sales_balance=self.sales_balance[keep_x][:, columns],
+        )
+        return layout, keep, keep_x
 
     def outcome(self, snapshot: Snapshot, z: np.ndarray) -> Outcome:
         """Return the numpy outcome of a value of the stacked trades."""

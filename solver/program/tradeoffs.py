@@ -102,6 +102,8 @@ def sweep(
 
     def program(m: TradeMask) -> Matrices:
         key = np.packbits(np.r_[m.can_buy, m.can_sell, m.must_sell]).tobytes()
+        if key not in cache and cache:  # a side solve: drop variables
+            cache[key] = next(iter(cache.values())).restricted(m)
         if key not in cache:
             try:
                 cache[key] = build_matrices(snapshot, m, unit, plain)

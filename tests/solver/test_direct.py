@@ -330,3 +330,47 @@ def test_infeasible_by_direct_path_names_the_conflict():
             "max_cash",
         }
     )
+
+
+@pytest.mark.parametrize("name", [*CASES, "market impact and restrictions"])
+def test_a_narrower_mask_drops_variables_to_the_program_built_for_it(name):
+    """``Matrices.restricted`` (the side solves) equals building afresh."""
+    from models.snapshot import build_snapshot
+    from solver.program.continuous import combined_mask, fix_sides, sell_side
+    from solver.program.direct import build_matrices
+
+    market, targets, acct = _case(seed=7)
+    objective, constraints = OBJECTIVE, CASES.get(name, [MaxTurnover(0.2)])
+    rules = []
+    if name not in CASES:
+        objective = (*OBJECTIVE, MarketImpact(coefficient=5.0))
+        held = acct.lots["asset"].unique()
+        table = pd.DataFrame({"asset": [held[0], held[1]], "rule": ["liquidate"] * 2})
+        rules = [Restrictions(table)]
+    snapshot = build_snapshot(acct, targets, market)
+    wide = combined_mask(snapshot, rules)
+    full = build_matrices(snapshot, wide, objective, constraints)
+    rng = np.random.default_rng(0)
+    buys = rng.uniform(size=snapshot.n_assets) * (rng.uniform(size=snapshot.n_assets) < 0.5)
+    sells = rng.uniform(size=snapshot.n_lots) * (rng.uniform(size=snapshot.n_lots) < 0.5)
+    net = fix_sides(snapshot, Outcome(snapshot, buys, sells))
+    conflict = rng.uniform(size=snapshot.n_assets) < 0.3
+    for narrow in (wide & net, wide & sell_side(net, snapshot, conflict)):
+        got = full.restricted(narrow)
+        want = build_matrices(snapshot, narrow, objective, constraints)
+        assert got.layout.size < full.layout.size
+        for field_ in ("buy_assets", "sell_assets", "sell_lots", "forced_sales"):
+            np.testing.assert_array_equal(
+                getattr(got.layout, field_), getattr(want.layout, field_)
+            )
+        assert got.blocks == want.blocks
+        assert [repr(c) for c in got.cones] == [repr(c) for c in want.cones]
+        np.testing.assert_array_equal(got.b, want.b)
+        np.testing.assert_array_equal(got.q, want.q)
+        assert abs(got.A - want.A).max() == 0
+        assert abs(got.P - want.P).max() == 0
+        reweighted = got.reweighted({t.name: 2.0 for t in objective})
+        afresh = want.reweighted({t.name: 2.0 for t in objective})
+        assert abs(reweighted.P - afresh.P).max() == 0
+    with pytest.raises(ValueError, match="allows trades"):
+        full.restricted(wide & net).restricted(wide)
