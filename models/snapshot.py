@@ -44,6 +44,7 @@ class Snapshot:
     risk: RiskRoot
     lots: pd.DataFrame  # cleaned lots of Account, in lot order
     lot_asset: np.ndarray  # index into universe, per lot
+    lot_quantity: np.ndarray  # shares, per lot (``lots["quantity"]``)
     lot_capacity: np.ndarray  # lot value / V
     lot_gain_fraction: np.ndarray  # (p - basis) / p
     lot_long_term: np.ndarray  # bool
@@ -123,7 +124,8 @@ def build_snapshot(
         )
     lot_asset = universe.get_indexer(lots["asset"])
     lot_price = prices[lot_asset]
-    lot_market_value = lots["quantity"].to_numpy() * lot_price
+    quantity = lots["quantity"].to_numpy(dtype=float)
+    lot_market_value = quantity * lot_price
     value = account.cash + float(lot_market_value.sum())
     if value <= 0:
         raise InputError(
@@ -161,6 +163,7 @@ def build_snapshot(
         risk=market.risk_model.root(universe, account_id=aid),
         lots=lots,
         lot_asset=lot_asset,
+        lot_quantity=quantity,
         lot_capacity=lot_market_value / value,
         lot_gain_fraction=1.0 - lots["cost_basis"].to_numpy() / lot_price,
         lot_long_term=long_term,

@@ -59,7 +59,7 @@ def _whole_orders(
 ) -> list[tuple[str, float, bool, str]]:
     """Check lot-size multiples and minimum trade values, by asset and side."""
     rows = []
-    held = np.bincount(s.lot_asset, s.lots["quantity"].to_numpy(), s.n_assets)
+    held = np.bincount(s.lot_asset, s.lot_quantity, s.n_assets)
     forced_asset = np.bincount(s.lot_asset, forced, s.n_assets) > 0
     for side in ("buy", "sell"):
         rows_of_side = trades[trades["side"] == side]

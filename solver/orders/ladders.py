@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -84,27 +85,33 @@ class Ladders:
     def lot_shares(self, sold: np.ndarray) -> np.ndarray:
         """Spread each asset's sold shares over its lots in tax order."""
         s = self.snapshot
-        quantity = s.lots["quantity"].to_numpy()
+        quantity = s.lot_quantity
         order = self.lot_order
         taken = np.clip(sold[s.lot_asset[order]] - self.lot_start, 0.0, quantity[order])
         out = self.forced_shares.copy()
         out[order] += taken
         return out
 
+    @cached_property
+    def _weight_per_share(self) -> tuple[np.ndarray, np.ndarray]:
+        """Weight of one share of each asset, and of each lot's asset."""
+        s = self.snapshot
+        per_share = s.prices / s.value
+        return per_share, per_share[s.lot_asset]
+
     def outcome(self, buy_rung: np.ndarray, sell_rung: np.ndarray) -> Outcome:
         """Return the outcome of buying and selling at the given rungs."""
-        s = self.snapshot
-        lot_price = s.prices[s.lot_asset]
-        buys = self.buy.shares(buy_rung) * s.prices / s.value
-        lot_sales = self.lot_shares(self.sell.shares(sell_rung)) * lot_price / s.value
-        return Outcome(s, buys, lot_sales)
+        asset, lot = self._weight_per_share
+        buys = self.buy.shares(buy_rung) * asset
+        lot_sales = self.lot_shares(self.sell.shares(sell_rung)) * lot
+        return Outcome(self.snapshot, buys, lot_sales)
 
 
 def build_ladders(
     s: Snapshot, mask: TradeMask, objective: Sequence[Term], *, fractional: bool
 ) -> Ladders:
     """Return the ladders allowed by the lot sizes, minimum trades and ``mask``."""
-    quantity = s.lots["quantity"].to_numpy()
+    quantity = s.lot_quantity
     free = mask.can_sell & ~mask.must_sell
     free_lots = np.flatnonzero(free)
     key = _tax_per_dollar(s, objective)

@@ -23,7 +23,7 @@ def clean(o: Outcome) -> Outcome:
 def continuous_shares(o: Outcome) -> tuple[np.ndarray, np.ndarray]:
     """Return shares bought per asset and sold per lot of a continuous outcome."""
     s = o.snapshot
-    quantity = s.lots["quantity"].to_numpy()
+    quantity = s.lot_quantity
     lot_shares = np.minimum(o.lot_sales * s.value / s.prices[s.lot_asset], quantity)
     return o.buys * s.value / s.prices, lot_shares
 

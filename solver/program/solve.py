@@ -163,10 +163,10 @@ def solve_matrices(m: Matrices, options: SolveOptions) -> Solution:
         return _direct(m, status)
     if not np.isfinite(v).all():
         return _direct(m, Status.FAILED, "CLARABEL returned values that are not finite")
-    table = _report(m, solution)
+    s, dual = np.asarray(solution.s, dtype=float), np.asarray(solution.z, dtype=float)
     z = np.clip(v[: m.layout.size], 0.0, None)
     outcome = m.layout.outcome(m.snapshot, z)
-    return Solution(status, outcome, m.mask, "CLARABEL", lambda: table)
+    return Solution(status, outcome, m.mask, "CLARABEL", partial(_report, m, s, dual))
 
 
 def _direct(m: Matrices, status: Status, note: str = "") -> Solution:
@@ -174,10 +174,11 @@ def _direct(m: Matrices, status: Status, note: str = "") -> Solution:
     return Solution(status, None, m.mask, "CLARABEL", pd.DataFrame, note)
 
 
-def _report(m: Matrices, solution: Any) -> pd.DataFrame:
-    """Return the tightest slack and largest dual of each named constraint."""
-    s = np.asarray(solution.s, dtype=float)
-    z = np.asarray(solution.z, dtype=float)
+def _report(m: Matrices, s: np.ndarray, z: np.ndarray) -> pd.DataFrame:
+    """Return the tightest slack and largest dual of each named constraint.
+
+    ``s`` and ``z`` are Clarabel's slacks and duals; built only when asked.
+    """
     slack = dict.fromkeys(m.names, np.nan)
     dual = dict.fromkeys(m.names, np.nan)
     for name, kind, start, stop in m.blocks:
