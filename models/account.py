@@ -85,44 +85,78 @@ def check_tax_rate(rate: float, field: str, *, account_id: str | None = None) ->
 
 
 def _clean_lots(lots: pd.DataFrame, account_id: str) -> pd.DataFrame:
-    """Return the lots with canonical dtypes, or raise on the first bad value."""
+    """Return the lots with canonical dtypes, or raise on the first bad value.
+
+    Works on the columns' arrays and builds the table once: this runs for
+    every account of a batch.
+    """
     require_columns(lots, LOT_COLUMNS, table="lots", account_id=account_id)
-    out = lots.loc[:, list(LOT_COLUMNS)].copy()
-    for field in ("asset", "lot_id"):
-        blank = out[field].isna() | out[field].astype(str).str.strip().eq("")
-        if blank.any():
-            row = out.index[blank.to_numpy()][0]
-            raise InputError(
-                f"missing {field}: {out.loc[row, field]!r}",
-                account_id=account_id,
-                asset=None if field == "asset" else str(out.loc[row, "asset"]),
-                lot_id=None if field == "lot_id" else str(out.loc[row, "lot_id"]),
-                field=field,
-            )
-        out[field] = out[field].astype(str)
-    duplicated = out["lot_id"][out["lot_id"].duplicated()]
-    if len(duplicated):
+    given = {field: lots[field].to_numpy() for field in LOT_COLUMNS}
+    assets = _identifiers(given, "asset", None, account_id)
+    ids = _identifiers(given, "lot_id", assets, account_id)
+    _, first = np.unique(ids, return_index=True)
+    if len(first) < len(ids):
+        repeated = np.ones(len(ids), bool)
+        repeated[first] = False
         raise InputError(
             "duplicate lot id",
             account_id=account_id,
-            lot_id=str(duplicated.iloc[0]),
+            lot_id=str(ids[int(np.argmax(repeated))]),
             field="lot_id",
         )
+    table = pd.DataFrame({"asset": assets, "lot_id": ids})
     for field in ("quantity", "cost_basis"):
-        values = pd.to_numeric(out[field], errors="coerce").astype(float)
-        bad = np.asarray(~np.isfinite(values) | (values < 0))
+        values = pd.to_numeric(given[field], errors="coerce").astype(float)
+        bad = ~np.isfinite(values) | (values < 0)
         if bad.any():
-            row = out.index[bad][0]
+            row = int(np.argmax(bad))
             raise InputError(
-                f"must be a finite number >= 0, got {lots.loc[row, field]!r}",
+                f"must be a finite number >= 0, got {given[field][row]!r}",
                 account_id=account_id,
-                asset=str(out.loc[row, "asset"]),
-                lot_id=str(out.loc[row, "lot_id"]),
+                asset=str(assets[row]),
+                lot_id=str(ids[row]),
                 field=field,
             )
-        out[field] = values
-    out["acquired"] = _dates(out, "acquired", account_id)
-    return out.reset_index(drop=True)
+        table[field] = values
+    acquired = parse_dates(lots["acquired"])
+    bad = acquired.isna().to_numpy()
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise InputError(
+            f"not a date: {given['acquired'][row]!r}",
+            account_id=account_id,
+            asset=str(assets[row]),
+            lot_id=str(ids[row]),
+            field="acquired",
+        )
+    table["acquired"] = acquired.dt.normalize().to_numpy()
+    return table
+
+
+def _identifiers(
+    given: dict[str, np.ndarray],
+    field: str,
+    assets: np.ndarray | None,
+    account_id: str,
+) -> np.ndarray:
+    """Return an identifier column as text; raise on the first blank value.
+
+    ``assets`` (already checked) names the asset of a blank lot id.
+    """
+    values = given[field]
+    text = values.astype(str)
+    blank = pd.isna(values) | (np.char.strip(text) == "")
+    if blank.any():
+        row = int(np.argmax(blank))
+        raise InputError(
+            f"missing {field}: {values[row]!r}",
+            account_id=account_id,
+            asset=None if assets is None else str(assets[row]),
+            lot_id=None if assets is not None else str(given["lot_id"][row]),
+            field=field,
+        )
+    column: np.ndarray = text.astype(object)
+    return column
 
 
 def _clean_recent_trades(trades: pd.DataFrame, account_id: str) -> pd.DataFrame:

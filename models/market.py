@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -58,6 +59,14 @@ class Market:
     as_of: pd.Timestamp
     prices: pd.DataFrame
     risk_model: RiskModel
+    # per-universe numbers shared by the accounts that hold the same assets
+    cache: dict[tuple[str, ...], Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the cache (a worker fills its own)."""
+        return {**self.__dict__, "cache": {}}
 
     def __post_init__(self) -> None:
         require_columns(self.prices, ("asset", "price"), table="prices")

@@ -21,6 +21,7 @@ from models.tax import is_long_term, lot_tax_rates
 
 CASH = "CASH"
 TARGET_SUM_TOLERANCE = 1e-6
+MAX_UNIVERSES = 64  # universes a market keeps numbers for
 
 
 @dataclass(frozen=True)
@@ -109,8 +110,8 @@ def build_snapshot(
             asset=str(unknown[0]),
             field="price",
         )
-    table = market.prices.loc[universe]
-    numbers = _price_numbers(table, aid)
+    shared = _on_universe(market, universe, aid)
+    numbers = shared.numbers
     prices = numbers["price"]
     late = lots["acquired"] > market.as_of
     if late.any():
@@ -157,10 +158,8 @@ def build_snapshot(
         lot_size=numbers["lot_size"],
         min_trade_value=numbers["min_trade_value"],
         impact_scale=np.where(np.isfinite(impact) & (adv > 0), impact, 0.0),
-        sector=table["sector"]
-        if "sector" in table
-        else pd.Series(index=universe, dtype=str),
-        risk=market.risk_model.root(universe, account_id=aid),
+        sector=shared.sector,
+        risk=shared.risk,
         lots=lots,
         lot_asset=lot_asset,
         lot_quantity=quantity,
@@ -175,6 +174,44 @@ def build_snapshot(
         holdings=holdings,
         recent_trades=_recent(account, market.as_of),
     )
+
+
+@dataclass(frozen=True)
+class _Universe:
+    """What every account on one universe shares: checked prices, sectors, risk."""
+
+    numbers: dict[str, np.ndarray]
+    sector: pd.Series
+    risk: RiskRoot
+
+
+def _on_universe(market: Market, universe: pd.Index, account_id: str) -> _Universe:
+    """Return the market's numbers on ``universe``, computed once per universe.
+
+    Accounts of one model hold the same assets, so a batch mostly rebuilds
+    the same thing; only a successful check is kept (a bad value is raised
+    again, naming each account). The arrays are read-only: they are shared.
+    """
+    key = tuple(universe)
+    shared: _Universe | None = market.cache.get(key)
+    if shared is not None:
+        return shared
+    table = market.prices.loc[universe]
+    numbers = _price_numbers(table, account_id)
+    risk = market.risk_model.root(universe, account_id=account_id)
+    for array in (*numbers.values(), risk.G, risk.d):
+        array.flags.writeable = False
+    shared = _Universe(
+        numbers=numbers,
+        sector=table["sector"]
+        if "sector" in table
+        else pd.Series(index=universe, dtype=str),
+        risk=risk,
+    )
+    if len(market.cache) >= MAX_UNIVERSES:
+        market.cache.clear()
+    market.cache[key] = shared
+    return shared
 
 
 def _price_numbers(table: pd.DataFrame, account_id: str) -> dict[str, np.ndarray]:
@@ -197,27 +234,31 @@ def _price_numbers(table: pd.DataFrame, account_id: str) -> dict[str, np.ndarray
 
 def _check_targets(targets: pd.Series, account_id: str) -> tuple[float, pd.Series]:
     """Split targets into the cash target and risky weights; check the sum."""
-    weights = pd.Series(
-        pd.to_numeric(targets, errors="coerce").to_numpy(dtype=float),
-        index=targets.index.astype(str),
-    )
-    duplicated = weights.index[weights.index.duplicated()]
-    if len(duplicated):
+    names = targets.index.to_numpy().astype(str)
+    values = targets.to_numpy()
+    if values.dtype.kind not in "fiu":
+        values = pd.to_numeric(values, errors="coerce")
+    values = values.astype(float)
+    unique, first = np.unique(names, return_index=True)
+    if len(unique) < len(names):
+        repeated = np.ones(len(names), bool)
+        repeated[first] = False
         raise InputError(
             "duplicate asset",
             account_id=account_id,
-            asset=str(duplicated[0]),
+            asset=str(names[int(np.argmax(repeated))]),
             field="weight",
         )
-    bad = weights.index[~np.isfinite(weights.to_numpy()) | (weights.to_numpy() < 0)]
-    if len(bad):
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        row = int(np.argmax(bad))
         raise InputError(
-            f"must be a finite number >= 0, got {weights[bad[0]]!r}",
+            f"must be a finite number >= 0, got {values[row]!r}",
             account_id=account_id,
-            asset=str(bad[0]),
+            asset=str(names[row]),
             field="weight",
         )
-    total = float(weights.sum())
+    total = float(values.sum())
     if abs(total - 1.0) > TARGET_SUM_TOLERANCE:
         raise InputError(
             f"target weights sum to {total:.9g}, not 1 "
@@ -225,9 +266,9 @@ def _check_targets(targets: pd.Series, account_id: str) -> tuple[float, pd.Serie
             account_id=account_id,
             field="weight",
         )
-    cash = float(weights.get(CASH, 0.0))
-    risky = weights.drop(CASH, errors="ignore")
-    return cash, risky[risky > 0]
+    cash = names == CASH
+    risky = ~cash & (values > 0)
+    return float(values[cash].sum()), pd.Series(values[risky], index=names[risky])
 
 
 def _recent(account: Account, as_of: pd.Timestamp) -> pd.DataFrame | None:

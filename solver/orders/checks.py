@@ -61,12 +61,12 @@ def _whole_orders(
     rows = []
     held = np.bincount(s.lot_asset, s.lot_quantity, s.n_assets)
     forced_asset = np.bincount(s.lot_asset, forced, s.n_assets) > 0
+    sides = trades["side"].to_numpy()
+    asset_index = s.universe.get_indexer(trades["asset"].to_numpy())
+    quantity = trades["quantity"].to_numpy(float)
     for side in ("buy", "sell"):
-        rows_of_side = trades[trades["side"] == side]
-        index = s.universe.get_indexer(pd.Index(rows_of_side["asset"]))
-        shares = np.bincount(
-            index, rows_of_side["quantity"].to_numpy(float), s.n_assets
-        )
+        of_side = sides == side
+        shares = np.bincount(asset_index[of_side], quantity[of_side], s.n_assets)
         units = shares / step
         whole = np.abs(units - np.round(units)) <= 1e-6 * np.maximum(units, 1.0)
         if side == "sell":

@@ -61,9 +61,10 @@ def trades_table(
                 [gain * s.lot_tax_rate[sold], np.zeros(len(bought))]
             ),
             "est_cost": value * s.cost_rate[np.concatenate([sold_asset, bought])],
-        }
+        },
+        columns=list(TRADE_COLUMNS),
     )
-    return table.loc[:, list(TRADE_COLUMNS)]
+    return table
 
 
 def outcome_from_trades(s: Snapshot, trades: pd.DataFrame) -> Outcome:
@@ -75,34 +76,23 @@ def outcome_from_trades(s: Snapshot, trades: pd.DataFrame) -> Outcome:
     buys = np.zeros(s.n_assets)
     lot_sales = np.zeros(s.n_lots)
     if len(trades):
-        buy_rows = trades[trades["side"] == "buy"]
-        asset_index = s.universe.get_indexer(pd.Index(buy_rows["asset"]))
+        side = trades["side"].to_numpy()
+        asset = trades["asset"].to_numpy()
+        quantity = trades["quantity"].to_numpy(float)
+        bought = side == "buy"
+        asset_index = s.universe.get_indexer(asset[bought])
         if (asset_index < 0).any():
-            raise KeyError(
-                f"buy of unknown asset {buy_rows['asset'][asset_index < 0].iloc[0]!r}"
-            )
-        np.add.at(
-            buys,
-            asset_index,
-            buy_rows["quantity"].to_numpy(float) * s.prices[asset_index],
-        )
-        sell_rows = trades[trades["side"] == "sell"]
-        lot_index = pd.Index(s.lots["lot_id"]).get_indexer(
-            pd.Index(sell_rows["lot_id"])
-        )
+            unknown = asset[bought][asset_index < 0][0]
+            raise KeyError(f"buy of unknown asset {unknown!r}")
+        np.add.at(buys, asset_index, quantity[bought] * s.prices[asset_index])
+        sold = side == "sell"
+        lot_id = trades["lot_id"].to_numpy()[sold]
+        lot_index = pd.Index(s.lots["lot_id"]).get_indexer(lot_id)
         if (lot_index < 0).any():
-            raise KeyError(
-                f"sale of unknown lot {sell_rows['lot_id'][lot_index < 0].iloc[0]!r}"
-            )
-        wrong_asset = (
-            s.lots["asset"].to_numpy()[lot_index] != sell_rows["asset"].to_numpy()
-        )
+            raise KeyError(f"sale of unknown lot {lot_id[lot_index < 0][0]!r}")
+        wrong_asset = s.universe[s.lot_asset[lot_index]].to_numpy() != asset[sold]
         if wrong_asset.any():
-            raise KeyError(
-                f"lot {sell_rows['lot_id'][wrong_asset].iloc[0]!r} of another asset"
-            )
-        sold_value = (
-            sell_rows["quantity"].to_numpy(float) * s.prices[s.lot_asset[lot_index]]
-        )
+            raise KeyError(f"lot {lot_id[wrong_asset][0]!r} of another asset")
+        sold_value = quantity[sold] * s.prices[s.lot_asset[lot_index]]
         np.add.at(lot_sales, lot_index, sold_value)
     return Outcome(s, buys / s.value, lot_sales / s.value)
