@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,13 @@ from solver.program.report import (
     weights_table,
 )
 from solver.program.solve import Solution
-from solver.result import RebalanceResult, SolveOptions, Status, empty_trades
+from solver.result import (
+    Details,
+    RebalanceResult,
+    SolveOptions,
+    Status,
+    empty_trades,
+)
 from solver.triggers import Drift, Trigger
 
 
@@ -163,10 +170,19 @@ def rebalance(
             seconds=time.perf_counter() - start,
             solver=optimum.solver,
         ),
-        terms=term_values(objective, optimum.answer),
-        constraints=optimum.constraints(),
-        weights=weights_table(snapshot, optimum.answer, after),
         violations=violations,
+        details=partial(_details, snapshot, objective, optimum, after),
+    )
+
+
+def _details(
+    snapshot: Snapshot, objective: Sequence[Term], optimum: Solution, after: Outcome
+) -> Details:
+    """Return the result's terms, constraint report and weights table."""
+    return Details(
+        term_values(objective, optimum.answer),
+        optimum.constraints(),
+        weights_table(snapshot, optimum.answer, after),
     )
 
 
@@ -245,8 +261,12 @@ def _no_trade(
             seconds=time.perf_counter() - start,
             solver="",
         ),
-        terms=term_values(objective, untouched),
-        weights=weights_table(snapshot, untouched, untouched),
+        details=partial(
+            Details,
+            term_values(objective, untouched),
+            pd.DataFrame(),
+            weights_table(snapshot, untouched, untouched),
+        ),
     )
 
 

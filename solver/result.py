@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property, partial
 
 import pandas as pd
 
@@ -187,6 +189,8 @@ class RebalanceResult:
         results, except soft limits reported after rounding).
     conflicting : tuple of str
         For ``infeasible``: the named constraints that conflict.
+    details : callable or None
+        Builds ``terms``, ``constraints`` and ``weights`` when first read.
     """
 
     account_id: str
@@ -194,8 +198,48 @@ class RebalanceResult:
     message: str
     trades: pd.DataFrame
     summary: pd.Series
-    terms: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))
-    constraints: pd.DataFrame = field(default_factory=pd.DataFrame)
-    weights: pd.DataFrame = field(default_factory=pd.DataFrame)
     violations: pd.DataFrame = field(default_factory=pd.DataFrame)
     conflicting: tuple[str, ...] = ()
+    # builds (terms, constraints, weights) on first use: a batch reads none
+    details: Callable[[], Details] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    @cached_property
+    def _details(self) -> Details:
+        if self.details is None:
+            return Details(pd.Series(dtype=float), pd.DataFrame(), pd.DataFrame())
+        return self.details()
+
+    @property
+    def terms(self) -> pd.Series:
+        """Unweighted value of each objective term at the continuous solution."""
+        return self._details.terms
+
+    @property
+    def constraints(self) -> pd.DataFrame:
+        """Slack and dual of each named constraint."""
+        return self._details.constraints
+
+    @property
+    def weights(self) -> pd.DataFrame:
+        """Current, target, continuous and final weights by asset."""
+        return self._details.weights
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickle the tables built, not how to build them."""
+        state = {k: v for k, v in self.__dict__.items() if k != "_details"}
+        details = self._details
+        return {**state, "details": partial(Details, *details)}
+
+
+@dataclass(frozen=True)
+class Details:
+    """A result's tables that only a reader needs (``RebalanceResult``)."""
+
+    terms: pd.Series
+    constraints: pd.DataFrame
+    weights: pd.DataFrame
+
+    def __iter__(self) -> Iterator[pd.Series | pd.DataFrame]:
+        return iter((self.terms, self.constraints, self.weights))

@@ -62,7 +62,7 @@ def _whole_orders(
     held = np.bincount(s.lot_asset, s.lot_quantity, s.n_assets)
     forced_asset = np.bincount(s.lot_asset, forced, s.n_assets) > 0
     sides = trades["side"].to_numpy()
-    asset_index = s.universe.get_indexer(trades["asset"].to_numpy())
+    asset_index = s.universe.get_indexer(pd.Index(trades["asset"]))
     quantity = trades["quantity"].to_numpy(float)
     for side in ("buy", "sell"):
         of_side = sides == side
