@@ -179,9 +179,8 @@ class TaxCost:
 
     def per_asset(self, o: Outcome) -> np.ndarray:
         """Return the tax cost of each asset's lot sales."""
-        tax: np.ndarray = o.snapshot.holdings @ (
-            self.coefficients(o.snapshot) * o.lot_sales
-        )
+        s = o.snapshot
+        tax: np.ndarray = (s.holdings @ (self.coefficients(s) * o.lot_sales).T).T
         return tax
 
     def evaluate(self, o: Outcome) -> float:

@@ -98,16 +98,22 @@ def after_trades(s: Snapshot, buys: Expr, sells: Expr) -> tuple[Expr, Expr]:
 
 @dataclass(frozen=True)
 class Outcome:
-    """A candidate trade list in fractions of V, evaluated with numpy."""
+    """A candidate trade list in fractions of V, evaluated with numpy.
+
+    ``buys`` and ``lot_sales`` may also hold one candidate per row (rounding
+    scores many at once): then only the per-asset quantities (``sells``,
+    ``traded``, a ``SeparableTerm``'s ``per_asset``) are defined, and the
+    account totals raise.
+    """
 
     snapshot: Snapshot
-    buys: np.ndarray  # (n assets,)
-    lot_sales: np.ndarray  # (n lots,)
+    buys: np.ndarray  # (n assets,) or (candidates, n assets)
+    lot_sales: np.ndarray  # (n lots,) or (candidates, n lots)
 
     @cached_property
     def sells(self) -> np.ndarray:
         """Sales per asset."""
-        sells: np.ndarray = self.snapshot.holdings @ self.lot_sales
+        sells: np.ndarray = (self.snapshot.holdings @ self.lot_sales.T).T
         return sells
 
     @cached_property
@@ -119,6 +125,8 @@ class Outcome:
     @cached_property
     def _after(self) -> tuple[np.ndarray, float]:
         """Post-trade weights and cash, computed together."""
+        if self.buys.ndim != 1:
+            raise ValueError("account totals of stacked candidates are not defined")
         weights, cash = after_trades(self.snapshot, self.buys, self.sells)
         return weights, float(cash)
 
@@ -211,7 +219,10 @@ class SeparableTerm(Term, Protocol):
     """A term that is a sum over assets; rounding uses per-asset values."""
 
     def per_asset(self, o: Outcome) -> np.ndarray:
-        """Return each asset's contribution to the unweighted term."""
+        """Return each asset's contribution to the unweighted term.
+
+        Row by row when ``o`` holds stacked candidates (see ``Outcome``).
+        """
         ...
 
 

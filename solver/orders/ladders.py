@@ -83,13 +83,18 @@ class Ladders:
     forced_shares: np.ndarray  # (n lots,) shares sold by liquidation
 
     def lot_shares(self, sold: np.ndarray) -> np.ndarray:
-        """Spread each asset's sold shares over its lots in tax order."""
+        """Spread each asset's sold shares over its lots in tax order.
+
+        ``sold`` may hold one candidate per row.
+        """
         s = self.snapshot
         quantity = s.lot_quantity
         order = self.lot_order
-        taken = np.clip(sold[s.lot_asset[order]] - self.lot_start, 0.0, quantity[order])
-        out = self.forced_shares.copy()
-        out[order] += taken
+        taken = np.clip(
+            sold[..., s.lot_asset[order]] - self.lot_start, 0.0, quantity[order]
+        )
+        out: np.ndarray = np.zeros((*sold.shape[:-1], s.n_lots)) + self.forced_shares
+        out[..., order] += taken
         return out
 
     @cached_property
@@ -100,7 +105,10 @@ class Ladders:
         return per_share, per_share[s.lot_asset]
 
     def outcome(self, buy_rung: np.ndarray, sell_rung: np.ndarray) -> Outcome:
-        """Return the outcome of buying and selling at the given rungs."""
+        """Return the outcome of buying and selling at the given rungs.
+
+        Rungs may hold one candidate per row (a stacked ``Outcome``).
+        """
         asset, lot = self._weight_per_share
         buys = self.buy.shares(buy_rung) * asset
         lot_sales = self.lot_shares(self.sell.shares(sell_rung)) * lot

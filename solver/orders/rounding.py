@@ -121,47 +121,35 @@ class Rounder:
         L, limits, s = self.ladders, self.limits, self.ladders.snapshot
         risk = s.risk
         sigma_active = risk.G.T @ (risk.G @ o.active) + risk.d * o.active
-        base = [t.per_asset(o) for t in self.separable]
-        candidates = self._candidates(buy, sell, sigma_active)
-        shape = (len(candidates), s.n_assets)
-        out = Scored(
-            *(np.empty(shape, dtype=int) for _ in range(2)),
-            *(np.empty(shape) for _ in range(3)),
+        nb, ns = self._candidates(buy, sell, sigma_active)  # (candidates, n)
+        allowed = (nb >= 0) & (nb <= L.buy.highest) & (ns >= 0) & (ns <= L.sell.highest)
+        allowed &= (nb != buy) | (ns != sell)
+        if limits.one_side:
+            allowed &= ~((nb > 0) & (ns > 0))
+        nb, ns = np.where(allowed, nb, buy), np.where(allowed, ns, sell)
+        moved = L.outcome(nb, ns)  # each row: every asset moved alone
+        bought, sold = moved.buys - o.buys, moved.sells - o.sells
+        dw = bought - sold
+        change = self.te_weight * (2 * dw * sigma_active + dw**2 * self.sigma_diagonal)
+        for term in self.separable:
+            change += term.weight * (term.per_asset(moved) - term.per_asset(o))
+        traded = moved.traded - o.traded
+        return Scored(
+            buy=nb,
+            sell=ns,
+            objective=np.where(allowed & self._keeps_bounds(o, dw), change, np.inf),
+            cash=-bought + sold - s.cost_rate * traded,
+            turnover=traded / 2,
         )
-        for k, (nb, ns) in enumerate(candidates):
-            allowed = (
-                (nb >= 0) & (nb <= L.buy.highest) & (ns >= 0) & (ns <= L.sell.highest)
-            )
-            allowed &= (nb != buy) | (ns != sell)
-            if limits.one_side:
-                allowed &= ~((nb > 0) & (ns > 0))
-            nb, ns = np.where(allowed, nb, buy), np.where(allowed, ns, sell)
-            moved = L.outcome(nb, ns)
-            dw = moved.weights - o.weights
-            change = self.te_weight * (
-                2 * dw * sigma_active + dw**2 * self.sigma_diagonal
-            )
-            for term, before in zip(self.separable, base, strict=True):
-                change += term.weight * (term.per_asset(moved) - before)
-            traded = moved.traded - o.traded
-            out.buy[k], out.sell[k] = nb, ns
-            out.cash[k] = (
-                -(moved.buys - o.buys) + (moved.sells - o.sells) - s.cost_rate * traded
-            )
-            out.turnover[k] = traded / 2
-            out.objective[k] = np.where(
-                allowed & self._keeps_bounds(o, dw), change, np.inf
-            )
-        return out
 
     def _candidates(
         self, buy: np.ndarray, sell: np.ndarray, sigma_active: np.ndarray
-    ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Return each candidate move as the (buy, sell) rungs of every asset."""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return the (buy, sell) rungs of every asset, one candidate move per row."""
         L, s = self.ladders, self.ladders.snapshot
         moves = [(buy + db, sell + ds) for db, ds in MOVES]
         if not (self.te_weight and self.thorough):
-            return moves
+            return _stacked(moves)
         # weight change that minimises the tracking error, in shares
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             shares = -sigma_active / self.sigma_diagonal * s.value / s.prices
@@ -172,7 +160,7 @@ class Rounder:
         for rung in L.sell.bracket(np.maximum(L.sell.shares(sell) - shares, 0.0)):
             moves.append((buy, rung))
         moves += [(zero, sell), (buy, zero)]
-        return moves
+        return _stacked(moves)
 
     def _keeps_bounds(self, o: Outcome, dw: np.ndarray) -> np.ndarray:
         """Whether a weight change keeps, or moves towards, the asset bounds."""
@@ -341,6 +329,13 @@ class Rounder:
             c.violation(o) <= limit
             for c, limit in zip(self.untracked, allowance, strict=True)
         )
+
+
+def _stacked(
+    moves: list[tuple[np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the moves' buy rungs and sell rungs, one move per row."""
+    return np.stack([b for b, _ in moves]), np.stack([s for _, s in moves])
 
 
 def _improving(change: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
