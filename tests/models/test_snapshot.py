@@ -1,8 +1,10 @@
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from models import FactorRiskModel, InputError, Market, tiered_lot_sizes
+from models import Account, FactorRiskModel, InputError, Market, tiered_lot_sizes
 from models.snapshot import build_snapshot
 from tests.conftest import account, diagonal_market
 
@@ -102,3 +104,23 @@ def test_tiered_lot_sizes_follow_price_tiers():
     prices = pd.Series([5.0, 250.0, 250.01, 1000.0, 1000.01, 10_000.0, 10_000.5])
     expected = [100.0, 100.0, 40.0, 40.0, 10.0, 10.0, 1.0]
     assert tiered_lot_sizes(prices).tolist() == expected
+
+
+def test_accounts_on_one_universe_share_its_numbers_and_a_bad_price_names_each():
+    market = diagonal_market(PRICES, VARIANCES)
+    first = build_snapshot(account(100.0), TARGETS, market)
+    second = build_snapshot(
+        Account("A2", 50.0, account(0.0, ("X", "L1", 1, 5.0, "2025-01-02")).lots),
+        TARGETS,
+        market,
+    )
+    assert second.risk is first.risk and second.prices is first.prices
+    with pytest.raises(ValueError, match="read-only"):
+        second.prices[0] = 1.0  # shared by both snapshots
+    assert pickle.loads(pickle.dumps(market)).cache == {}
+    bad = diagonal_market({"X": 10.0, "Y": -1.0}, VARIANCES)
+    for account_id in ("A1", "A2"):  # a failed check is not kept
+        with pytest.raises(InputError) as err:
+            build_snapshot(Account(account_id, 1.0, account(0.0).lots), TARGETS, bad)
+        assert (err.value.account_id, err.value.asset) == (account_id, "Y")
+    assert bad.cache == {}

@@ -1,3 +1,5 @@
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -334,6 +336,12 @@ def test_rebalance_result_has_data_contract_columns():
     for term in ("short", "long"):
         gains = sells.loc[sells["term"] == term, "realized_gain"].sum()
         assert summary[f"realized_gain_{term}"] == pytest.approx(gains, abs=1e-6)
+    # the tables built on first read survive a pickle round trip
+    copy = pickle.loads(pickle.dumps(result))
+    pd.testing.assert_frame_equal(copy.weights, result.weights)
+    pd.testing.assert_frame_equal(copy.constraints, result.constraints)
+    pd.testing.assert_series_equal(copy.terms, result.terms)
+    assert copy.constraints.loc["max_turnover", "slack"] <= 1e-6  # binding
 
 
 def test_rebalance_rejects_duplicate_constraint_names():
