@@ -114,7 +114,8 @@ def test_accounts_on_one_universe_share_its_numbers_and_a_bad_price_names_each()
         TARGETS,
         market,
     )
-    assert second.risk is first.risk and second.prices is first.prices
+    assert second.risk is first.risk
+    assert second.prices is first.prices
     with pytest.raises(ValueError, match="read-only"):
         second.prices[0] = 1.0  # shared by both snapshots
     assert pickle.loads(pickle.dumps(market)).cache == {}

@@ -351,8 +351,12 @@ def test_a_narrower_mask_drops_variables_to_the_program_built_for_it(name):
     wide = combined_mask(snapshot, rules)
     full = build_matrices(snapshot, wide, objective, constraints)
     rng = np.random.default_rng(0)
-    buys = rng.uniform(size=snapshot.n_assets) * (rng.uniform(size=snapshot.n_assets) < 0.5)
-    sells = rng.uniform(size=snapshot.n_lots) * (rng.uniform(size=snapshot.n_lots) < 0.5)
+    buys = rng.uniform(size=snapshot.n_assets) * (
+        rng.uniform(size=snapshot.n_assets) < 0.5
+    )
+    sells = rng.uniform(size=snapshot.n_lots) * (
+        rng.uniform(size=snapshot.n_lots) < 0.5
+    )
     net = fix_sides(snapshot, Outcome(snapshot, buys, sells))
     conflict = rng.uniform(size=snapshot.n_assets) < 0.3
     for narrow in (wide & net, wide & sell_side(net, snapshot, conflict)):
