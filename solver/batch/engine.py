@@ -8,7 +8,7 @@ import multiprocessing
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import (
     FIRST_COMPLETED,
     Executor,
@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from models import Market
 from models.errors import InputError
 from solver.batch.config import RunConfig
 from solver.batch.jobs import AccountJob, BatchInput, load_batch, solve_chunk, unsolved
@@ -42,6 +43,7 @@ from solver.batch.outdir import PROBLEMS, check_output
 from solver.batch.parts import PartStore
 from solver.batch.progress import Progress
 from solver.batch.tables import FORMATS, write_table
+from solver.batch.worker import hold, solve_held
 from solver.errors import OutputError
 from solver.result import ANSWERED, SUMMARY_FIELDS, Status, empty_trades
 
@@ -49,6 +51,8 @@ logger = logging.getLogger(__name__)
 SHARDS = ".shards"  # the lots split by account; removed after the run
 MAX_CHUNK = 25  # accounts per task: steady progress, overhead amortised
 IN_FLIGHT_PER_WORKER = 3  # chunks submitted ahead, bounding memory
+ChunkResult = tuple[pd.DataFrame, pd.DataFrame]  # summary and trades rows
+Submit = Callable[[list[AccountJob]], Future[ChunkResult]]
 
 
 class ExitCode(IntEnum):
@@ -314,11 +318,11 @@ def _run(
         for chunk in chunks:
             _commit(store, bar, solve_chunk(batch.market, chunk))
         return
-    with _executor(workers, scheduler) as pool:
-        pending: set[Future[tuple[pd.DataFrame, pd.DataFrame]]] = set()
+    with _pool(batch.market, workers, scheduler) as (submit, slots):
+        pending: set[Future[ChunkResult]] = set()
         for chunk in chunks:
-            pending.add(pool.submit(solve_chunk, batch.market, chunk))
-            if len(pending) >= IN_FLIGHT_PER_WORKER * workers:
+            pending.add(submit(chunk))
+            if len(pending) >= IN_FLIGHT_PER_WORKER * slots:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     _commit(store, bar, future.result())
@@ -326,9 +330,7 @@ def _run(
             _commit(store, bar, future.result())
 
 
-def _commit(
-    store: PartStore, bar: Progress, result: tuple[pd.DataFrame, pd.DataFrame]
-) -> None:
+def _commit(store: PartStore, bar: Progress, result: ChunkResult) -> None:
     """Write a finished chunk and count it."""
     summary, trades = result
     store.write(summary, trades)
@@ -336,17 +338,36 @@ def _commit(
 
 
 @contextmanager
-def _executor(workers: int, scheduler: str | None) -> Iterator[Executor]:
-    """Yield a process pool, or a Dask cluster's executor."""
+def _pool(
+    market: Market, workers: int, scheduler: str | None
+) -> Iterator[tuple[Submit, int]]:
+    """Yield a function that submits a chunk, and how many chunks run at once.
+
+    Each worker receives the market once: a local worker as its pool
+    initializer's argument, a Dask worker as data scattered to every worker.
+    Chunks then travel without it.
+    """
     if scheduler is None:
         # fresh worker processes: forking a parent whose libraries already run
         # threads (BLAS, a solver, a Dask client) can leave workers spinning
         context = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            yield pool
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=context,
+            initializer=hold,
+            initargs=(market,),
+        ) as pool:
+            yield (lambda chunk: pool.submit(solve_held, chunk)), workers
         return
     from distributed import Client
 
     with Client(scheduler) as client:
-        logger.info("running on %s", scheduler)
-        yield client.get_executor()
+        shared = client.scatter(market, broadcast=True, hash=False)
+        threads = sum(client.nthreads().values())
+        logger.info("running on %s: %d worker thread(s)", scheduler, threads)
+        executor: Executor = client.get_executor(pure=False)  # no chunk hashing
+
+        def submit(chunk: list[AccountJob]) -> Future[ChunkResult]:
+            return executor.submit(solve_chunk, shared, chunk)
+
+        yield submit, max(threads, 1)
