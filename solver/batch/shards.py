@@ -11,21 +11,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from models.errors import InputError
-from solver.batch.tables import find_table, read_path
+from solver.batch.tables import TEXT_COLUMNS, find_table
 from solver.errors import OutputError
 
 ROWS_PER_SHARD = 500_000
 READ_ROWS = 1_000_000
 CSV_BYTES_PER_ROW = 60  # to size the shards of a CSV before reading it
+DICTIONARY_COLUMNS = ("account_id", "asset")  # repeated values; lot ids are not
+T = TypeVar("T")
 
 
 def bucket_of(account_ids: pd.Series, buckets: int) -> np.ndarray:
@@ -48,6 +53,9 @@ class LotShards:
     def read(self, bucket: int) -> pd.DataFrame:
         """Return the lots of one bucket (no rows, same columns, when empty).
 
+        Identifiers are text (``split_lots`` cast them); each column comes
+        as one piece, which pandas works on faster than many.
+
         Raises
         ------
         OutputError
@@ -58,21 +66,23 @@ class LotShards:
         if bucket not in self.written:
             return pd.DataFrame({c: pd.Series(dtype=str) for c in self.columns})
         try:
-            frame = read_path(path, "lots")  # identifiers as text
-        except InputError as exc:
+            table = pq.read_table(path).combine_chunks()
+        except (OSError, pa.ArrowException) as exc:
             raise OutputError(f"cannot read the lot shard {path}: {exc}") from exc
+        frame: pd.DataFrame = table.to_pandas()
         return frame
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
-        """Yield the lots bucket by bucket."""
-        for bucket in range(self.buckets):
-            yield self.read(bucket)
+        """Yield the lots bucket by bucket; the next is read while one is used."""
+        return _read_ahead(self.read(bucket) for bucket in range(self.buckets))
 
 
-def split_lots(
-    in_dir: Path, directory: Path, *, rows_per_shard: int = ROWS_PER_SHARD
-) -> LotShards:
-    """Stream ``IN_DIR/lots.*`` into buckets under ``directory``."""
+def split_lots(in_dir: Path, directory: Path) -> LotShards:
+    """Stream ``IN_DIR/lots.*`` into buckets under ``directory``.
+
+    Identifier columns are cast to text as ``tables.read_table`` does, so
+    an account is hashed by the name its other tables give it.
+    """
     path = find_table(in_dir, "lots", required=True)
     columns: tuple[str, ...] = ()  # a CSV's are read from its first chunk
     if path.suffix == ".parquet":
@@ -90,27 +100,84 @@ def split_lots(
     total = 0
     directory.mkdir(parents=True, exist_ok=True)
     writers: dict[int, pq.ParquetWriter] = {}
+    pieces = _read_ahead(chunks)
     try:
-        for chunk in chunks:
+        for chunk in pieces:
             columns = tuple(chunk.column_names)
             if "account_id" not in chunk.column_names:
                 raise InputError("missing column in table 'lots'", field="account_id")
-            total += chunk.num_rows
-            ids = chunk.column("account_id").to_pandas()
-            where = bucket_of(ids, buckets)
-            for bucket in np.unique(where):
-                part = chunk.take(pa.array(np.flatnonzero(where == bucket)))
+            text = _as_text(chunk, path.name)
+            total += text.num_rows
+            where = _buckets(text.column("account_id"), buckets)
+            for bucket in map(int, np.flatnonzero(np.bincount(where))):
+                part = text.take(pa.array(np.flatnonzero(where == bucket)))
                 if bucket not in writers:
-                    path = directory / f"{bucket}.parquet"
-                    writers[bucket] = pq.ParquetWriter(path, part.schema)
+                    writers[bucket] = _writer(directory / f"{bucket}.parquet", part)
                 writers[bucket].write_table(part)
     finally:
+        pieces.close()  # waits for a read in flight
         chunks.close()  # closes the file when a bad chunk stops the split
         for writer in writers.values():
             writer.close()
-    return LotShards(
-        directory, buckets, columns, frozenset(int(b) for b in writers), total
+    return LotShards(directory, buckets, columns, frozenset(writers), total)
+
+
+def _as_text(chunk: pa.Table, name: str) -> pa.Table:
+    """Cast the identifier columns to text (nulls stay null), as tables do."""
+    for i, column in enumerate(chunk.column_names):
+        if column in TEXT_COLUMNS:
+            try:
+                text = chunk.column(i).cast(pa.string())
+            except pa.ArrowException as exc:  # e.g. a nested type
+                raise InputError(
+                    f"cannot read {name}: column {column!r} is not text: {exc}",
+                    field="lots",
+                ) from exc
+            chunk = chunk.set_column(i, column, text)
+    return chunk
+
+
+def _buckets(account_ids: pa.ChunkedArray, buckets: int) -> np.ndarray:
+    """Return each row's bucket, hashing each distinct account once.
+
+    A row without an account (reported by validation, which stops the
+    batch) goes to bucket 0.
+    """
+    encoded = pc.dictionary_encode(account_ids.combine_chunks())
+    names = encoded.dictionary.to_pandas()
+    per_name = np.append(bucket_of(names, buckets), 0)
+    rows = encoded.indices.fill_null(len(names)).to_numpy(zero_copy_only=False)
+    where: np.ndarray = per_name[rows]
+    return where
+
+
+def _writer(path: Path, part: pa.Table) -> pq.ParquetWriter:
+    """Open a shard for writing: no statistics, dictionaries where values repeat.
+
+    A shard is read whole, once or twice, by this run: statistics and
+    dictionaries of unique values would cost time and save nothing.
+    """
+    repeated = [c for c in DICTIONARY_COLUMNS if c in part.column_names]
+    return pq.ParquetWriter(
+        path, part.schema, use_dictionary=repeated, write_statistics=False
     )
+
+
+def _read_ahead(items: Iterator[T]) -> Generator[T, None, None]:
+    """Yield ``items``; a thread fetches the next while the caller uses one.
+
+    Reading and decoding Parquet release the GIL, so on a spare core the
+    next piece is ready when the caller asks for it.
+    """
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        ahead = reader.submit(next, items)
+        while True:
+            try:
+                item = ahead.result()
+            except StopIteration:
+                return
+            ahead = reader.submit(next, items)
+            yield item
 
 
 def _parquet_chunks(path: Path) -> Generator[pa.Table, None, None]:

@@ -70,13 +70,16 @@ def find_problems(
         for table in ("accounts", "targets", "prices", *OPTIONAL):
             if table in tables:
                 rows += list(_identifiers(tables[table], table))
+        # the accounts hashed once for every piece: ``isin`` would convert them
+        # all per piece, a cost of accounts times pieces
+        known = pd.Index(tables["accounts"]["account_id"].unique())
         for piece in lots:
             missing = list(_columns({"lots": piece}))
             if missing:
                 rows += missing
                 break
             rows += list(_identifiers(piece, "lots"))
-            rows += list(_lots(piece, tables["accounts"], as_of, usable))
+            rows += list(_lots(piece, known, as_of, usable))
     return pd.DataFrame(rows, columns=list(PROBLEM_COLUMNS))
 
 
@@ -225,8 +228,9 @@ def _prices(
 
 
 def _lots(
-    lots: pd.DataFrame, accounts: pd.DataFrame, as_of: pd.Timestamp, usable: pd.Index
+    lots: pd.DataFrame, known: pd.Index, as_of: pd.Timestamp, usable: pd.Index
 ) -> Iterator[Problem]:
+    """Check one piece of the lots; ``known`` holds each account id once."""
     held = lots[~lots["asset"].isin(usable)].drop_duplicates(["account_id", "asset"])
     for aid, asset in _rows(held, "account_id", "asset"):
         yield (
@@ -237,7 +241,7 @@ def _lots(
             "price",
             "held asset without a usable price or risk entry",
         )
-    unknown = lots[~lots["account_id"].isin(accounts["account_id"])]
+    unknown = lots[_unknown(lots["account_id"], known)]
     for (aid,) in _rows(unknown.drop_duplicates("account_id"), "account_id"):
         yield (
             aid,
@@ -272,6 +276,13 @@ def _lots(
     duplicated = lots[lots.duplicated(["account_id", "lot_id"])]
     for aid, asset, lot in _rows(duplicated, "account_id", "asset", "lot_id"):
         yield aid, None, asset, lot, "lot_id", "duplicate lot id"
+
+
+def _unknown(ids: pd.Series, known: pd.Index) -> np.ndarray:
+    """Whether each id is not in ``known`` (as ``isin``): each distinct id once."""
+    codes, names = pd.factorize(ids, use_na_sentinel=False)
+    unknown: np.ndarray = known.get_indexer(names) < 0
+    return unknown[codes]
 
 
 def _targets(targets: pd.DataFrame) -> Iterator[Problem]:
