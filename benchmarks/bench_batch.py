@@ -264,6 +264,8 @@ class Samples:
     first_part_at: float = np.nan  # first chunk committed
     last_part_at: float = np.nan  # the parts count last changed
     parent_cpu_at_workers: float = np.nan
+    parent_cpu_at_first_part: float = np.nan
+    parent_cpu_at_last_part: float = np.nan
     parent_cpu: float = 0.0  # last sample
     children_cpu: float = 0.0  # last sample, summed over children seen
     samples: int = 0
@@ -338,8 +340,10 @@ def sample(
     n_parts = len(list(parts.glob("*.summary.parquet"))) if parts.exists() else 0
     if n_parts and np.isnan(seen.first_part_at):
         seen.first_part_at = t
+        seen.parent_cpu_at_first_part = seen.parent_cpu
     if n_parts != counts[0] and n_parts > counts[0]:
         seen.last_part_at = t
+        seen.parent_cpu_at_last_part = seen.parent_cpu
     counts[0] = max(counts[0], n_parts)
     seen.samples += 1
     seen.sample_seconds.append(time.perf_counter() - begin)
@@ -359,9 +363,16 @@ def stop_tree(process: subprocess.Popen[bytes]) -> None:
 
 
 def run_cli(
-    in_dir: Path, out_dir: Path, workers: int, timeout: float
+    in_dir: Path,
+    out_dir: Path,
+    workers: int,
+    timeout: float,
+    extra: Sequence[str] = (),
 ) -> tuple[float, int, Samples, str]:
-    """Run the batch command; return wall seconds, exit status, samples, stderr."""
+    """Run the batch command; return wall seconds, exit status, samples, stderr.
+
+    ``extra`` holds more flags, such as ``--scheduler ADDRESS``.
+    """
     if out_dir.exists():
         shutil.rmtree(out_dir)  # the command would resume from earlier parts
     command = [
@@ -375,6 +386,7 @@ def run_cli(
         "--workers",
         str(workers),
         "--no-progress",
+        *extra,
     ]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
@@ -485,14 +497,21 @@ def main_table(runs: Sequence[Run], n_assets: int) -> str:
     return "\n".join(lines)
 
 
+def parent_share(s: Samples) -> float:
+    """Return the parent's CPU between the first and last chunk, per wall second."""
+    window = s.last_part_at - s.first_part_at
+    used = s.parent_cpu_at_last_part - s.parent_cpu_at_first_part
+    return used / window if window > 0 else np.nan
+
+
 def timeline_table(runs: Sequence[Run], workers: int) -> str:
     """Return where the wall time goes, one row per size."""
     lines = [
         "| accounts | workers start s | parent CPU s before | first chunk done s "
         "| last chunk done s | after last chunk s | solve s sum / (workers x "
-        "solving window) | p95 solve s | parent CPU s total | workers CPU s "
-        "| orders |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "solving window) | p95 solve s | parent CPU while solving "
+        "| parent CPU s total | workers CPU s | orders |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in runs:
         s = r.samples
@@ -503,8 +522,8 @@ def timeline_table(runs: Sequence[Run], workers: int) -> str:
             f"| {r.accounts:,} | {seconds(s.workers_at)} "
             f"| {seconds(s.parent_cpu_at_workers)} | {seconds(s.first_part_at)} "
             f"| {seconds(s.last_part_at)} | {seconds(r.wall - s.last_part_at)} "
-            f"| {busy:.0%} | {p95:.3f} | {seconds(s.parent_cpu)} "
-            f"| {seconds(s.children_cpu)} | {r.trades:,} |"
+            f"| {busy:.0%} | {p95:.3f} | {parent_share(s):.1%} "
+            f"| {seconds(s.parent_cpu)} | {seconds(s.children_cpu)} | {r.trades:,} |"
         )
     return "\n".join(lines)
 
@@ -702,7 +721,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "parent has read, checked and indexed the tables); chunk done = a "
         "summary part committed; after last chunk = merge and exit. Busy = sum "
         "of per-account solve seconds over workers x (last chunk - workers "
-        "start)."
+        "start). Parent CPU while solving = its CPU seconds from the first to "
+        "the last chunk done, over that window (a share of one core)."
     )
     print()
     print("## Memory growth")
