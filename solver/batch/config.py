@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import math
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -187,12 +188,12 @@ class RunConfig:
             terms.append(MarketImpact(weight=self.impact_weight))
         return tuple(terms)
 
-    def for_account(self, row: pd.Series) -> RunConfig:
+    def for_account(self, row: Mapping[str, Any]) -> RunConfig:
         """Return this config with the account's override columns applied."""
         updates: dict[str, Any] = {
             name: float(row[name])
             for name in ACCOUNT_OVERRIDES
-            if name in row.index and pd.notna(row[name])
+            if name in row and pd.notna(row[name])
         }
         return replace(self, **updates) if updates else self
 

@@ -66,6 +66,10 @@ class BatchInput:
         }
         groups = {name: _by_account(t.get(name)) for name in OPTIONAL_TABLES}
         done = skip | set(self.invalid)
+        last = pd.Series(pd.NaT, index=accounts.index)  # validated up front
+        if "last_rebalance" in accounts:
+            last = parse_dates(accounts["last_rebalance"])
+        accounts = accounts.assign(last_rebalance=last)
         for shard in range(self.lots.buckets):
             members = accounts[(bucket == shard) & ~accounts["account_id"].isin(done)]
             if members.empty:
@@ -77,18 +81,21 @@ class BatchInput:
                 return_counts=True,
             )
             spans = dict(zip(ids, zip(start, start + count, strict=True), strict=True))
+            lots = lots.drop(columns="account_id")
             for row in members.to_dict("records"):
                 aid = str(row["account_id"])
                 lo, hi = spans.get(aid, (0, 0))
                 yield AccountJob(
                     account_id=aid,
                     cash=row["cash"],
-                    lots=lots.iloc[lo:hi].drop(columns="account_id"),
+                    lots=lots.iloc[lo:hi],
                     targets=targets[str(row["model_id"])],
                     restrictions=groups["restrictions"].get(aid),
                     recent_trades=groups["recent_trades"].get(aid),
-                    config=self.config.for_account(pd.Series(row)),
-                    last_rebalance=_date(row.get("last_rebalance")),
+                    config=self.config.for_account(row),
+                    last_rebalance=None
+                    if pd.isna(row["last_rebalance"])
+                    else pd.Timestamp(row["last_rebalance"]),
                 )
 
 
@@ -127,12 +134,6 @@ def load_batch(in_dir: Path, config: RunConfig, work_dir: Path) -> BatchInput:
     market = Market(as_of=as_of, prices=tables["prices"], risk_model=risk)
     invalid = invalid_accounts(problems, tables["accounts"])
     return BatchInput(in_dir, tables, lots, market, config, problems, invalid)
-
-
-def _date(value: object) -> pd.Timestamp | None:
-    """Return a date from an optional column (validated up front), or None."""
-    date = parse_dates(pd.Series([value], dtype=object)).iloc[0]
-    return None if pd.isna(date) else pd.Timestamp(date)
 
 
 def _by_account(frame: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
