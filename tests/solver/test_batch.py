@@ -149,6 +149,30 @@ def test_config_flags_and_account_columns_take_precedence(tmp_path):
     assert turnover.drop("B001").max() > 0.03
 
 
+def test_calendar_trigger_reads_each_accounts_last_rebalance(tmp_path):
+    """A monthly calendar: accounts rebalanced in the last month keep their
+    holdings, the others (older date, or none) are solved."""
+    tables = write_batch(tmp_path / "in", n_accounts=4)
+    tables["accounts"]["last_rebalance"] = [
+        "2026-11-10",
+        "2026-06-30",
+        None,
+        "2026-11-01",
+    ]
+    save(tmp_path / "in", tables)
+    config = RunConfig(
+        as_of="2026-11-24", max_turnover=0.1, triggers=("calendar:monthly",)
+    )
+    rebalance_batch(tmp_path / "in", tmp_path / "out", config=config, workers=1)
+    status = _read(tmp_path / "out", "summary").set_index("account_id")["status"]
+    assert status.to_dict() == {
+        "B000": "no_trade",
+        "B001": "optimal",
+        "B002": "optimal",
+        "B003": "no_trade",
+    }
+
+
 def test_cli_refuses_a_batch_without_required_tables(tmp_path, capsys):
     (tmp_path / "in").mkdir()
     code = main(
