@@ -62,13 +62,13 @@ OBJECTIVE_SCALE = 1e4
 EXPOSURE_SCALE = OBJECTIVE_SCALE**0.5  # so that exposure^2 is in objective units
 # One search worker: the same tree, hence the same answer, on any machine.
 # (``threads`` is left alone: HiGHS fixes it once per process for every
-# instance, so setting it here could break other HiGHS solves.) A program
-# stops once proven within 0.01 bp of V ($1 per $1M) of its optimum: HiGHS's
-# default (1e-6 bp) kept slow accounts proving for seconds, and on 30 batch
-# accounts of 50 assets the loosest answer was 0.008 bp of V worse.
-MIP_GAP_BP = 0.01
-OA_GAP = 2 * MIP_GAP_BP / OBJECTIVE_SCALE  # fraction of V: no closer than this
-SEARCH_OPTIONS: dict[str, Any] = {"parallel": "off", "mip_abs_gap": MIP_GAP_BP}
+# instance, so setting it here could break other HiGHS solves.)
+SEARCH_OPTIONS: dict[str, Any] = {"parallel": "off"}
+# A program stops once proven within this share of the objective's size (the
+# terms' absolute values added, at the lower bracket) of its optimum. HiGHS's
+# own gaps (1e-4 of the net objective, 1e-6 bp of V) make it prove for
+# seconds when tax and tracking error nearly cancel.
+MIP_GAP = 1e-4
 FEASIBLE = 2  # HiGHS ``primal_solution_status`` of a feasible point
 # HiGHS model statuses that mean "stopped early by a limit we set"
 LIMIT_NAMES = {"kTimeLimit": "time limit", "kSolutionLimit": "node limit"}
@@ -130,9 +130,9 @@ def milp_rungs(
     variable per factor, bounded below by tangent planes of ``e_f^2``
     (outer approximation): after each solve, tangents at the solution's
     exposures are added and the program is solved again, until the best
-    true objective seen is within ``OA_TOLERANCE`` (relative) or ``OA_GAP``
-    of the program's proven lower bound (no bracket choice can be better by
-    more) or after
+    true objective seen is within ``OA_TOLERANCE`` (relative) or twice the
+    program's gap (``MIP_GAP``) of its proven lower bound (no bracket choice
+    can be better by more) or after
     ``OA_ROUNDS`` programs; the best true objective seen is returned. Each
     program stops after ``MAX_NODES`` nodes or, when given,
     ``time_limit_seconds`` of wall-clock time (orders then depend on the
@@ -175,6 +175,8 @@ def milp_rungs(
     exposure = EXPOSURE_SCALE * vars_.factors
     epigraph = cp.Variable(k)  # >= exposure^2, in EXPOSURE_SCALE^2 units
     scaled = OBJECTIVE_SCALE * cost @ x + te_weight * cp.sum(epigraph)
+    size = sum(abs(t.weight * t.evaluate(low)) for t in objective)
+    options = highs_options(time_limit_seconds, gap=MIP_GAP * size * OBJECTIVE_SCALE)
     # the first tangent planes: at the continuous point's exposures
     step = _continuous_step(targets, ladders, low, up_buy, up_sell)
     points = [EXPOSURE_SCALE * s.risk.G @ (low.active + step)] if k else []
@@ -184,7 +186,7 @@ def milp_rungs(
         cuts = [epigraph >= cp.multiply(2 * p, exposure) - p**2 for p in points]
         program = cp.Problem(cp.Minimize(scaled), rows + cuts)
         try:
-            model_status, lower = _solve(program, highs_options(time_limit_seconds))
+            model_status, lower = _solve(program, options)
         except (cp.error.SolverError, ValueError):  # cvxpy: ValueError on UNKNOWN
             break
         stopped_at = stopped_at or LIMIT_NAMES.get(model_status, "")
@@ -196,7 +198,7 @@ def milp_rungs(
         if best is None or true < best[0]:
             best = (true, chosen)
         gap = best[0] - lower / OBJECTIVE_SCALE  # the most a bracket choice gains
-        if not k or gap <= max(OA_TOLERANCE * abs(best[0]), OA_GAP):
+        if not k or gap <= max(OA_TOLERANCE * abs(best[0]), 2 * MIP_GAP * size):
             break
         points.append(EXPOSURE_SCALE * e)
     if best is None:
@@ -209,9 +211,14 @@ def milp_rungs(
     return MilpChoice(rungs, stopped_at)
 
 
-def highs_options(time_limit_seconds: float | None) -> dict[str, Any]:
-    """Return the HiGHS options: the node limit, one worker, an optional clock."""
+def highs_options(time_limit_seconds: float | None, gap: float = 0.0) -> dict[str, Any]:
+    """Return the HiGHS options: node limit, one worker, gap, optional clock.
+
+    ``gap`` is absolute, in the program's units; HiGHS stops at either gap.
+    """
     options: dict[str, Any] = {"mip_max_nodes": MAX_NODES, **SEARCH_OPTIONS}
+    if gap > 0:
+        options["mip_abs_gap"] = gap
     if time_limit_seconds is not None:
         options["time_limit"] = time_limit_seconds
     return options

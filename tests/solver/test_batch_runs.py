@@ -163,14 +163,17 @@ def test_second_run_on_the_same_output_exits_at_once_and_harms_neither(
     while not list((tmp_path / "out" / ".parts").glob("*.commit.json")):
         assert first.poll() is None, (tmp_path / "first.log").read_text()
         time.sleep(0.02)
-    began = time.monotonic()
-    second = _start(tmp_path / "in", tmp_path / "out", tmp_path / "second.log")
-    assert second.wait(timeout=60) == ExitCode.IN_USE
-    assert time.monotonic() - began < 30
+    os.kill(first.pid, signal.SIGSTOP)  # mid-run, holding the lock, however fast
+    try:
+        began = time.monotonic()
+        second = _start(tmp_path / "in", tmp_path / "out", tmp_path / "second.log")
+        assert second.wait(timeout=60) == ExitCode.IN_USE
+        assert time.monotonic() - began < 30
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
     log = (tmp_path / "second.log").read_text()
     assert "in use by another batch run" in log
     assert f"pid {first.pid}" in log
-    assert first.poll() is None  # the second run did not stop the first
     assert first.wait(timeout=300) == ExitCode.OK, (tmp_path / "first.log").read_text()
     _same_outputs(tmp_path / "out", killed_run / "ref")
 
