@@ -94,3 +94,13 @@ def require_columns(
                 account_id=account_id,
                 field=column,
             )
+
+
+def first_repeat(values: np.ndarray) -> int | None:
+    """Return the position of the first value seen before, or None if all differ."""
+    _, first = np.unique(values, return_index=True)
+    if len(first) == len(values):
+        return None
+    repeated = np.ones(len(values), bool)
+    repeated[first] = False
+    return int(np.argmax(repeated))

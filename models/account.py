@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_datetime64_any_dtype
 
-from models._align import require_columns
+from models._align import first_repeat, require_columns
 from models.errors import InputError
 
 LOT_COLUMNS = ("asset", "lot_id", "quantity", "cost_basis", "acquired")
@@ -94,41 +94,38 @@ def _clean_lots(lots: pd.DataFrame, account_id: str) -> pd.DataFrame:
     given = {field: lots[field].to_numpy() for field in LOT_COLUMNS}
     assets = _identifiers(given, "asset", None, account_id)
     ids = _identifiers(given, "lot_id", assets, account_id)
-    _, first = np.unique(ids, return_index=True)
-    if len(first) < len(ids):
-        repeated = np.ones(len(ids), bool)
-        repeated[first] = False
+    repeat = first_repeat(ids)
+    if repeat is not None:
         raise InputError(
             "duplicate lot id",
             account_id=account_id,
-            lot_id=str(ids[int(np.argmax(repeated))]),
+            lot_id=str(ids[repeat]),
             field="lot_id",
         )
-    table = pd.DataFrame({"asset": assets, "lot_id": ids})
-    for field in ("quantity", "cost_basis"):
-        values = pd.to_numeric(given[field], errors="coerce").astype(float)
-        bad = ~np.isfinite(values) | (values < 0)
+
+    def refuse(field: str, bad: np.ndarray, message: str) -> None:
+        """Raise naming the first bad lot of ``field``, if any.
+
+        ``message`` is formatted with the value given (``{!r}``).
+        """
         if bad.any():
             row = int(np.argmax(bad))
             raise InputError(
-                f"must be a finite number >= 0, got {given[field][row]!r}",
+                message.format(given[field][row]),
                 account_id=account_id,
                 asset=str(assets[row]),
                 lot_id=str(ids[row]),
                 field=field,
             )
+
+    table = pd.DataFrame({"asset": assets, "lot_id": ids})
+    for field in ("quantity", "cost_basis"):
+        values = pd.to_numeric(given[field], errors="coerce").astype(float)
+        bad = ~np.isfinite(values) | (values < 0)
+        refuse(field, bad, "must be a finite number >= 0, got {!r}")
         table[field] = values
     acquired = parse_dates(lots["acquired"])
-    bad = acquired.isna().to_numpy()
-    if bad.any():
-        row = int(np.argmax(bad))
-        raise InputError(
-            f"not a date: {given['acquired'][row]!r}",
-            account_id=account_id,
-            asset=str(assets[row]),
-            lot_id=str(ids[row]),
-            field="acquired",
-        )
+    refuse("acquired", acquired.isna().to_numpy(), "not a date: {!r}")
     table["acquired"] = acquired.dt.normalize().to_numpy()
     return table
 

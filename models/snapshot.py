@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from models._align import align
+from models._align import align, first_repeat
 from models.account import Account
 from models.errors import InputError
 from models.market import NUMERIC_COLUMNS, REQUIRED_NUMBERS, Market
@@ -239,14 +239,12 @@ def _check_targets(targets: pd.Series, account_id: str) -> tuple[float, pd.Serie
     if values.dtype.kind not in "fiu":
         values = pd.to_numeric(values, errors="coerce")
     values = values.astype(float)
-    unique, first = np.unique(names, return_index=True)
-    if len(unique) < len(names):
-        repeated = np.ones(len(names), bool)
-        repeated[first] = False
+    repeat = first_repeat(names)
+    if repeat is not None:
         raise InputError(
             "duplicate asset",
             account_id=account_id,
-            asset=str(names[int(np.argmax(repeated))]),
+            asset=str(names[repeat]),
             field="weight",
         )
     bad = ~np.isfinite(values) | (values < 0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property, partial
@@ -229,8 +229,8 @@ class RebalanceResult:
     def __getstate__(self) -> dict[str, object]:
         """Pickle the tables built, not how to build them."""
         state = {k: v for k, v in self.__dict__.items() if k != "_details"}
-        details = self._details
-        return {**state, "details": partial(Details, *details)}
+        d = self._details
+        return {**state, "details": partial(Details, d.terms, d.constraints, d.weights)}
 
 
 @dataclass(frozen=True)
@@ -240,6 +240,3 @@ class Details:
     terms: pd.Series
     constraints: pd.DataFrame
     weights: pd.DataFrame
-
-    def __iter__(self) -> Iterator[pd.Series | pd.DataFrame]:
-        return iter((self.terms, self.constraints, self.weights))
