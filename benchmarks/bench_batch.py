@@ -645,6 +645,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default="vectorised",
         help="lot generator: vectorised copy (default) or synthetic_account",
     )
+    add_run_flags(parser, timeout=720.0)
+    return parser.parse_args(argv)
+
+
+def add_run_flags(parser: argparse.ArgumentParser, *, timeout: float) -> None:
+    """Add ``--data-dir`` and ``--timeout``, shared with ``bench_dask.py``."""
     parser.add_argument(
         "--data-dir",
         type=Path,
@@ -654,10 +660,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--timeout",
         type=float,
-        default=720.0,
+        default=timeout,
         help="seconds before a run is killed",
     )
-    return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -26,13 +26,17 @@ import argparse
 import os
 import platform
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from bench_batch import ensure_batch, run_cli, seconds  # benchmarks/ runs as scripts
+from bench_batch import (  # benchmarks/ runs as scripts
+    add_run_flags,
+    ensure_batch,
+    run_cli,
+    seconds,
+)
 from distributed import LocalCluster
 
 LOTS = "vectorised"
@@ -96,15 +100,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=2000)
     parser.add_argument("--assets", type=int, default=50)
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=Path(tempfile.gettempdir()) / "bench_batch",
-        help="where batches are generated and cached, and outputs written",
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=3600.0, help="seconds before a run is killed"
-    )
+    add_run_flags(parser, timeout=3600.0)
     return parser.parse_args(argv)
 
 
