@@ -13,7 +13,7 @@ from models.constraints import (
     MinCash,
     NoBuyAndSell,
 )
-from models.errors import InputError, RebalanceError
+from models.errors import InputError, RebalanceError, RiskScaleWarning
 from models.market import Market, tiered_lot_sizes
 from models.objective import LinearCost, MarketImpact, TaxCost, TrackingError
 from models.risk import CovarianceRiskModel, FactorRiskModel, RiskModel
@@ -41,6 +41,7 @@ __all__ = [
     "RebalanceError",
     "Restrictions",
     "RiskModel",
+    "RiskScaleWarning",
     "TaxCost",
     "TrackingError",
     "WashSaleRule",

@@ -2,11 +2,55 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
 from models.errors import InputError
+
+
+def by_asset(
+    values: object, column: str, *, table: str, account_id: str | None = None
+) -> pd.Series:
+    """Return numbers by asset from the shapes a pandas user would pass.
+
+    A Series (index ``asset``), a mapping asset -> number, or a DataFrame
+    with ``asset`` and ``column`` columns (or indexed by asset, with a
+    ``column`` column). A price history (dates down the index) is refused
+    with a hint.
+    """
+    if isinstance(values, pd.DataFrame):
+        if "asset" not in values.columns and column in values.columns:
+            values = values.rename_axis("asset").reset_index()
+        if isinstance(values.index, pd.DatetimeIndex) and "asset" not in values:
+            raise InputError(
+                f"'{table}' has dates down its index: pass one date's row "
+                "(e.g. history.iloc[-1]), indexed by asset",
+                account_id=account_id,
+                field=table,
+            )
+        require_columns(values, ("asset", column), table=table, account_id=account_id)
+        series = pd.Series(values[column].to_numpy(), index=values["asset"])
+    elif isinstance(values, pd.Series):
+        series = values
+    elif isinstance(values, Mapping):
+        series = pd.Series(dict(values), dtype=object)
+    else:
+        raise InputError(
+            f"'{table}' must be a Series, a dict or a DataFrame, "
+            f"got {type(values).__name__}",
+            account_id=account_id,
+            field=table,
+        )
+    if isinstance(series.index, pd.DatetimeIndex):
+        raise InputError(
+            f"'{table}' is indexed by dates: index it by asset",
+            account_id=account_id,
+            field=table,
+        )
+    return series.rename(column).rename_axis("asset")
 
 
 def align(

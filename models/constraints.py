@@ -32,6 +32,7 @@ class LongOnly:
     """No short positions: post-trade weights ``w >= 0``."""
 
     name: ClassVar[str] = "long_only"
+    unit: ClassVar[str] = "weight"  # of the slack
     is_soft: ClassVar[bool] = False
 
     def build(self, x: ProgramVars) -> list[Row]:
@@ -64,6 +65,7 @@ class AssetBounds:
     relative_to_target: bool = False
     per_asset: pd.DataFrame | None = None
     name: ClassVar[str] = "asset_bounds"
+    unit: ClassVar[str] = "weight"  # of the slack
     is_soft: ClassVar[bool] = False
 
     def bounds(self, s: Snapshot) -> tuple[np.ndarray, np.ndarray]:
@@ -126,6 +128,7 @@ class GroupBounds:
     groups: pd.Series | None = None
     relative_to_target: bool = False
     name: str = "group_bounds"
+    unit: ClassVar[str] = "weight"  # of the slack
     is_soft: ClassVar[bool] = True
 
     def membership(self, s: Snapshot) -> tuple[pd.Index, np.ndarray]:
@@ -177,6 +180,7 @@ class MinCash:
 
     fraction: float
     name: ClassVar[str] = "min_cash"
+    unit: ClassVar[str] = "fraction of V"  # of the slack
     is_soft: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
@@ -197,6 +201,7 @@ class MaxCash:
 
     fraction: float
     name: ClassVar[str] = "max_cash"
+    unit: ClassVar[str] = "fraction of V"  # of the slack
     is_soft: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
@@ -217,6 +222,7 @@ class MaxTurnover:
 
     limit: float
     name: ClassVar[str] = "max_turnover"
+    unit: ClassVar[str] = "fraction of V, bought plus sold"  # of the slack
     is_soft: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
@@ -237,6 +243,7 @@ class MaxTrackingError:
 
     limit: float
     name: ClassVar[str] = "max_tracking_error"
+    unit: ClassVar[str] = "annual volatility"  # of the slack
     is_soft: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
@@ -268,6 +275,7 @@ class FactorBounds:
 
     limits: pd.Series
     name: ClassVar[str] = "factor_bounds"
+    unit: ClassVar[str] = "factor exposure"  # of the slack
     is_soft: ClassVar[bool] = True
 
     def exposures(self, s: Snapshot) -> tuple[np.ndarray, np.ndarray]:
@@ -301,6 +309,7 @@ class GainBudget:
 
     limit: float
     name: ClassVar[str] = "gain_budget"
+    unit: ClassVar[str] = "fraction of V"  # of the slack
     is_soft: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
@@ -327,6 +336,7 @@ class NoBuyAndSell:
     """
 
     name: ClassVar[str] = "no_buy_and_sell"
+    unit: ClassVar[str] = ""  # of the slack
     is_soft: ClassVar[bool] = False
 
     def build(self, x: ProgramVars) -> list[Row]:

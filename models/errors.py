@@ -7,6 +7,10 @@ class RebalanceError(Exception):
     """Base class of every error this library raises on purpose."""
 
 
+class RiskScaleWarning(UserWarning):
+    """A risk model whose scale is implausible for annual variance of returns."""
+
+
 class InputError(RebalanceError, ValueError):
     """Invalid user data; names where: account, asset, lot and field."""
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from models._align import require_columns
+from models._align import by_asset
 from models.errors import InputError
 from models.risk import RiskModel
 
@@ -40,13 +40,15 @@ class Market:
     ----------
     as_of : pd.Timestamp
         Trade date; holding periods and wash-sale windows count to it.
-    prices : pd.DataFrame
-        The ``prices`` table of docs/DATA.md: column ``asset`` and ``price``, and
-        optionally ``lot_size`` (default 1), ``min_trade_value`` (default 0),
-        ``cost_bps`` (default 0), ``adv`` (shares/day), ``volatility``
-        (daily) and ``sector``. Stored indexed by ``asset``.
+    prices : pd.DataFrame or pd.Series
+        The ``prices`` table of docs/DATA.md: column ``asset`` (or the index)
+        and ``price``, and optionally ``lot_size`` (default 1),
+        ``min_trade_value`` (default 0), ``cost_bps`` (default 0), ``adv``
+        (shares/day), ``volatility`` (daily) and ``sector``; or a Series (or
+        dict) of prices by asset. Stored indexed by ``asset``.
     risk_model : RiskModel
-        Covariance of asset returns, in the units of the tracking error.
+        Covariance of asset returns in annual variance (a 20% volatility is
+        0.04), the units of every tracking error reported.
 
     Raises
     ------
@@ -69,8 +71,7 @@ class Market:
         return {**self.__dict__, "cache": {}}
 
     def __post_init__(self) -> None:
-        require_columns(self.prices, ("asset", "price"), table="prices")
-        prices = self.prices.copy()
+        prices = _price_table(self.prices)
         prices["asset"] = prices["asset"].astype(str)
         duplicated = prices["asset"][prices["asset"].duplicated()]
         if len(duplicated):
@@ -91,3 +92,13 @@ class Market:
             )
         object.__setattr__(self, "prices", prices.set_index("asset"))
         object.__setattr__(self, "as_of", pd.Timestamp(self.as_of).normalize())
+
+
+def _price_table(prices: object) -> pd.DataFrame:
+    """Return the prices as a table with an ``asset`` column (a copy)."""
+    if isinstance(prices, pd.DataFrame):
+        if "asset" in prices.columns:
+            return prices.copy()
+        if "price" in prices.columns:
+            return prices.rename_axis("asset").reset_index()
+    return by_asset(prices, "price", table="prices").reset_index()

@@ -27,8 +27,11 @@ class TrackingError:
     Parameters
     ----------
     weight : float
-        Weight of the term (risk aversion), in objective units per unit of
-        variance.
+        Weight of the term (risk aversion). The term is the annual active
+        variance (the risk model's units: a 2% tracking error is 0.0004)
+        and the objective is in fractions of the account value V, so a
+        weight of w prices a 1% annual tracking error at ``w * 1e-4`` of V:
+        with w = 100, 1% of V. See docs/weights.md.
 
     Notes
     -----
@@ -40,6 +43,7 @@ class TrackingError:
 
     weight: float = 1.0
     name: ClassVar[str] = "tracking_error"
+    unit: ClassVar[str] = "annual variance"  # of the unweighted value
 
     def __post_init__(self) -> None:
         _check_weight(self.weight, self.name)
@@ -71,6 +75,7 @@ class LinearCost:
 
     weight: float = 1.0
     name: ClassVar[str] = "linear_cost"
+    unit: ClassVar[str] = "fraction of V"  # of the unweighted value
 
     def __post_init__(self) -> None:
         _check_weight(self.weight, self.name)
@@ -112,6 +117,7 @@ class MarketImpact:
     coefficient: float = 1.0
     weight: float = 1.0
     name: ClassVar[str] = "market_impact"
+    unit: ClassVar[str] = "fraction of V"  # of the unweighted value
 
     def __post_init__(self) -> None:
         _check_weight(self.weight, self.name)
@@ -157,6 +163,7 @@ class TaxCost:
     loss_factor: float = 1.0
     weight: float = 1.0
     name: ClassVar[str] = "tax_cost"
+    unit: ClassVar[str] = "fraction of V"  # of the unweighted value
 
     def __post_init__(self) -> None:
         if not 0 <= self.loss_factor <= 1:

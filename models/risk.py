@@ -30,6 +30,11 @@ class RiskRoot:
     loadings: np.ndarray  # (n, k) factor exposures; (n, 0) for a covariance
     factors: tuple[str, ...]  # names of the loadings' columns
 
+    def volatility(self) -> np.ndarray:
+        """Return each asset's volatility, ``sqrt(diag(Sigma))``."""
+        vol: np.ndarray = np.sqrt((self.G**2).sum(axis=0) + self.d)
+        return vol
+
     def variance(self, active: np.ndarray) -> float:
         """Return ``a' Sigma a`` for active weights ``a``."""
         return float(np.sum((self.G @ active) ** 2) + np.sum(self.d * active**2))
@@ -50,7 +55,12 @@ class RiskModel(Protocol):
 
 @dataclass(frozen=True)
 class FactorRiskModel:
-    """Factor model ``Sigma = B F B' + diag(D)``.
+    """Factor model ``Sigma = B F B' + diag(D)`` of annual returns.
+
+    Units: annual variance of returns (a 20% volatility is 0.04); every
+    tracking error is read in them. A model of daily returns must be
+    multiplied by 252; one fitted on prices is meaningless (a warning says
+    when the scale looks like either).
 
     Parameters
     ----------
@@ -92,7 +102,7 @@ class FactorRiskModel:
                     field="factor_covariance",
                 )
         covariance = covariance.loc[factors, factors].astype(float)
-        _check_covariance(covariance.to_numpy(), field="factor_covariance")
+        _check_covariance(covariance, field="factor_covariance", rows="factor")
         if not np.isfinite(loadings.to_numpy(dtype=float)).all():
             bad = loadings.index[
                 ~np.isfinite(loadings.to_numpy(dtype=float)).all(axis=1)
@@ -150,6 +160,26 @@ class FactorRiskModel:
             specific_variance=specific_risk.set_index("asset")["variance"],
         )
 
+    def to_tables(self) -> dict[str, pd.DataFrame]:
+        """Return the three docs/DATA.md risk tables of this model.
+
+        Returns
+        -------
+        dict of str to pd.DataFrame
+            ``factor_loadings`` (``asset``, then one column per factor),
+            ``factor_covariance`` (``factor``, then one column per factor)
+            and ``specific_risk`` (``asset``, ``variance``), in the units of
+            the model: ``FactorRiskModel.from_tables(**model.to_tables())``
+            rebuilds it, and the tables can be given to a batch as they are.
+        """
+        return {
+            "factor_loadings": _table(self.loadings, "asset"),
+            "factor_covariance": _table(self.factor_covariance, "factor"),
+            "specific_risk": self.specific_variance.rename("variance")
+            .rename_axis("asset")
+            .reset_index(),
+        }
+
     def root(self, universe: pd.Index, *, account_id: str | None = None) -> RiskRoot:
         """Return ``G = F^(1/2) B'`` and ``d = D`` on ``universe``."""
         B = align_rows(
@@ -169,7 +199,7 @@ class FactorRiskModel:
 
 @dataclass(frozen=True)
 class CovarianceRiskModel:
-    """A full asset covariance matrix.
+    """A full covariance matrix of annual asset returns (0.04 = 20% volatility).
 
     Parameters
     ----------
@@ -179,7 +209,8 @@ class CovarianceRiskModel:
     Raises
     ------
     InputError
-        If Sigma is not square, symmetric, PSD and finite.
+        If Sigma is not square, symmetric, PSD and finite; the error names
+        the asset of the first bad entry.
     """
 
     covariance: pd.DataFrame
@@ -193,12 +224,65 @@ class CovarianceRiskModel:
         covariance = _numbers(self.covariance)
         covariance.index = covariance.index.astype(str)
         covariance.columns = covariance.columns.astype(str)
+        for axis in (covariance.index, covariance.columns):
+            duplicated = axis[axis.duplicated()]
+            if len(duplicated):
+                raise InputError(
+                    "duplicate asset", asset=str(duplicated[0]), field="covariance"
+                )
         if not covariance.index.equals(covariance.columns):
             if set(covariance.index) != set(covariance.columns):
                 raise InputError("index and columns differ", field="covariance")
             covariance = covariance.loc[covariance.index, covariance.index]
-        _check_covariance(covariance.to_numpy(), field="covariance")
+        _check_covariance(covariance, field="covariance", rows="asset")
         object.__setattr__(self, "covariance", covariance)
+
+    @classmethod
+    def from_tables(cls, covariance: pd.DataFrame) -> CovarianceRiskModel:
+        """Build from the docs/DATA.md ``covariance`` table.
+
+        Parameters
+        ----------
+        covariance : pd.DataFrame
+            Column ``asset``, then one column per asset named like it (any
+            order); other columns are ignored.
+
+        Returns
+        -------
+        CovarianceRiskModel
+            The model over the table's rows.
+
+        Raises
+        ------
+        InputError
+            A missing ``asset`` column, an asset without its column, a
+            duplicate asset, or an entry that is not finite, not symmetric
+            or makes the matrix indefinite; the error names the asset.
+        """
+        require_columns(covariance, ("asset",), table="covariance")
+        frame = covariance.set_index("asset")
+        frame.index = frame.index.astype(str)
+        frame.columns = frame.columns.astype(str)
+        missing = frame.index.difference(frame.columns, sort=False)
+        if len(missing):
+            raise InputError(
+                "no column for this asset; the table needs one column per asset",
+                asset=str(missing[0]),
+                field="covariance",
+            )
+        return cls(frame.loc[:, frame.index])  # duplicates: rejected by the class
+
+    def to_tables(self) -> dict[str, pd.DataFrame]:
+        """Return the docs/DATA.md ``covariance`` table of this model.
+
+        Returns
+        -------
+        dict of str to pd.DataFrame
+            ``covariance``: column ``asset``, then one column per asset;
+            ``CovarianceRiskModel.from_tables(**model.to_tables())`` rebuilds
+            the model.
+        """
+        return {"covariance": _table(self.covariance, "asset")}
 
     def root(self, universe: pd.Index, *, account_id: str | None = None) -> RiskRoot:
         """Return a square root ``G`` of Sigma on ``universe`` and ``d = 0``."""
@@ -218,20 +302,55 @@ def _numbers(frame: pd.DataFrame) -> pd.DataFrame:
     return numbers
 
 
-def _check_covariance(matrix: np.ndarray, *, field: str) -> None:
-    """Reject non-finite, non-square, asymmetric or indefinite matrices."""
-    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-        raise InputError(f"not square: shape {matrix.shape}", field=field)
-    if not np.isfinite(matrix).all():
-        raise InputError("not a finite number", field=field)
-    scale = max(float(np.abs(matrix).max(initial=0.0)), 1e-300)
-    if np.abs(matrix - matrix.T).max(initial=0.0) > SYMMETRY_TOLERANCE * scale:
-        raise InputError("not symmetric", field=field)
-    eigenvalues = np.linalg.eigvalsh(matrix) if len(matrix) else np.zeros(0)
-    if len(eigenvalues) and eigenvalues[0] < -PSD_TOLERANCE * max(eigenvalues[-1], 0.0):
-        raise InputError(
-            f"not positive semidefinite: smallest eigenvalue {eigenvalues[0]:.3g}",
-            field=field,
+def _table(frame: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Return ``frame`` as a docs/DATA.md table: its index as column ``key``."""
+    table = frame.rename_axis(index=key, columns=None).reset_index()
+    return table
+
+
+def _check_covariance(matrix: pd.DataFrame, *, field: str, rows: str) -> None:
+    """Reject a non-finite, asymmetric or indefinite matrix, naming a row.
+
+    ``matrix`` has the same labels in the same order on both axes; ``rows``
+    says what they are: ``"asset"`` (the error's ``asset``) or ``"factor"``
+    (named in its text).
+    """
+    labels = [str(label) for label in matrix.index]
+    values = matrix.to_numpy(dtype=float)
+
+    def fail(problem: str, row: int) -> InputError:
+        if rows == "asset":
+            return InputError(problem, asset=labels[row], field=field)
+        return InputError(f"{rows} {labels[row]!r}: {problem}", field=field)
+
+    bad = np.argwhere(~np.isfinite(values))
+    if len(bad):
+        i, j = (int(k) for k in bad[0])
+        raise fail(f"not a finite number in column {labels[j]!r}: {values[i, j]}", i)
+    scale = max(float(np.abs(values).max(initial=0.0)), 1e-300)
+    gap = np.abs(values - values.T)
+    if gap.max(initial=0.0) > SYMMETRY_TOLERANCE * scale:
+        i, j = (int(k) for k in np.unravel_index(int(np.argmax(gap)), gap.shape))
+        raise fail(
+            f"not symmetric: {values[i, j]:.6g} in column {labels[j]!r}, but "
+            f"{values[j, i]:.6g} in row {labels[j]!r}, column {labels[i]!r}",
+            i,
+        )
+    negative = np.flatnonzero(np.diag(values) < 0)
+    if len(negative):
+        i = int(negative[0])
+        raise fail(
+            f"not positive semidefinite: negative variance {values[i, i]:.6g}", i
+        )
+    if not len(values):
+        return
+    eigenvalues, vectors = np.linalg.eigh(values)
+    if eigenvalues[0] < -PSD_TOLERANCE * max(eigenvalues[-1], 0.0):
+        i = int(np.argmax(np.abs(vectors[:, 0])))
+        raise fail(
+            f"not positive semidefinite: smallest eigenvalue {eigenvalues[0]:.3g}, "
+            f"whose eigenvector is largest on this {rows}",
+            i,
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import pandas as pd
 
 from models.errors import InputError
@@ -75,16 +76,20 @@ class WashSaleRule:
     def mask(self, snapshot: Snapshot) -> TradeMask:
         """Forbid the buys and loss-lot sales that would wash."""
         mask = TradeMask.everything(snapshot)
-        start = snapshot.as_of - pd.Timedelta(days=self.window_days)
-        bought = set(snapshot.lots.loc[snapshot.lots["acquired"] >= start, "asset"])
-        if snapshot.recent_trades is not None:
-            trades = snapshot.recent_trades
-            recent = trades[trades["date"] >= start]
-            loss = (recent["side"] == "sell") & ~(recent["realized_gain"] >= 0)
-            mask.can_buy[snapshot.universe.isin(recent.loc[loss, "asset"])] = False
-            bought |= set(recent.loc[recent["side"] == "buy", "asset"])
-        bought_recently = snapshot.universe.isin(sorted(bought))[snapshot.lot_asset]
+        start = (snapshot.as_of - pd.Timedelta(days=self.window_days)).to_datetime64()
+        bought = np.zeros(snapshot.n_assets, bool)  # in the window, by asset
+        acquired = snapshot.lots["acquired"].to_numpy()
+        bought[snapshot.lot_asset[acquired >= start]] = True
+        trades = snapshot.recent_trades
+        if trades is not None and len(trades):
+            asset = snapshot.universe.get_indexer(pd.Index(trades["asset"]))
+            side = trades["side"].to_numpy()
+            recent = (trades["date"].to_numpy() >= start) & (asset >= 0)
+            gain = trades["realized_gain"].to_numpy(dtype=float)
+            loss = recent & (side == "sell") & ~(gain >= 0)
+            mask.can_buy[asset[loss]] = False
+            bought[asset[recent & (side == "buy")]] = True
         # the sale's cost lowers the amount realized: a thin gain becomes a loss
         at_loss = snapshot.lot_gain_fraction < snapshot.cost_rate[snapshot.lot_asset]
-        mask.can_sell[bought_recently & at_loss] = False
+        mask.can_sell[bought[snapshot.lot_asset] & at_loss] = False
         return mask

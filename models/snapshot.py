@@ -6,22 +6,26 @@ otherwise; ``universe`` orders the assets and ``lot_ids`` the lots.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from models._align import align, first_repeat
+from models._align import align, by_asset, first_repeat
 from models.account import Account
 from models.errors import InputError
 from models.market import NUMERIC_COLUMNS, REQUIRED_NUMBERS, Market
 from models.risk import RiskRoot
+from models.risk_scale import warn_if_implausible
 from models.tax import is_long_term, lot_tax_rates
 
 CASH = "CASH"
 TARGET_SUM_TOLERANCE = 1e-6
 MAX_UNIVERSES = 64  # universes a market keeps numbers for
+
+Targets = pd.Series | Mapping[str, float] | pd.DataFrame  # weights by asset
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,7 @@ class Snapshot:
 
 
 def build_snapshot(
-    account: Account, targets: pd.Series, market: Market, *, buy_any: bool = False
+    account: Account, targets: Targets, market: Market, *, buy_any: bool = False
 ) -> Snapshot:
     """Validate and align one account against its targets and the market.
 
@@ -73,8 +77,9 @@ def build_snapshot(
     ----------
     account : Account
         Cash, lots and recent trades.
-    targets : pd.Series
-        Target weights, index ``asset``; may hold a ``CASH`` entry; sums to 1.
+    targets : pd.Series, dict or pd.DataFrame
+        Target weights by asset (a DataFrame: columns ``asset``, ``weight``);
+        may hold a ``CASH`` entry; sums to 1.
     market : Market
         Prices and risk model.
     buy_any : bool
@@ -94,7 +99,8 @@ def build_snapshot(
         Naming account, asset, lot and field of the first bad value.
     """
     aid = account.account_id
-    target_cash, risky_targets = _check_targets(targets, aid)
+    weights = by_asset(targets, "weight", table="targets", account_id=aid)
+    target_cash, risky_targets = _check_targets(weights, aid)
     lots = account.lots[account.lots["quantity"] > 0].reset_index(drop=True)
     held = lots["asset"].to_numpy(dtype=object)
     assets = np.union1d(risky_targets.index.to_numpy(dtype=object), held)
@@ -199,6 +205,7 @@ def _on_universe(market: Market, universe: pd.Index, account_id: str) -> _Univer
     table = market.prices.loc[universe]
     numbers = _price_numbers(table, account_id)
     risk = market.risk_model.root(universe, account_id=account_id)
+    warn_if_implausible(risk.volatility(), universe, account_id)
     for array in (*numbers.values(), risk.G, risk.d):
         array.flags.writeable = False
     shared = _Universe(

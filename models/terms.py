@@ -195,6 +195,7 @@ class TradeMask:
         )
 
 
+@runtime_checkable
 class Term(Protocol):
     """An objective term: unweighted cvxpy expression plus numpy value."""
 

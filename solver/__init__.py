@@ -6,9 +6,14 @@ Four parts: :mod:`solver.program` (the convex program of one account),
 backtest); :mod:`solver.triggers` says when an account should trade.
 """
 
+# ruff: noqa: E402 (the check must run before ``models`` is imported)
+from solver._companion import check_models_package
+
+check_models_package()
+
 from models.errors import InputError, RebalanceError
 from solver.api import rebalance
-from solver.batch import RunConfig, rebalance_batch
+from solver.batch import RunConfig, TablesResult, rebalance_batch, rebalance_tables
 from solver.errors import InfeasibleError, SolverFailedError, VerificationError
 from solver.result import RebalanceResult, SolveOptions, Status
 
@@ -21,7 +26,9 @@ __all__ = [
     "SolveOptions",
     "SolverFailedError",
     "Status",
+    "TablesResult",
     "VerificationError",
     "rebalance",
     "rebalance_batch",
+    "rebalance_tables",
 ]

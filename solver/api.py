@@ -11,18 +11,24 @@ import pandas as pd
 
 from models.account import Account
 from models.market import Market
-from models.snapshot import Snapshot, build_snapshot
+from models.snapshot import Snapshot, Targets, build_snapshot
 from models.terms import Constraint, Outcome, Term, TradeRule
 from solver.errors import InfeasibleError, SolverFailedError, VerificationError
 from solver.orders.checks import verify
 from solver.orders.discrete import discretize
 from solver.orders.ladders import build_ladders
 from solver.orders.trades import clean, continuous_shares, trades_table
-from solver.program.continuous import NOISE, optimize, split_constraints
+from solver.program.continuous import (
+    NOISE,
+    check_objective,
+    optimize,
+    split_constraints,
+)
 from solver.program.report import (
     OrderOutcomes,
+    constraint_tables,
     summary,
-    term_values,
+    term_table,
     weights_table,
 )
 from solver.program.solve import Solution
@@ -39,7 +45,7 @@ from solver.triggers import Drift, Trigger
 def rebalance(
     account: Account,
     *,
-    targets: pd.Series,
+    targets: Targets,
     market: Market,
     objective: Sequence[Term],
     constraints: Sequence[Constraint | TradeRule] = (),
@@ -53,8 +59,9 @@ def rebalance(
     ----------
     account : Account
         Cash, tax lots, recent trades and tax rates.
-    targets : pd.Series
-        Target weights, index ``asset`` (``CASH`` allowed), summing to 1.
+    targets : pd.Series, dict or pd.DataFrame
+        Target weights by asset (``CASH`` allowed), summing to 1; a
+        DataFrame has columns ``asset`` and ``weight``.
     market : Market
         Prices, trading parameters, risk model and the ``as_of`` date.
     objective : sequence of Term
@@ -88,6 +95,7 @@ def rebalance(
     start = time.perf_counter()
     options = options or SolveOptions()
     snapshot = build_snapshot(account, targets, market, buy_any=options.buy_any)
+    objective = check_objective(objective, snapshot.account_id)
     plain, rules = split_constraints(constraints, snapshot.account_id)
     if trigger is not None:
         firing = trigger.check(Drift.of(snapshot, last_rebalance))
@@ -137,7 +145,7 @@ def rebalance(
             ladders.buy.step,
         )
         rounding_note = rounded.note
-    trades = trades_table(snapshot, buy_shares, lot_shares)
+    trades = trades_table(snapshot, buy_shares, lot_shares, optimum.mask.must_sell)
     after, violations = verify(snapshot, trades, plain, rules, step=step)
     hard = violations[~violations["is_soft"].astype(bool)]
     if (after is None or len(hard)) and optimum.status is Status.OPTIMAL_INACCURATE:
@@ -171,18 +179,24 @@ def rebalance(
             solver=optimum.solver,
         ),
         violations=violations,
-        details=partial(_details, snapshot, objective, optimum, after),
+        details=partial(_details, snapshot, objective, plain, optimum, after),
     )
 
 
 def _details(
-    snapshot: Snapshot, objective: Sequence[Term], optimum: Solution, after: Outcome
+    snapshot: Snapshot,
+    objective: Sequence[Term],
+    constraints: Sequence[Constraint],
+    optimum: Solution,
+    after: Outcome,
 ) -> Details:
-    """Return the result's terms, constraint report and weights table."""
+    """Return the result's terms, constraint reports and weights table."""
+    mine, internal = constraint_tables(optimum.constraints(), constraints)
     return Details(
-        term_values(objective, optimum.answer),
-        optimum.constraints(),
+        term_table(objective, optimum.answer),
+        mine,
         weights_table(snapshot, optimum.answer, after),
+        internal,
     )
 
 
@@ -244,9 +258,7 @@ def _no_trade(
     snapshot: Snapshot, reason: str, objective: Sequence[Term], start: float
 ) -> RebalanceResult:
     """Return the result of an account left as it is."""
-    untouched = Outcome(
-        snapshot, np.zeros(snapshot.n_assets), np.zeros(snapshot.n_lots)
-    )
+    untouched = _untouched(snapshot)
     return RebalanceResult(
         account_id=snapshot.account_id,
         status=Status.NO_TRADE,
@@ -263,7 +275,7 @@ def _no_trade(
         ),
         details=partial(
             Details,
-            term_values(objective, untouched),
+            term_table(objective, untouched),
             pd.DataFrame(),
             weights_table(snapshot, untouched, untouched),
         ),
@@ -295,4 +307,15 @@ def _unsolved(
             solver="",
         ),
         conflicting=conflicting,
+        details=partial(
+            Details,
+            pd.DataFrame(),
+            pd.DataFrame(),
+            weights_table(snapshot, None, _untouched(snapshot)),
+        ),
     )
+
+
+def _untouched(snapshot: Snapshot) -> Outcome:
+    """Return the outcome of no trade."""
+    return Outcome(snapshot, np.zeros(snapshot.n_assets), np.zeros(snapshot.n_lots))

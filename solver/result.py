@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property, partial
+from typing import Any
 
 import pandas as pd
 
@@ -23,6 +24,7 @@ TRADE_COLUMNS = (
     "term",
     "est_tax",
     "est_cost",
+    "reason",
 )
 SUMMARY_FIELDS = (
     "account_id",
@@ -177,13 +179,23 @@ class RebalanceResult:
         docs/DATA.md ``trades`` columns; one row per buy and per lot sold.
     summary : pd.Series
         docs/DATA.md ``summary`` fields.
-    terms : pd.Series
-        Unweighted value of each objective term at the continuous solution.
+    terms : pd.DataFrame
+        Index term name; columns ``value`` (unweighted, in ``unit``: the
+        tracking error's is the annual variance), ``unit``, ``weight``,
+        ``objective`` (weight x value, fraction of V) and ``money`` (the
+        same in currency), at the continuous solution.
     constraints : pd.DataFrame
-        Index constraint name; columns ``slack`` and ``dual``.
+        Index the user's constraint names and ``cash_non_negative``;
+        columns ``slack`` (in ``unit``), ``unit`` and ``dual`` (fraction of
+        V per unit of slack).
+    internal_constraints : pd.DataFrame
+        The program's own rows (lot quantities, asset sales, active
+        weights): slack and dual.
     weights : pd.DataFrame
-        Index ``asset``; columns ``current``, ``target``, ``continuous``,
-        ``after`` (weights of the returned orders).
+        Index ``asset`` and ``CASH``; columns ``current``, ``target``,
+        ``continuous`` and ``after`` (weights of the returned orders), as
+        fractions of V. Unsolved accounts have current and target, and
+        ``after`` equal to current (no orders).
     violations : pd.DataFrame
         Constraint breaches found by verification (empty for returned
         results, except soft limits reported after rounding).
@@ -208,35 +220,54 @@ class RebalanceResult:
     @cached_property
     def _details(self) -> Details:
         if self.details is None:
-            return Details(pd.Series(dtype=float), pd.DataFrame(), pd.DataFrame())
+            return Details(pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
         return self.details()
 
     @property
-    def terms(self) -> pd.Series:
-        """Unweighted value of each objective term at the continuous solution."""
+    def terms(self) -> pd.DataFrame:
+        """Each objective term's value, unit, weight and share of the objective."""
         return self._details.terms
 
     @property
     def constraints(self) -> pd.DataFrame:
-        """Slack and dual of each named constraint."""
+        """Slack (with its unit) and dual of each of the user's constraints."""
         return self._details.constraints
+
+    @property
+    def internal_constraints(self) -> pd.DataFrame:
+        """Slack and dual of the program's own rows."""
+        return self._details.internal
 
     @property
     def weights(self) -> pd.DataFrame:
         """Current, target, continuous and final weights by asset."""
         return self._details.weights
 
+    def _repr_html_(self) -> str:
+        """Show status, money figures and the largest trades in Jupyter."""
+        from solver.display import to_html
+
+        return to_html(self)
+
+    def plot(self, ax: Any = None, top: int = 30) -> Any:
+        """Draw current, target and after weights (needs matplotlib)."""
+        from solver.display import plot_weights
+
+        return plot_weights(self, ax=ax, top=top)
+
     def __getstate__(self) -> dict[str, object]:
         """Pickle the tables built, not how to build them."""
         state = {k: v for k, v in self.__dict__.items() if k != "_details"}
         d = self._details
-        return {**state, "details": partial(Details, d.terms, d.constraints, d.weights)}
+        tables = (d.terms, d.constraints, d.weights, d.internal)
+        return {**state, "details": partial(Details, *tables)}
 
 
 @dataclass(frozen=True)
 class Details:
     """A result's tables that only a reader needs (``RebalanceResult``)."""
 
-    terms: pd.Series
+    terms: pd.DataFrame
     constraints: pd.DataFrame
     weights: pd.DataFrame
+    internal: pd.DataFrame = field(default_factory=pd.DataFrame)

@@ -76,7 +76,8 @@ MAY_IMPORT = {
     "solver.program": {"solver.program", "solver.result", "solver.errors"},
     "solver.orders": {"solver.orders", "solver.program", "solver.result"},
     "solver.triggers": set(),
-    "solver.result": set(),
+    "solver.result": {"solver.display"},  # a result draws itself on request
+    "solver.display": {"solver.result"},  # for its type only
     "solver.errors": set(),
     "solver.api": {
         "solver.program",

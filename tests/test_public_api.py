@@ -1,5 +1,8 @@
 """The import paths the README documents, old and new, keep working."""
 
+import subprocess
+import sys
+
 import solver
 import solver.backtest
 import solver.ledger
@@ -36,3 +39,17 @@ def test_package_exports_resolve():
     ):
         for name in package.__all__:
             assert getattr(package, name) is not None, (package.__name__, name)
+
+
+def test_a_local_models_file_is_named_when_it_hides_the_package(tmp_path):
+    (tmp_path / "models.py").write_text("x = 1\n")
+    run = subprocess.run(
+        [sys.executable, "-c", "import solver"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode != 0
+    assert f"'models' resolves to {tmp_path / 'models.py'}" in run.stderr
+    assert "rename it" in run.stderr

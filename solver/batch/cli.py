@@ -197,7 +197,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="delete the outputs and parts of an earlier run in OUT_DIR first",
     )
-    batch.add_argument("--format", choices=FORMATS, default="parquet")
+    batch.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="parquet",
+        help="format of the output tables (default: parquet)",
+    )
     batch.add_argument("--workers", type=int, help="processes (default: all cores)")
     batch.add_argument("--scheduler", help="dask.distributed scheduler address")
     batch.add_argument(
@@ -208,15 +213,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="no progress (default: a bar on a terminal, else a log line each 30 s)",
     )
-    batch.add_argument("--as-of", dest="as_of", help="trade date, YYYY-MM-DD")
-    batch.add_argument("--rounding", choices=ROUNDING_METHODS)
+    batch.add_argument("--as-of", dest="as_of", help=RunConfig.help("as_of"))
     batch.add_argument(
-        "--sides",
-        choices=SIDE_SEARCHES,
-        help="under no_buy_and_sell: auto (3 solves at most) or exact (branch "
-        "and bound); default auto",
+        "--rounding", choices=ROUNDING_METHODS, help=RunConfig.help("rounding")
     )
-    batch.add_argument("--solver")
+    batch.add_argument("--sides", choices=SIDE_SEARCHES, help=RunConfig.help("sides"))
+    batch.add_argument("--solver", help=RunConfig.help("solver"))
     _add_trigger(batch, "solve only accounts where one fires; the others get no_trade")
     batch.add_argument(
         "--buy-any",
@@ -243,16 +245,31 @@ def _parser() -> argparse.ArgumentParser:
         "min_cash",
         "time_limit_seconds",
     ):
-        batch.add_argument(f"--{name.replace('_', '-')}", dest=name, type=float)
+        batch.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=name,
+            type=float,
+            metavar="X",
+            help=RunConfig.help(name),
+        )
     drift = commands.add_parser(
         "drift", help="report drift and tracking error; say which trigger fires"
     )
     drift.add_argument("in_dir", type=Path, help="directory with the input tables")
     drift.add_argument("--out", type=Path, help="write drift tables here")
-    drift.add_argument("--format", choices=FORMATS, default="parquet")
-    drift.add_argument("--config", type=Path, help="config.toml")
-    drift.add_argument("--as-of", dest="as_of", help="date, YYYY-MM-DD")
-    drift.add_argument("--top", type=int, default=3, help="largest drifts listed")
+    drift.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="parquet",
+        help="format of the drift tables (default: parquet)",
+    )
+    drift.add_argument(
+        "--config", type=Path, help="config.toml (default: IN_DIR/config.toml)"
+    )
+    drift.add_argument("--as-of", dest="as_of", help=RunConfig.help("as_of"))
+    drift.add_argument(
+        "--top", type=int, default=3, help="largest drifts listed (default: 3)"
+    )
     for command in (batch, drift):
         command.add_argument(
             "--log-level",

@@ -45,6 +45,30 @@ ACCOUNT_OVERRIDES = (
 )
 
 
+SETTING_HELP = {
+    "as_of": "trade date, YYYY-MM-DD: holding periods, wash-sale window, calendar "
+    "triggers",
+    "tracking_error_weight": "weight of the squared annual tracking error, the "
+    "objective being in fractions of the account value V: w prices a 1%% "
+    "tracking error at w x 0.0001 of V; see docs/weights.md",
+    "cost_weight": "multiplier of the linear trading cost (prices' cost_bps)",
+    "tax_weight": "multiplier of the estimated tax of the sales",
+    "loss_factor": "share of a harvested loss's tax value the objective counts, "
+    "in [0, 1]",
+    "impact_weight": "weight of market impact (needs adv and volatility in prices)",
+    "max_turnover": "cap on one-way turnover, a fraction of V in [0, 1]",
+    "max_tracking_error": "cap on the annual tracking error after trades, a "
+    "fraction (0.02 = 2%%)",
+    "min_cash": "cash floor after trades and costs, a fraction of V in [0, 1]",
+    "solver": "first solver, an installed cvxpy solver",
+    "rounding": "how continuous trades become whole shares and lots",
+    "sides": "under no_buy_and_sell: auto (3 solves at most) or exact (branch and "
+    "bound)",
+    "time_limit_seconds": "time limit of each solve, seconds; a limited answer "
+    "says so in its message",
+}
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Settings of one batch run; ``None`` leaves a constraint out.
@@ -75,6 +99,13 @@ class RunConfig:
     time_limit_seconds: float | None = None
     elastic: bool = False  # relax soft limits of infeasible accounts (relaxed)
     triggers: tuple[str, ...] = ()  # e.g. ("drift:0.05", "calendar:quarterly")
+
+    @classmethod
+    def help(cls, name: str) -> str:
+        """Return a setting's meaning, unit and default, for ``--help``."""
+        default = next(f.default for f in fields(cls) if f.name == name)
+        shown = "today" if name == "as_of" else "none" if default is None else default
+        return f"{SETTING_HELP[name]} (default: {shown})"
 
     @classmethod
     def load(cls, path: Path | None, overrides: dict[str, Any]) -> RunConfig:

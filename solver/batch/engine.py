@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from enum import IntEnum
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -53,6 +53,14 @@ MAX_CHUNK = 25  # accounts per task: steady progress, overhead amortised
 IN_FLIGHT_PER_WORKER = 3  # chunks submitted ahead, bounding memory
 ChunkResult = tuple[pd.DataFrame, pd.DataFrame]  # summary and trades rows
 Submit = Callable[[list[AccountJob]], Future[ChunkResult]]
+
+
+class Sink(Protocol):
+    """Where finished accounts go: committed parts, or frames in memory."""
+
+    def write(self, summary: pd.DataFrame, trades: pd.DataFrame) -> None:
+        """Keep the summary and trades rows of some finished accounts."""
+        ...
 
 
 class ExitCode(IntEnum):
@@ -163,7 +171,7 @@ def rebalance_batch(
                         "an input file changed while the run read it; run again",
                         field="inputs",
                     )
-                run = _Run(batch, key, out_dir, fmt, workers, scheduler)
+                run = _Run(batch, key, in_dir, out_dir, fmt, workers, scheduler)
                 return run.execute(finals, progress=progress, start=start)
             finally:
                 shutil.rmtree(shards, ignore_errors=True)
@@ -177,6 +185,7 @@ class _Run:
 
     batch: BatchInput
     key: RunKey
+    in_dir: Path
     out_dir: Path
     fmt: str
     workers: int | None
@@ -200,29 +209,14 @@ class _Run:
                 len(batch.problems),
                 out_dir / PROBLEMS,
             )
-        done |= _store_invalid(batch, store, done)
-        todo = len(set(batch.account_ids) - done)
-        logger.info(
-            "%d accounts: %d to solve, %d already committed; %d worker(s)%s",
-            len(batch.account_ids),
-            todo,
-            len(batch.account_ids) - todo,
-            workers,
-            f" on {self.scheduler}" if self.scheduler else "",
+        todo = solve_batch(
+            batch,
+            store,
+            done=done,
+            workers=workers,
+            scheduler=self.scheduler,
+            progress=progress,
         )
-        bar = Progress(todo, show=progress)
-        try:
-            _run(
-                batch,
-                batch.jobs(skip=done),
-                store,
-                bar,
-                workers=workers,
-                scheduler=self.scheduler,
-                total=todo,
-            )
-        finally:
-            bar.close()
         summary, count, paths = store.merge(self.fmt, batch.account_ids)
         report = BatchReport(
             summary,
@@ -265,7 +259,7 @@ class _Run:
                 "sha256": key.inputs[path.name],
                 "rows": rows.get(path.stem),
             }
-            for path in input_files(batch.in_dir)
+            for path in input_files(self.in_dir)
         }
         return {
             "state": "running",
@@ -274,7 +268,7 @@ class _Run:
             "fingerprint": key.fingerprint(),
             "started": now(),
             "finished": None,
-            "in_dir": str(batch.in_dir.resolve()),
+            "in_dir": str(self.in_dir.resolve()),
             "workers": workers,
             "scheduler": self.scheduler,
             "format": self.fmt,
@@ -286,7 +280,56 @@ class _Run:
         }
 
 
-def _store_invalid(batch: BatchInput, store: PartStore, done: set[str]) -> set[str]:
+def solve_batch(
+    batch: BatchInput,
+    sink: Sink,
+    *,
+    done: set[str],
+    workers: int,
+    scheduler: str | None,
+    progress: bool,
+) -> int:
+    """Write every account of ``batch`` not in ``done`` to ``sink``.
+
+    The accounts that failed the up-front checks get their ``invalid_input``
+    rows; the others are solved in chunks, each stored as soon as it
+    finishes. Returns how many were solved.
+    """
+    done = done | _store_invalid(batch, sink, done)
+    todo = len(set(batch.account_ids) - done)
+    logger.info(
+        "%d accounts: %d to solve, %d already committed; %d worker(s)%s",
+        len(batch.account_ids),
+        todo,
+        len(batch.account_ids) - todo,
+        workers,
+        f" on {scheduler}" if scheduler else "",
+    )
+    size = max(1, min(MAX_CHUNK, math.ceil(todo / (workers * 4))))
+    jobs = batch.jobs(skip=done)
+    chunks = iter(lambda: list(islice(jobs, size)), [])
+    bar = Progress(todo, show=progress)
+    try:
+        if scheduler is None and workers == 1:
+            for chunk in chunks:
+                _commit(sink, bar, solve_chunk(batch.market, chunk))
+            return todo
+        with _pool(batch.market, workers, scheduler) as (submit, slots):
+            pending: set[Future[ChunkResult]] = set()
+            for chunk in chunks:
+                pending.add(submit(chunk))
+                if len(pending) >= IN_FLIGHT_PER_WORKER * slots:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        _commit(sink, bar, future.result())
+            for future in wait(pending).done:
+                _commit(sink, bar, future.result())
+    finally:
+        bar.close()
+    return todo
+
+
+def _store_invalid(batch: BatchInput, store: Sink, done: set[str]) -> set[str]:
     """Commit the summary rows of accounts that failed the up-front checks.
 
     Returns the accounts it committed.
@@ -301,36 +344,7 @@ def _store_invalid(batch: BatchInput, store: PartStore, done: set[str]) -> set[s
     return {str(row["account_id"]) for row in rows}
 
 
-def _run(
-    batch: BatchInput,
-    jobs: Iterator[AccountJob],
-    store: PartStore,
-    bar: Progress,
-    *,
-    workers: int,
-    scheduler: str | None,
-    total: int,
-) -> None:
-    """Solve the jobs in chunks; store each chunk as soon as it finishes."""
-    size = max(1, min(MAX_CHUNK, math.ceil(total / (workers * 4))))
-    chunks = iter(lambda: list(islice(jobs, size)), [])
-    if scheduler is None and workers == 1:
-        for chunk in chunks:
-            _commit(store, bar, solve_chunk(batch.market, chunk))
-        return
-    with _pool(batch.market, workers, scheduler) as (submit, slots):
-        pending: set[Future[ChunkResult]] = set()
-        for chunk in chunks:
-            pending.add(submit(chunk))
-            if len(pending) >= IN_FLIGHT_PER_WORKER * slots:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    _commit(store, bar, future.result())
-        for future in wait(pending).done:
-            _commit(store, bar, future.result())
-
-
-def _commit(store: PartStore, bar: Progress, result: ChunkResult) -> None:
+def _commit(store: Sink, bar: Progress, result: ChunkResult) -> None:
     """Write a finished chunk and count it."""
     summary, trades = result
     store.write(summary, trades)

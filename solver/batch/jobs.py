@@ -2,23 +2,42 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from models import Account, FactorRiskModel, Market, Restrictions
+from models import (
+    Account,
+    CovarianceRiskModel,
+    FactorRiskModel,
+    Market,
+    Restrictions,
+    RiskModel,
+)
 from models.account import parse_dates
-from models.errors import InputError, RebalanceError
+from models.errors import InputError, RebalanceError, RiskScaleWarning
+from models.risk_scale import model_volatility, scale_problem
 from solver.api import rebalance
 from solver.batch.config import RunConfig
-from solver.batch.shards import LotShards, bucket_of, split_lots
-from solver.batch.tables import OPTIONAL_TABLES, REQUIRED_TABLES, read_table
+from solver.batch.shards import LotShards, bucket_of, split_frame, split_lots
+from solver.batch.tables import (
+    COVARIANCE,
+    OPTIONAL_TABLES,
+    frame_tables,
+    read_frame,
+    read_path,
+    table_files,
+)
 from solver.batch.validate import describe, fatal, find_problems, invalid_accounts
 from solver.result import SUMMARY_FIELDS, Status, empty_trades
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,7 +61,6 @@ class BatchInput:
     ``tables`` holds every table but ``lots``, which stays on disk in shards.
     """
 
-    in_dir: Path
     tables: dict[str, pd.DataFrame]
     lots: LotShards
     market: Market
@@ -107,25 +125,55 @@ def load_batch(in_dir: Path, config: RunConfig, work_dir: Path) -> BatchInput:
     Raises
     ------
     InputError
-        When the batch cannot run at all: a missing table or column, or a
-        risk model that is not valid. Account-level problems do not raise:
-        they are listed in ``problems`` and the accounts marked invalid.
+        When the batch cannot run at all: a missing table or column, both
+        risk models or neither, or a risk model that is not valid.
+        Account-level problems do not raise: they are listed in ``problems``
+        and the accounts marked invalid.
     """
-    tables: dict[str, pd.DataFrame] = {}
-    for name in (*REQUIRED_TABLES, *OPTIONAL_TABLES):
-        if name == "lots":
-            continue
-        frame = read_table(in_dir, name, required=name in REQUIRED_TABLES)
-        if frame is not None:
-            tables[name] = frame
+    tables = {
+        name: read_path(path, name)
+        for name, path in table_files(in_dir).items()
+        if name != "lots"
+    }
+    return _check_batch(tables, lambda: split_lots(in_dir, work_dir), config)
+
+
+def load_frames(
+    frames: Mapping[str, pd.DataFrame], config: RunConfig, work_dir: Path
+) -> BatchInput:
+    """Check the tables given as DataFrames, as ``load_batch`` checks files.
+
+    Each frame is read as if it had been written to ``NAME.parquet``
+    (``tables.read_frame``); the lots are split into shards under
+    ``work_dir``.
+
+    Raises
+    ------
+    InputError
+        As ``load_batch``; also for an unknown table name, a value that is
+        not a DataFrame, or a required table without rows
+        (``tables.frame_tables``).
+    """
+    names = frame_tables(frames)
+    tables = {name: read_frame(frames[name], name) for name in names if name != "lots"}
+    return _check_batch(tables, lambda: split_frame(frames["lots"], work_dir), config)
+
+
+def _check_batch(
+    tables: dict[str, pd.DataFrame],
+    split: Callable[[], LotShards],
+    config: RunConfig,
+) -> BatchInput:
+    """Build the risk model, split the lots (``split``) and list the problems."""
     if config.as_of is None:
         raise ValueError("resolve the config's as_of before loading a batch")
     as_of = pd.Timestamp(config.as_of)
-    risk = FactorRiskModel.from_tables(
-        tables["factor_loadings"], tables["factor_covariance"], tables["specific_risk"]
-    )
-    risk_assets = risk.loadings.index.intersection(risk.specific_variance.index)
-    lots = split_lots(in_dir, work_dir)
+    risk, risk_assets = _risk_model(tables)
+    volatility = model_volatility(risk)
+    scale = scale_problem(volatility.to_numpy(), volatility.index)
+    if scale is not None:  # said once here; the accounts do not repeat it
+        logger.warning("%s", scale)
+    lots = split()
     problems = find_problems(tables, lots, as_of.normalize(), risk_assets)
     stops = fatal(problems).to_dict("records")
     if stops:
@@ -133,7 +181,18 @@ def load_batch(in_dir: Path, config: RunConfig, work_dir: Path) -> BatchInput:
         raise InputError(f"{stops[0]['problem']}{more}", field=str(stops[0]["field"]))
     market = Market(as_of=as_of, prices=tables["prices"], risk_model=risk)
     invalid = invalid_accounts(problems, tables["accounts"])
-    return BatchInput(in_dir, tables, lots, market, config, problems, invalid)
+    return BatchInput(tables, lots, market, config, problems, invalid)
+
+
+def _risk_model(tables: dict[str, pd.DataFrame]) -> tuple[RiskModel, pd.Index]:
+    """Return the batch's risk model and the assets it covers in full."""
+    if COVARIANCE in tables:
+        covariance = CovarianceRiskModel.from_tables(tables[COVARIANCE])
+        return covariance, covariance.assets
+    factor = FactorRiskModel.from_tables(
+        tables["factor_loadings"], tables["factor_covariance"], tables["specific_risk"]
+    )
+    return factor, factor.loadings.index.intersection(factor.specific_variance.index)
 
 
 def _by_account(frame: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
@@ -177,16 +236,18 @@ def solve_job(market: Market, job: AccountJob) -> tuple[pd.Series, pd.DataFrame]
         constraints = config.constraints()
         if job.restrictions is not None:
             constraints = (*constraints, Restrictions(job.restrictions))
-        result = rebalance(
-            account,
-            targets=job.targets,
-            market=market,
-            objective=config.objective(),
-            constraints=constraints,
-            options=config.options(),
-            trigger=config.trigger(),
-            last_rebalance=job.last_rebalance,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RiskScaleWarning)  # logged at load
+            result = rebalance(
+                account,
+                targets=job.targets,
+                market=market,
+                objective=config.objective(),
+                constraints=constraints,
+                options=config.options(),
+                trigger=config.trigger(),
+                last_rebalance=job.last_rebalance,
+            )
     except InputError as exc:
         status, message = Status.INVALID_INPUT, str(exc)
     except RebalanceError as exc:

@@ -21,7 +21,7 @@ from typing import Any
 
 from solver.batch.config import RunConfig
 from solver.batch.files import sha256_of, write_json
-from solver.batch.tables import OPTIONAL_TABLES, REQUIRED_TABLES, find_table
+from solver.batch.tables import table_files
 
 MANIFEST = "manifest.json"
 PACKAGE = "rebalance-engine"
@@ -81,11 +81,7 @@ class RunKey:
 
 def input_files(in_dir: Path) -> list[Path]:
     """Return the input tables present in ``in_dir`` (settings are keyed apart)."""
-    paths = [
-        find_table(in_dir, name, required=name in REQUIRED_TABLES)
-        for name in (*REQUIRED_TABLES, *OPTIONAL_TABLES)
-    ]
-    return [p for p in paths if p is not None]
+    return list(table_files(in_dir).values())
 
 
 def input_stats(in_dir: Path) -> dict[str, tuple[int, int]]:

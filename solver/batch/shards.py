@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from models.errors import InputError
-from solver.batch.tables import TEXT_COLUMNS, find_table
+from solver.batch.tables import TEXT_COLUMNS, arrow_table, find_table
 from solver.errors import OutputError
 
 ROWS_PER_SHARD = 500_000
@@ -96,6 +96,28 @@ def split_lots(in_dir: Path, directory: Path) -> LotShards:
     else:
         rows = path.stat().st_size // CSV_BYTES_PER_ROW
         chunks = _csv_chunks(path)
+    return _split(chunks, rows, columns, path.name, directory)
+
+
+def split_frame(lots: pd.DataFrame, directory: Path) -> LotShards:
+    """Split a lots DataFrame into buckets under ``directory``, as ``split_lots``.
+
+    The frame is converted as ``tables.read_frame`` converts a table.
+    """
+    table = arrow_table(lots, "lots")
+    return _split(
+        _pieces(table), len(lots), tuple(table.column_names), "lots", directory
+    )
+
+
+def _split(
+    chunks: Generator[pa.Table, None, None],
+    rows: int,
+    columns: tuple[str, ...],
+    name: str,
+    directory: Path,
+) -> LotShards:
+    """Write ``chunks`` (about ``rows`` lots in all) into buckets by account."""
     buckets = max(1, math.ceil(rows / ROWS_PER_SHARD))
     total = 0
     directory.mkdir(parents=True, exist_ok=True)
@@ -106,7 +128,7 @@ def split_lots(in_dir: Path, directory: Path) -> LotShards:
             columns = tuple(chunk.column_names)
             if "account_id" not in chunk.column_names:
                 raise InputError("missing column in table 'lots'", field="account_id")
-            text = _as_text(chunk, path.name)
+            text = _as_text(chunk, name)
             total += text.num_rows
             where = _buckets(text.column("account_id"), buckets)
             for bucket in map(int, np.flatnonzero(np.bincount(where))):
@@ -120,6 +142,12 @@ def split_lots(in_dir: Path, directory: Path) -> LotShards:
         for writer in writers.values():
             writer.close()
     return LotShards(directory, buckets, columns, frozenset(writers), total)
+
+
+def _pieces(table: pa.Table) -> Generator[pa.Table, None, None]:
+    """Yield a table in pieces of at most ``READ_ROWS`` rows."""
+    for start in range(0, max(table.num_rows, 1), READ_ROWS):
+        yield table.slice(start, READ_ROWS)
 
 
 def _as_text(chunk: pa.Table, name: str) -> pa.Table:

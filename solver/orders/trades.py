@@ -29,9 +29,15 @@ def continuous_shares(o: Outcome) -> tuple[np.ndarray, np.ndarray]:
 
 
 def trades_table(
-    s: Snapshot, buy_shares: np.ndarray, lot_shares: np.ndarray
+    s: Snapshot,
+    buy_shares: np.ndarray,
+    lot_shares: np.ndarray,
+    forced: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Return one row per lot sold, then one per asset bought."""
+    """Return one row per lot sold, then one per asset bought.
+
+    ``forced`` marks the lots a rule makes the account sell (``liquidate``).
+    """
     bought = np.flatnonzero(buy_shares > 0)
     sold = np.flatnonzero(lot_shares > 0)
     if not len(bought) and not len(sold):
@@ -43,7 +49,8 @@ def trades_table(
     price = np.concatenate([lot_price, s.prices[bought]])
     quantity = np.concatenate([sell_quantity, buy_shares[bought]])
     value = quantity * price
-    no_buy_field = np.full(len(bought), None, dtype=object)
+    no_buy_field = np.full(len(bought), np.nan, dtype=object)
+    is_forced = np.zeros(len(sold), bool) if forced is None else forced[sold]
     table = pd.DataFrame(
         {
             "account_id": s.account_id,
@@ -61,10 +68,54 @@ def trades_table(
                 [gain * s.lot_tax_rate[sold], np.zeros(len(bought))]
             ),
             "est_cost": value * s.cost_rate[np.concatenate([sold_asset, bought])],
+            "reason": np.concatenate(
+                [
+                    sale_reasons(s, sold_asset, gain, is_forced, bought),
+                    buy_reasons(s, bought, sold_asset),
+                ]
+            ),
         },
         columns=list(TRADE_COLUMNS),
     )
     return table
+
+
+def sale_reasons(
+    s: Snapshot,
+    asset: np.ndarray,
+    gain: np.ndarray,
+    forced: np.ndarray,
+    bought: np.ndarray,
+) -> np.ndarray:
+    """Say why each lot is sold (docs/DATA.md ``trades.reason``).
+
+    ``asset`` is each sale's asset, ``bought`` the assets bought. A sale a
+    restriction forces is "liquidate (restricted)"; a loss sold where the
+    asset is bought back, or at or below its target, "harvest loss"; a sale
+    of an asset above its target, "to target"; else "raise cash" (for the
+    cash floor or the buys).
+    """
+    above = s.current[asset] > s.target[asset]
+    rebought = np.isin(asset, bought)
+    reason = np.where(gain < 0, "harvest loss", "raise cash").astype(object)
+    reason[above & ~(rebought & (gain < 0))] = "to target"
+    reason[forced] = "liquidate (restricted)"
+    return reason
+
+
+def buy_reasons(s: Snapshot, bought: np.ndarray, sold: np.ndarray) -> np.ndarray:
+    """Say why each asset is bought (docs/DATA.md ``trades.reason``).
+
+    ``sold`` holds the assets of the lots sold. "replace sold lots" when the
+    asset is sold too, "to target" below its target, "substitute" without
+    one (a replacement for a harvested loss), else "beyond target" (risk or
+    spare cash).
+    """
+    below = s.current[bought] < s.target[bought]
+    reason = np.where(below, "to target", "beyond target").astype(object)
+    reason[s.target[bought] == 0] = "substitute"
+    reason[np.isin(bought, sold)] = "replace sold lots"
+    return reason
 
 
 def outcome_from_trades(s: Snapshot, trades: pd.DataFrame) -> Outcome:

@@ -354,6 +354,30 @@ def diagnose(
     return tuple(names) or ("cash_non_negative", "lot_quantity")
 
 
+def check_objective(terms: Sequence[Term], account_id: str) -> tuple[Term, ...]:
+    """Return the objective's terms; reject an empty objective or a non-term.
+
+    With no term every feasible trade list is optimal and the solver would
+    return an arbitrary one.
+    """
+    terms = tuple(terms)
+    if not terms:
+        raise InputError(
+            "empty objective: give at least one term, e.g. TrackingError(100.0)",
+            account_id=account_id,
+            field="objective",
+        )
+    for term in terms:
+        if not isinstance(term, Term):
+            raise InputError(
+                f"not an objective term: {term!r}",
+                account_id=account_id,
+                field="objective",
+            )
+    check_unique_names([t.name for t in terms], account_id, field="objective")
+    return terms
+
+
 def split_constraints(
     items: Sequence[Constraint | TradeRule], account_id: str
 ) -> tuple[list[Constraint], list[TradeRule]]:

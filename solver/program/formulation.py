@@ -196,15 +196,17 @@ def _relaxed(rows: list[cp.Constraint]) -> tuple[list[cp.Constraint], cp.Express
     return relaxed, total
 
 
-def check_unique_names(names: Sequence[str], account_id: str) -> None:
-    """Reject two constraints (or terms) with the same name."""
+def check_unique_names(
+    names: Sequence[str], account_id: str, field: str = "constraints"
+) -> None:
+    """Reject two constraints (or two terms, ``field="objective"``) of one name."""
     seen: set[str] = set()
     for name in names:
         if name in seen:
             raise InputError(
-                f"two constraints named {name!r}; give one another name",
+                f"{name!r} appears twice in {field}; give one another name",
                 account_id=account_id,
-                field="constraints",
+                field=field,
             )
         seen.add(name)
 

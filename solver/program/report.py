@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from models.snapshot import CASH, Snapshot
-from models.terms import Outcome, Term
-from solver.program.formulation import OBJECTIVE_SCALE, Program
+from models.terms import Constraint, Outcome, Term
+from solver.program.formulation import CASH_NON_NEGATIVE, OBJECTIVE_SCALE, Program
 from solver.result import SUMMARY_FIELDS, Status
 
 
@@ -20,11 +20,47 @@ def objective_value(objective: Sequence[Term], o: Outcome) -> float:
     return float(sum(t.weight * t.evaluate(o) for t in objective))
 
 
-def term_values(objective: Sequence[Term], o: Outcome) -> pd.Series:
-    """Return each term's unweighted value, indexed by term name."""
-    return pd.Series(
-        {t.name: t.evaluate(o) for t in objective}, dtype=float, name="value"
+TERM_COLUMNS = ("value", "unit", "weight", "objective", "money")
+CONSTRAINT_COLUMNS = ("slack", "unit", "dual")
+
+
+def term_table(objective: Sequence[Term], o: Outcome) -> pd.DataFrame:
+    """Return each term's value, unit, weight and share of the objective.
+
+    ``value`` is unweighted, in ``unit`` (the tracking error's is the annual
+    variance); ``objective`` is weight x value, in fractions of V, and
+    ``money`` the same in currency: what the objective charges for it.
+    """
+    value = np.array([t.evaluate(o) for t in objective], dtype=float)
+    weight = np.array([t.weight for t in objective], dtype=float)
+    table = pd.DataFrame(
+        {
+            "value": value,
+            "unit": [getattr(t, "unit", "") for t in objective],
+            "weight": weight,
+            "objective": weight * value,
+            "money": weight * value * o.snapshot.value,
+        },
+        index=pd.Index([t.name for t in objective], name="term"),
     )
+    return table
+
+
+def constraint_tables(
+    report: pd.DataFrame, constraints: Sequence[Constraint]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split a solver's slack and dual report into the user's rows and the rest.
+
+    The user's named constraints and ``cash_non_negative`` get their slack's
+    unit; ``dual`` is in fractions of V per unit of slack (how much the
+    objective would fall if the limit moved by one unit). The rest are the
+    program's internal rows (lot quantities, asset sales, active weights).
+    """
+    units = {c.name: getattr(c, "unit", "") for c in constraints}
+    units[CASH_NON_NEGATIVE] = "fraction of V"
+    mine = report.index.isin(list(units))
+    table = report[mine].assign(unit=[units[n] for n in report.index[mine]])
+    return table.loc[:, list(CONSTRAINT_COLUMNS)], report[~mine]
 
 
 @dataclass(frozen=True)
@@ -79,18 +115,25 @@ def summary(
     return pd.Series(row, name=s.account_id).loc[list(SUMMARY_FIELDS)]
 
 
-def weights_table(s: Snapshot, continuous: Outcome, after: Outcome) -> pd.DataFrame:
-    """Return current, target, continuous and final weights, with a CASH row."""
+def weights_table(
+    s: Snapshot, continuous: Outcome | None, after: Outcome
+) -> pd.DataFrame:
+    """Return current, target, continuous and final weights, with a CASH row.
+
+    Without a continuous answer (an unsolved account) that column is NaN.
+    """
+    solved = np.full(s.n_assets, np.nan) if continuous is None else continuous.weights
     table = pd.DataFrame(
         {
             "current": s.current,
             "target": s.target,
-            "continuous": continuous.weights,
+            "continuous": solved,
             "after": after.weights,
         },
         index=s.universe,
     )
-    table.loc[CASH] = [s.cash, s.target_cash, continuous.cash, after.cash]
+    solved_cash = np.nan if continuous is None else continuous.cash
+    table.loc[CASH] = [s.cash, s.target_cash, solved_cash, after.cash]
     table.index.name = "asset"
     return table
 

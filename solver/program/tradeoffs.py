@@ -26,11 +26,12 @@ from models.account import Account
 from models.constraints import MaxTrackingError
 from models.errors import InputError
 from models.market import Market
-from models.snapshot import Snapshot, build_snapshot
+from models.snapshot import Snapshot, Targets, build_snapshot
 from models.terms import Constraint, Outcome, Term, TradeMask, TradeRule
 from solver.errors import NoMatrixFormError, SolverFailedError
 from solver.program.continuous import (
     NOISE,
+    check_objective,
     combined_mask,
     one_side_each,
     solve_once,
@@ -49,10 +50,11 @@ CAP = MaxTrackingError.name
 class SweepResult:
     """One row per point, and the lots each point sells.
 
-    ``table``: the point's weights and cap, then status,
-    tracking_error_after (ex-ante, units of the risk model), turnover (one-way,
-    fraction of V), cost and tax (currency), realized_gain (currency),
-    objective, solves and seconds. ``lot_sales``: point, lot_id, asset,
+    ``table``: the point's term weights (``tax_cost_weight``...) and
+    ``max_tracking_error`` cap as given, then status, tracking_error_after
+    (annual volatility, ex ante), turnover (one-way, fraction of V), cost
+    and tax (currency), realized_gain (currency), objective (fraction of V),
+    solves and seconds. ``lot_sales``: point, lot_id, asset,
     sold (fraction of the lot), value (currency), gain_per_dollar,
     long_term.
     """
@@ -64,7 +66,7 @@ class SweepResult:
 def sweep(
     account: Account,
     *,
-    targets: pd.Series,
+    targets: Targets,
     market: Market,
     objective: Sequence[Term],
     constraints: Sequence[Constraint | TradeRule] = (),
@@ -85,12 +87,13 @@ def sweep(
     """
     options = options or SolveOptions()
     snapshot = build_snapshot(account, targets, market, buy_any=options.buy_any)
+    objective = check_objective(objective, snapshot.account_id)
     plain, rules = split_constraints(constraints, snapshot.account_id)
     _check(points, objective, plain, snapshot.account_id)
     # no cap: twice the largest possible tracking error, |a|_1 <= 2 times the
     # largest asset volatility (a huge number would upset the solver's scaling)
     risk = snapshot.risk
-    uncapped = 4.0 * float(np.sqrt(((risk.G**2).sum(axis=0) + risk.d).max()))
+    uncapped = 4.0 * float(risk.volatility().max())
     if any(CAP in p for p in points) and not any(c.name == CAP for c in plain):
         plain = [*plain, MaxTrackingError(uncapped)]
     # every term at weight 1 fixes the program's structure (impact epigraphs)
@@ -214,7 +217,7 @@ def _row(
     start: float,
 ) -> dict[str, object]:
     """Return one point's row of the sweep table (``None``: infeasible)."""
-    row: dict[str, object] = dict(point)
+    row = _point_columns(point)
     if solution is None:
         row.update(status=str(Status.INFEASIBLE), solves=1, solver="", message="")
     else:
@@ -238,9 +241,14 @@ def _row(
     return row
 
 
+def _point_columns(point: Mapping[str, float]) -> dict[str, object]:
+    """Return a point's settings as columns: ``<term>_weight`` and the cap."""
+    return {(n if n == CAP else f"{n}_weight"): v for n, v in point.items()}
+
+
 def _failed(point: Mapping[str, float], reason: str, start: float) -> dict[str, object]:
     """Return the row of a point no solver answered."""
-    row: dict[str, object] = dict(point)
+    row = _point_columns(point)
     row.update(status=str(Status.FAILED), solves=1, solver="", message=reason)
     row["seconds"] = time.perf_counter() - start
     return row

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import fields
 from pathlib import Path
 
 import pandas as pd
@@ -462,6 +463,32 @@ def test_help_documents_the_exit_codes(capsys):
     text = capsys.readouterr().out
     for code in ("0", "1", "2", "3", "4"):
         assert re.search(rf"^\s+{code}\s+\w", text, re.MULTILINE), code
+
+
+def test_help_gives_every_numeric_flag_a_default_and_unit(capsys):
+    with pytest.raises(SystemExit):
+        main(["batch", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for flag in re.findall(r"(--[a-z-]+) X ", text):
+        described = text.split(f"{flag} X ", 1)[1].split(" --", 1)[0]
+        assert "(default: " in described, flag
+        assert re.search(r"fraction|seconds|weight|multiplier|share", described), flag
+    assert text.count(" X ") >= 9
+
+
+def test_the_data_contract_lists_every_setting():
+    contract = (Path(__file__).parents[2] / "docs" / "DATA.md").read_text()
+    for field in fields(RunConfig):
+        assert f"| `{field.name}`" in contract or f"`{field.name}`," in contract, (
+            field.name
+        )
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert re.fullmatch(r"rebalance \S+\n", capsys.readouterr().out)
 
 
 def test_stale_output_error_for_python_callers(small_batch, tmp_path):

@@ -340,13 +340,13 @@ def test_rebalance_result_has_data_contract_columns():
     copy = pickle.loads(pickle.dumps(result))
     pd.testing.assert_frame_equal(copy.weights, result.weights)
     pd.testing.assert_frame_equal(copy.constraints, result.constraints)
-    pd.testing.assert_series_equal(copy.terms, result.terms)
+    pd.testing.assert_frame_equal(copy.terms, result.terms)
     assert copy.constraints.loc["max_turnover", "slack"] <= 1e-6  # binding
 
 
 def test_rebalance_rejects_duplicate_constraint_names():
     market, targets, acct = _synthetic(n=10)
-    with pytest.raises(solver.InputError, match="two constraints named"):
+    with pytest.raises(solver.InputError, match="appears twice in constraints"):
         solver.rebalance(
             acct,
             targets=targets,

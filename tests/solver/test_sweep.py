@@ -72,7 +72,7 @@ def test_sweep_matches_a_full_rebalance_at_every_point():
         assert row["objective"] == pytest.approx(
             reference.summary["objective_continuous"], rel=1e-5, abs=1e-9
         )
-        te = np.sqrt(reference.terms["tracking_error"])
+        te = np.sqrt(reference.terms.loc["tracking_error", "value"])
         assert row["tracking_error_after"] == pytest.approx(te, rel=1e-4, abs=1e-7)
     assert result.table.loc[3, "tracking_error_after"] <= 0.004 + 1e-7
 
