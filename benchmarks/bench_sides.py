@@ -41,14 +41,13 @@ from models.synthetic import (
 )
 from solver.batch.jobs import AccountJob, solve_job
 from solver.program.continuous import (
-    NOISE,
     combined_mask,
-    fix_sides,
     optimize,
     solve_once,
     split_constraints,
 )
 from solver.program.report import objective_value
+from solver.program.sides import NOISE, fix_sides
 
 BP = 1e4
 

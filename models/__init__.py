@@ -15,7 +15,7 @@ from models.constraints import (
 )
 from models.errors import InputError, RebalanceError, RiskScaleWarning
 from models.market import Market, tiered_lot_sizes
-from models.objective import LinearCost, MarketImpact, TaxCost, TrackingError
+from models.objective import LinearCost, MarketImpact, TaxCost, TaxDrag, TrackingError
 from models.risk import CovarianceRiskModel, FactorRiskModel, RiskModel
 from models.risk_estimation import pca_factor_model, shrunk_covariance
 from models.rules import Restrictions, WashSaleRule
@@ -43,6 +43,7 @@ __all__ = [
     "RiskModel",
     "RiskScaleWarning",
     "TaxCost",
+    "TaxDrag",
     "TrackingError",
     "WashSaleRule",
     "pca_factor_model",

@@ -12,6 +12,7 @@ from models._align import first_repeat, require_columns
 from models.errors import InputError
 
 LOT_COLUMNS = ("asset", "lot_id", "quantity", "cost_basis", "acquired")
+ACCOUNT_TYPES = ("taxable", "tax_deferred", "tax_exempt")
 RECENT_TRADE_COLUMNS = ("asset", "date", "side", "quantity")
 TRADE_SIDES = ("buy", "sell")
 
@@ -36,6 +37,16 @@ class Account:
         ``realized_gain``); used by the wash-sale rule.
     tax_rate_short, tax_rate_long : float
         Tax rates (fractions) on short- and long-term realized gains.
+    cash_flow : float
+        Money moving in (a deposit, > 0) or out (a withdrawal, < 0) now,
+        not yet in ``cash``. The targets apply to the value after it. A
+        deposit is invested without counting as turnover; a withdrawal is
+        raised by the trades and set aside (post-trade cash stays >= 0),
+        and its sales do not count as turnover either.
+    account_type : str
+        ``taxable`` (default), ``tax_deferred`` (an IRA, a 401(k)) or
+        ``tax_exempt`` (a Roth): sales in the last two realise no tax, and
+        their losses are not tax losses.
     fractional_shares : bool
         Whether the broker accepts fractional quantities (then lot sizes do
         not apply and quantities are rounded to 1e-4 shares).
@@ -54,6 +65,13 @@ class Account:
     tax_rate_short: float = 0.408
     tax_rate_long: float = 0.238
     fractional_shares: bool = False
+    cash_flow: float = 0.0
+    account_type: str = "taxable"
+
+    @property
+    def taxable(self) -> bool:
+        """Whether sales realise tax (``account_type == "taxable"``)."""
+        return self.account_type == "taxable"
 
     def __post_init__(self) -> None:
         where = {"account_id": self.account_id}
@@ -68,6 +86,21 @@ class Account:
         object.__setattr__(self, "cash", cash)
         if cash < 0:
             raise InputError(f"negative cash {self.cash!r}", field="cash", **where)
+        try:
+            flow = float(self.cash_flow)
+        except (TypeError, ValueError):
+            flow = float("nan")
+        if not np.isfinite(flow):
+            raise InputError(
+                f"not a finite number: {self.cash_flow!r}", field="cash_flow", **where
+            )
+        object.__setattr__(self, "cash_flow", flow)
+        if self.account_type not in ACCOUNT_TYPES:
+            raise InputError(
+                f"must be one of {ACCOUNT_TYPES}, got {self.account_type!r}",
+                field="account_type",
+                **where,
+            )
         for field in ("tax_rate_short", "tax_rate_long"):
             check_tax_rate(getattr(self, field), field, account_id=self.account_id)
         object.__setattr__(self, "lots", _clean_lots(self.lots, self.account_id))

@@ -218,7 +218,11 @@ class MaxCash:
 
 @dataclass(frozen=True, slots=True)
 class MaxTurnover:
-    """Cap one-way turnover ``(sum buys + sum sells) / 2``, a fraction of V."""
+    """Cap one-way turnover ``(sum buys + sum sells) / 2``, a fraction of V.
+
+    Buying with a deposit and selling for a withdrawal (``Account.cash_flow``)
+    do not count (``Outcome.turnover``).
+    """
 
     limit: float
     name: ClassVar[str] = "max_turnover"
@@ -229,8 +233,20 @@ class MaxTurnover:
         _fraction(self.limit, self.name)
 
     def build(self, x: ProgramVars) -> list[Row]:
-        """Return ``sum(traded) <= 2 * limit``."""
-        return [x.traded.sum() <= 2 * self.limit]
+        """Return ``(B - deposit)+ + (S - withdrawal)+ <= 2 limit`` as linear rows.
+
+        ``B`` and ``S`` are the sums bought and sold; ``a+ + b+ <= c`` is
+        ``a + b <= c``, ``a <= c`` and ``b <= c`` (``c >= 0``). Without a
+        cash flow the first row implies the others and is the only one.
+        """
+        s = x.snapshot
+        rows = [x.traded.sum() <= 2 * self.limit + s.deposit + s.withdrawal]
+        if s.deposit or s.withdrawal:
+            rows += [
+                x.buys.sum() <= 2 * self.limit + s.deposit,
+                x.sells.sum() <= 2 * self.limit + s.withdrawal,
+            ]
+        return rows
 
     def violation(self, o: Outcome) -> float:
         """Return the turnover above the cap."""

@@ -7,11 +7,16 @@ from typing import Any
 
 import pandas as pd
 
-from models._align import by_asset
+from models._align import by_asset, require_columns
 from models.errors import InputError
 from models.risk import RiskModel
 
-PRICE_DEFAULTS = {"lot_size": 1.0, "min_trade_value": 0.0, "cost_bps": 0.0}
+PRICE_DEFAULTS = {
+    "lot_size": 1.0,
+    "min_trade_value": 0.0,
+    "cost_bps": 0.0,
+    "tax_drag": 0.0,  # share of the value lost to tax on income a year, if taxable
+}
 OPTIONAL_PRICE_COLUMNS = ("adv", "volatility")
 REQUIRED_NUMBERS = ("price", *PRICE_DEFAULTS)  # must be finite where used
 NUMERIC_COLUMNS = (*REQUIRED_NUMBERS, *OPTIONAL_PRICE_COLUMNS)
@@ -72,6 +77,7 @@ class Market:
 
     def __post_init__(self) -> None:
         prices = _price_table(self.prices)
+        require_columns(prices, ("asset", "price"), table="prices")
         prices["asset"] = prices["asset"].astype(str)
         duplicated = prices["asset"][prices["asset"].duplicated()]
         if len(duplicated):

@@ -94,7 +94,13 @@ class FactorRiskModel:
         covariance = _numbers(self.factor_covariance)
         covariance.index = covariance.index.astype(str)
         covariance.columns = covariance.columns.astype(str)
-        for axis in (covariance.index, covariance.columns):
+        for axis in (factors, covariance.index, covariance.columns):
+            repeated = axis[axis.duplicated()]
+            if len(repeated):
+                raise InputError(
+                    f"factor {repeated[0]!r} appears twice",
+                    field="factor_covariance",
+                )
             missing = factors.difference(axis)
             if len(missing):
                 raise InputError(

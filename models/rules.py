@@ -74,10 +74,27 @@ class WashSaleRule:
     name: ClassVar[str] = "wash_sale"
 
     def mask(self, snapshot: Snapshot) -> TradeMask:
-        """Forbid the buys and loss-lot sales that would wash."""
+        """Forbid the buys and loss-lot sales that would wash.
+
+        In a tax-advantaged account a loss is no tax loss: nothing to wash.
+        """
         mask = TradeMask.everything(snapshot)
+        if not snapshot.taxable:
+            return mask
+        losses, bought = self.recent(snapshot)
+        mask.can_buy[losses] = False
+        mask.can_sell[bought[snapshot.lot_asset] & at_a_loss(snapshot)] = False
+        return mask
+
+    def recent(self, snapshot: Snapshot) -> tuple[np.ndarray, np.ndarray]:
+        """Return, per asset, a loss sold and a purchase in the window.
+
+        A sale whose ``realized_gain`` is unknown counts as a loss; a
+        purchase is a recent buy or a lot acquired in the window.
+        """
         start = (snapshot.as_of - pd.Timedelta(days=self.window_days)).to_datetime64()
-        bought = np.zeros(snapshot.n_assets, bool)  # in the window, by asset
+        losses = np.zeros(snapshot.n_assets, bool)
+        bought = np.zeros(snapshot.n_assets, bool)
         acquired = snapshot.lots["acquired"].to_numpy()
         bought[snapshot.lot_asset[acquired >= start]] = True
         trades = snapshot.recent_trades
@@ -86,10 +103,14 @@ class WashSaleRule:
             side = trades["side"].to_numpy()
             recent = (trades["date"].to_numpy() >= start) & (asset >= 0)
             gain = trades["realized_gain"].to_numpy(dtype=float)
-            loss = recent & (side == "sell") & ~(gain >= 0)
-            mask.can_buy[asset[loss]] = False
+            losses[asset[recent & (side == "sell") & ~(gain >= 0)]] = True
             bought[asset[recent & (side == "buy")]] = True
-        # the sale's cost lowers the amount realized: a thin gain becomes a loss
-        at_loss = snapshot.lot_gain_fraction < snapshot.cost_rate[snapshot.lot_asset]
-        mask.can_sell[bought[snapshot.lot_asset] & at_loss] = False
-        return mask
+        return losses, bought
+
+
+def at_a_loss(snapshot: Snapshot) -> np.ndarray:
+    """Which lots would sell at a loss (the sale's cost can turn a thin gain)."""
+    loss: np.ndarray = (
+        snapshot.lot_gain_fraction < snapshot.cost_rate[snapshot.lot_asset]
+    )
+    return loss

@@ -35,8 +35,8 @@ class Snapshot:
     account_id: str
     as_of: pd.Timestamp
     universe: pd.Index
-    value: float  # V, currency
-    cash: float  # fraction of V
+    value: float  # V, currency: holdings, cash and the cash flow
+    cash: float  # fraction of V, with the cash flow (< 0: a withdrawal to raise)
     prices: np.ndarray  # currency per share
     current: np.ndarray  # w0
     target: np.ndarray  # risky target weights; the rest is the cash target
@@ -44,6 +44,7 @@ class Snapshot:
     cost_rate: np.ndarray  # linear cost per unit traded (bps / 1e4)
     lot_size: np.ndarray  # shares
     min_trade_value: np.ndarray  # currency
+    tax_drag: np.ndarray  # yearly tax on the income held, 0 where untaxed
     impact_scale: np.ndarray  # sigma * sqrt(V / (ADV * price)); 0 without ADV
     sector: pd.Series  # index asset
     risk: RiskRoot
@@ -56,6 +57,12 @@ class Snapshot:
     lot_tax_rate: np.ndarray
     holdings: sp.csr_array  # S: (n assets, n lots) 0/1 membership
     recent_trades: pd.DataFrame | None  # dated up to as_of; None if not given
+    deposit: float = 0.0  # money coming in now, fraction of V (in ``cash``)
+    withdrawal: float = 0.0  # money going out now, fraction of V (out of ``cash``)
+    taxable: bool = True  # sales realise tax (``Account.account_type``)
+    # the real asset of each universe entry when one asset appears several
+    # times (a household's accounts); None: each entry is its own asset
+    group: np.ndarray | None = None
 
     @property
     def n_assets(self) -> int:
@@ -133,7 +140,15 @@ def build_snapshot(
     lot_price = prices[lot_asset]
     quantity = lots["quantity"].to_numpy(dtype=float)
     lot_market_value = quantity * lot_price
-    value = account.cash + float(lot_market_value.sum())
+    holdings_value = float(lot_market_value.sum())
+    value = account.cash + account.cash_flow + holdings_value
+    if value <= 0 and account.cash_flow < 0:
+        raise InputError(
+            f"withdrawal of {-account.cash_flow:,.2f} is not less than the "
+            f"account's cash and holdings, {account.cash + holdings_value:,.2f}",
+            account_id=aid,
+            field="cash_flow",
+        )
     if value <= 0:
         raise InputError(
             "account has no value (no cash, no priced lots)",
@@ -153,7 +168,7 @@ def build_snapshot(
         as_of=market.as_of,
         universe=universe,
         value=value,
-        cash=account.cash / value,
+        cash=(account.cash + account.cash_flow) / value,  # < 0: a withdrawal to raise
         prices=prices,
         current=holdings @ lot_market_value / value,
         target=align(
@@ -176,9 +191,14 @@ def build_snapshot(
             long_term,
             tax_rate_short=account.tax_rate_short,
             tax_rate_long=account.tax_rate_long,
-        ),
+        )
+        * account.taxable,  # no tax, and no tax loss, in a tax-advantaged account
         holdings=holdings,
         recent_trades=_recent(account, market.as_of),
+        deposit=max(account.cash_flow, 0.0) / value,
+        withdrawal=max(-account.cash_flow, 0.0) / value,
+        taxable=account.taxable,
+        tax_drag=numbers["tax_drag"] * account.taxable,
     )
 
 

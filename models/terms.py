@@ -158,9 +158,22 @@ class Outcome:
         return gain
 
     @property
-    def turnover(self) -> float:
-        """One-way turnover: half the traded value."""
+    def gross_turnover(self) -> float:
+        """Half the traded value, cash flows included."""
         return float(self.traded.sum() / 2)
+
+    @property
+    def turnover(self) -> float:
+        """One-way turnover, without the trades a cash flow calls for.
+
+        ``((sum buys - deposit)+ + (sum sells - withdrawal)+) / 2``: buying
+        with a deposit and selling for a withdrawal are not turnover; half
+        the traded value without a cash flow.
+        """
+        s = self.snapshot
+        bought = float(self.buys.sum()) - s.deposit
+        sold = float(self.sells.sum()) - s.withdrawal
+        return (max(bought, 0.0) + max(sold, 0.0)) / 2
 
 
 @dataclass(frozen=True)

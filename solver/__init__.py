@@ -15,9 +15,11 @@ from models.errors import InputError, RebalanceError
 from solver.api import rebalance
 from solver.batch import RunConfig, TablesResult, rebalance_batch, rebalance_tables
 from solver.errors import InfeasibleError, SolverFailedError, VerificationError
+from solver.household import HouseholdResult, rebalance_household
 from solver.result import RebalanceResult, SolveOptions, Status
 
 __all__ = [
+    "HouseholdResult",
     "InfeasibleError",
     "InputError",
     "RebalanceError",
@@ -30,5 +32,6 @@ __all__ = [
     "VerificationError",
     "rebalance",
     "rebalance_batch",
+    "rebalance_household",
     "rebalance_tables",
 ]

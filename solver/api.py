@@ -19,7 +19,6 @@ from solver.orders.discrete import discretize
 from solver.orders.ladders import build_ladders
 from solver.orders.trades import clean, continuous_shares, trades_table
 from solver.program.continuous import (
-    NOISE,
     check_objective,
     optimize,
     split_constraints,
@@ -31,6 +30,7 @@ from solver.program.report import (
     term_table,
     weights_table,
 )
+from solver.program.sides import NOISE
 from solver.program.solve import Solution
 from solver.result import (
     Details,
@@ -73,7 +73,8 @@ def rebalance(
         Solver, fallbacks and time limit.
     trigger : Trigger or None
         When given, trade only if it fires (``solver.triggers``); otherwise
-        the result is ``no_trade`` and its message says why.
+        the result is ``no_trade`` and its message says why. An account
+        with a cash flow always trades.
     last_rebalance : pd.Timestamp or None
         Date of the account's last rebalance, for calendar triggers.
 
@@ -97,18 +98,46 @@ def rebalance(
     snapshot = build_snapshot(account, targets, market, buy_any=options.buy_any)
     objective = check_objective(objective, snapshot.account_id)
     plain, rules = split_constraints(constraints, snapshot.account_id)
-    if trigger is not None:
+    if trigger is not None and not (snapshot.deposit or snapshot.withdrawal):
         firing = trigger.check(Drift.of(snapshot, last_rebalance))
         if not firing.fired:
             return _no_trade(snapshot, firing.reason, objective, start)
     try:
         optimum = optimize(snapshot, objective, plain, rules, options)
     except InfeasibleError as exc:
+        reason = str(exc)
+        if snapshot.withdrawal:
+            owed = snapshot.withdrawal * snapshot.value
+            reason += f" (a withdrawal of {owed:,.2f} must be raised by sales)"
         return _unsolved(
-            snapshot, Status.INFEASIBLE, str(exc), objective, start, exc.conflicting
+            snapshot, Status.INFEASIBLE, reason, objective, start, exc.conflicting
         )
     except SolverFailedError as exc:
         return _unsolved(snapshot, Status.FAILED, str(exc), objective, start, ())
+    return finish(
+        snapshot,
+        optimum,
+        objective,
+        plain,
+        rules,
+        options,
+        fractional=account.fractional_shares,
+        start=start,
+    )
+
+
+def finish(
+    snapshot: Snapshot,
+    optimum: Solution,
+    objective: Sequence[Term],
+    plain: Sequence[Constraint],
+    rules: Sequence[TradeRule],
+    options: SolveOptions,
+    *,
+    fractional: bool,
+    start: float,
+) -> RebalanceResult:
+    """Turn a continuous optimum into verified orders and the account's result."""
     if optimum.status is Status.OPTIMAL_INACCURATE:
         broken = _broken(optimum.answer, plain)
         if broken:
@@ -128,9 +157,9 @@ def rebalance(
             snapshot,
             optimum.mask,
             objective,
-            fractional=account.fractional_shares,
+            fractional=fractional,
         )
-        method = _rounding_method(options, snapshot.n_assets, account.fractional_shares)
+        method = _rounding_method(options, snapshot.n_assets, fractional)
         rounded = discretize(
             ladders,
             optimum.answer,

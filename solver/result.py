@@ -38,6 +38,7 @@ SUMMARY_FIELDS = (
     "realized_gain_short",
     "realized_gain_long",
     "cash_after",
+    "cash_flow",
     "objective_bound",
     "objective_continuous",
     "objective_discrete",

@@ -52,6 +52,7 @@ class AccountJob:
     recent_trades: pd.DataFrame | None
     config: RunConfig
     last_rebalance: pd.Timestamp | None = None
+    cash_flow: float = 0.0  # money: > 0 a deposit, < 0 a withdrawal
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ class BatchInput:
                 yield AccountJob(
                     account_id=aid,
                     cash=row["cash"],
+                    cash_flow=_flow(row.get("cash_flow")),
                     lots=lots.iloc[lo:hi],
                     targets=targets[str(row["model_id"])],
                     restrictions=groups["restrictions"].get(aid),
@@ -195,6 +197,12 @@ def _risk_model(tables: dict[str, pd.DataFrame]) -> tuple[RiskModel, pd.Index]:
     return factor, factor.loadings.index.intersection(factor.specific_variance.index)
 
 
+def _flow(value: float | None) -> float:
+    """Return an ``accounts.cash_flow`` cell as money; empty means none."""
+    flow = float("nan") if value is None else float(value)
+    return flow if np.isfinite(flow) else 0.0  # unreadable ones were reported
+
+
 def _by_account(frame: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
     """Split an optional per-account table by account."""
     if frame is None:
@@ -232,6 +240,7 @@ def solve_job(market: Market, job: AccountJob) -> tuple[pd.Series, pd.DataFrame]
             recent_trades=job.recent_trades,
             tax_rate_short=config.tax_rate_short,
             tax_rate_long=config.tax_rate_long,
+            cash_flow=job.cash_flow,
         )
         constraints = config.constraints()
         if job.restrictions is not None:

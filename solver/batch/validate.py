@@ -172,6 +172,13 @@ def _accounts(accounts: pd.DataFrame, targets: pd.DataFrame) -> Iterator[Problem
             "cash",
             f"must be a finite number >= 0, got {cash}",
         )
+    if "cash_flow" in accounts:  # optional; empty means no flow
+        flow = pd.to_numeric(accounts["cash_flow"], errors="coerce").astype(float)
+        bad_flow = accounts["cash_flow"].notna().to_numpy() & ~np.isfinite(flow)
+        for aid, model, value in _rows(
+            accounts[bad_flow], "account_id", "model_id", "cash_flow"
+        ):
+            yield aid, model, None, None, "cash_flow", f"not a finite number: {value}"
     unknown = accounts[~accounts["model_id"].isin(targets["model_id"])]
     for aid, model in _rows(unknown, "account_id", "model_id"):
         yield aid, model, None, None, "model_id", "no targets for this model"

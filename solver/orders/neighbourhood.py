@@ -83,7 +83,7 @@ def search(rounder: Rounder, buy: np.ndarray, sell: np.ndarray) -> Rungs | None:
     n_combos = grid.shape[1]
     weights = np.tile(base.weights, (n_combos, 1))
     cash = np.full(n_combos, base.cash)
-    turnover = np.full(n_combos, base.turnover)
+    turnover = np.full(n_combos, base.gross_turnover)
     separable = np.zeros(n_combos)
     before = [t.per_asset(base) for t in rounder.separable]
     bounds_ok = np.ones(n_combos, dtype=bool)
@@ -115,7 +115,7 @@ def search(rounder: Rounder, buy: np.ndarray, sell: np.ndarray) -> Rungs | None:
         bounds_ok
         # a start already past a limit may stay there, never drift further
         & (cash >= min(limits.cash_floor - SLACK, base.cash))
-        & (turnover <= max(limits.turnover + SLACK, base.turnover))
+        & (turnover <= max(limits.turnover + SLACK, base.gross_turnover))
     )
     current = rounder.value(base)
     allowance = rounder.allowance(base)

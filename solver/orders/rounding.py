@@ -45,7 +45,7 @@ class Limits:
     """The limits rounding tracks move by move, in fractions of V."""
 
     cash_floor: float
-    turnover: float
+    turnover: float  # cap on gross turnover (half the traded value)
     lower: np.ndarray
     upper: np.ndarray
     one_side: bool
@@ -60,8 +60,8 @@ class Limits:
         for c in constraints:
             if isinstance(c, MinCash):
                 floor = max(floor, c.fraction)
-            elif isinstance(c, MaxTurnover):
-                turnover = min(turnover, c.limit)
+            elif isinstance(c, MaxTurnover):  # as gross turnover: flows added
+                turnover = min(turnover, c.limit + (s.deposit + s.withdrawal) / 2)
             elif isinstance(c, AssetBounds):
                 low, high = c.bounds(s)
                 lower, upper = np.maximum(lower, low), np.minimum(upper, high)
@@ -186,7 +186,7 @@ class Rounder:
         return self._restore(
             buy,
             sell,
-            lambda o: o.turnover - cap,
+            lambda o: o.gross_turnover - cap,
             lambda m: -m.turnover,
             keep_cash=True,
         )
@@ -277,7 +277,7 @@ class Rounder:
         cash_ok = (o.cash + scored.cash >= limits.cash_floor - SLACK) | (
             scored.cash >= 0
         )
-        turnover = o.turnover + scored.turnover
+        turnover = o.gross_turnover + scored.turnover
         turnover_ok = (turnover <= limits.turnover + SLACK) | (scored.turnover <= 0)
         fits: np.ndarray = cash_ok & turnover_ok
         return fits
@@ -298,8 +298,8 @@ class Rounder:
         if not len(move):
             return None
         cash = o.cash + np.cumsum(scored.cash[move, asset])
-        turn = o.turnover + np.cumsum(scored.turnover[move, asset])
-        cap = max(limits.turnover, o.turnover) + SLACK
+        turn = o.gross_turnover + np.cumsum(scored.turnover[move, asset])
+        cap = max(limits.turnover, o.gross_turnover) + SLACK
         fits = (cash >= limits.cash_floor - SLACK) & (turn <= cap)
         batch = len(fits) if fits.all() else int(np.argmin(fits))
         trials = [slice(0, batch)] if batch > 1 else []
@@ -320,7 +320,8 @@ class Rounder:
         """Whether an outcome breaks the cash floor or the turnover cap."""
         limits = self.limits
         return bool(
-            o.cash < limits.cash_floor - SLACK or o.turnover > limits.turnover + SLACK
+            o.cash < limits.cash_floor - SLACK
+            or o.gross_turnover > limits.turnover + SLACK
         )
 
     def within(self, o: Outcome, allowance: list[float]) -> bool:

@@ -7,7 +7,7 @@ import pandas as pd
 
 from models.snapshot import Snapshot
 from models.terms import Outcome
-from solver.program.continuous import NOISE
+from solver.program.sides import NOISE
 from solver.result import TRADE_COLUMNS, empty_trades
 
 

@@ -56,6 +56,7 @@ def constraint_tables(
     objective would fall if the limit moved by one unit). The rest are the
     program's internal rows (lot quantities, asset sales, active weights).
     """
+    report = report.reindex(columns=["slack", "dual"])  # none: no rows
     units = {c.name: getattr(c, "unit", "") for c in constraints}
     units[CASH_NON_NEGATIVE] = "fraction of V"
     mine = report.index.isin(list(units))
@@ -93,6 +94,7 @@ def summary(
         status=str(status),
         message=message,
         tracking_error_before=np.sqrt(s.risk.variance(s.current - s.target)),
+        cash_flow=(s.deposit - s.withdrawal) * s.value,
         solve_seconds=seconds,
         solver=solver,
         as_of=s.as_of.date().isoformat(),

@@ -36,6 +36,8 @@ TIME_LIMIT_OPTION = {
     "SCS": "time_limit_secs",
 }
 
+MAX_TRADE = 1e3  # fractions of V: no feasible trade comes near; numerics broke
+OUT_OF_RANGE = "solver returned trades of over 1,000 times the account's value"
 
 @dataclass(frozen=True)
 class Solution:
@@ -127,6 +129,9 @@ def solve_program(
         if value is None:
             return Solution(status, None, program.mask, name, report, note)
         z = np.clip(np.asarray(value, dtype=float), 0.0, None)
+        if not z.max(initial=0.0) <= MAX_TRADE:  # NaN fails too
+            failures.append(f"{name}: {OUT_OF_RANGE}")
+            continue
         outcome = program.outcome(z)
         return Solution(status, outcome, program.mask, name, report, note)
     raise SolverFailedError(
@@ -163,6 +168,8 @@ def solve_matrices(m: Matrices, options: SolveOptions) -> Solution:
         return _direct(m, status)
     if not np.isfinite(v).all():
         return _direct(m, Status.FAILED, "CLARABEL returned values that are not finite")
+    if np.abs(v[: m.layout.size]).max(initial=0.0) > MAX_TRADE:
+        return _direct(m, Status.FAILED, OUT_OF_RANGE)
     s, dual = np.asarray(solution.s, dtype=float), np.asarray(solution.z, dtype=float)
     z = np.clip(v[: m.layout.size], 0.0, None)
     outcome = m.layout.outcome(m.snapshot, z)

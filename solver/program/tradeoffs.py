@@ -30,15 +30,14 @@ from models.snapshot import Snapshot, Targets, build_snapshot
 from models.terms import Constraint, Outcome, Term, TradeMask, TradeRule
 from solver.errors import NoMatrixFormError, SolverFailedError
 from solver.program.continuous import (
-    NOISE,
     check_objective,
     combined_mask,
-    one_side_each,
     solve_once,
     split_constraints,
 )
 from solver.program.direct import Matrices, build_matrices
 from solver.program.report import objective_value
+from solver.program.sides import NOISE, one_side_each
 from solver.program.solve import Solution
 from solver.result import SolveOptions, Status
 

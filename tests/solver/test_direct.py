@@ -336,8 +336,9 @@ def test_infeasible_by_direct_path_names_the_conflict():
 def test_a_narrower_mask_drops_variables_to_the_program_built_for_it(name):
     """``Matrices.restricted`` (the side solves) equals building afresh."""
     from models.snapshot import build_snapshot
-    from solver.program.continuous import combined_mask, fix_sides, sell_side
+    from solver.program.continuous import combined_mask
     from solver.program.direct import build_matrices
+    from solver.program.sides import fix_sides, sell_side
 
     market, targets, acct = _case(seed=7)
     objective, constraints = OBJECTIVE, CASES.get(name, [MaxTurnover(0.2)])

@@ -28,7 +28,7 @@ from models import (
     TaxCost,
     TrackingError,
 )
-from solver.program import continuous
+from solver.program import sides
 from solver.result import SolveOptions
 from tests.conftest import account, diagonal_market
 
@@ -244,7 +244,7 @@ def test_exact_sides_equal_the_enumeration_on_300_tiny_accounts():
 
 
 def test_exact_search_stopped_at_its_limit_says_so(monkeypatch):
-    monkeypatch.setattr(continuous, "EXACT_SIDE_SOLVES", 4)
+    monkeypatch.setattr(sides, "EXACT_SIDE_SOLVES", 4)
     for seed in range(20):  # the first account whose search needs more
         case = tiny_case(seed)
         summary = case.rebalance("exact")
