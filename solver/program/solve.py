@@ -39,6 +39,7 @@ TIME_LIMIT_OPTION = {
 MAX_TRADE = 1e3  # fractions of V: no feasible trade comes near; numerics broke
 OUT_OF_RANGE = "solver returned trades of over 1,000 times the account's value"
 
+
 @dataclass(frozen=True)
 class Solution:
     """What one solve of an account's program found, by either path.

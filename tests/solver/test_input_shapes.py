@@ -146,4 +146,3 @@ def test_a_plausible_risk_scale_does_not_warn() -> None:
         ACCOUNT, targets=TARGETS, market=market, objective=OBJECTIVE
     )
     assert result.status == "optimal"
-
