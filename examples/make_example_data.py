@@ -2,8 +2,10 @@
 
 Three model portfolios, accounts of $50k to $5M that drifted from their
 model, 1-8 tax lots per holding with gains and losses, a few restrictions
-and recent trades, a ``config.toml``, and two accounts with bad data to show
-how a batch reports them. Run ``python examples/make_example_data.py`` to
+and recent trades, a deposit and a withdrawal, eight households of two or
+three accounts (taxable and tax-advantaged) solved together, a
+``config.toml``, and two accounts with bad data to show how a batch reports
+them. Run ``python examples/make_example_data.py`` to
 regenerate ``examples/data``.
 """
 
@@ -54,6 +56,22 @@ def main(out: Path = OUT) -> None:
         lots.append(account.lots.assign(account_id=aid))
     accounts_table = pd.DataFrame(accounts)
     accounts_table.loc[7, "max_turnover"] = 0.25  # per-account override
+    accounts_table["cash_flow"] = np.nan
+    accounts_table.loc[150, "cash_flow"] = 100_000.0  # a deposit to invest
+    accounts_table.loc[151, "cash_flow"] = -20_000.0  # a withdrawal to raise
+    # eight households of the last accounts: a taxable account and one or two
+    # tax-advantaged ones, all on the first account's model
+    accounts_table["household_id"] = None
+    accounts_table["account_type"] = "taxable"
+    start = N_ACCOUNTS - 20
+    for h, size in enumerate([2, 3, 2, 3, 2, 3, 2, 3]):
+        rows = list(range(start, start + size))
+        start += size
+        accounts_table.loc[rows, "household_id"] = f"HH{h:02d}"
+        accounts_table.loc[rows, "model_id"] = accounts_table.loc[rows[0], "model_id"]
+        accounts_table.loc[rows[1], "account_type"] = "tax_deferred"
+        if size == 3:
+            accounts_table.loc[rows[2], "account_type"] = "tax_exempt"
     accounts_table.loc[11, "model_id"] = "M9"  # bad: no such model
     lots_table = pd.concat(lots, ignore_index=True)
     lots_table.loc[lots_table["account_id"] == "ACC0013", "cost_basis"] = np.nan  # bad

@@ -6,7 +6,7 @@ otherwise; ``universe`` orders the assets and ``lot_ids`` the lots.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,7 +76,12 @@ class Snapshot:
 
 
 def build_snapshot(
-    account: Account, targets: Targets, market: Market, *, buy_any: bool = False
+    account: Account,
+    targets: Targets,
+    market: Market,
+    *,
+    buy_any: bool = False,
+    include: Sequence[str] = (),
 ) -> Snapshot:
     """Validate and align one account against its targets and the market.
 
@@ -93,6 +98,8 @@ def build_snapshot(
         Also put in the universe every asset with a price and a row in the
         risk model, so that any of them can be bought (a substitute for a
         harvested loss), not only held or targeted ones.
+    include : sequence of str
+        More assets for the universe (a household's: every account's).
 
     Returns
     -------
@@ -111,6 +118,8 @@ def build_snapshot(
     lots = account.lots[account.lots["quantity"] > 0].reset_index(drop=True)
     held = lots["asset"].to_numpy(dtype=object)
     assets = np.union1d(risky_targets.index.to_numpy(dtype=object), held)
+    if len(include):
+        assets = np.union1d(assets, np.asarray(include, dtype=object))
     if buy_any:
         covered = market.prices.index.intersection(market.risk_model.assets)
         assets = np.union1d(assets, covered.to_numpy(dtype=object))

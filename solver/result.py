@@ -25,6 +25,7 @@ TRADE_COLUMNS = (
     "est_tax",
     "est_cost",
     "reason",
+    "household_id",
 )
 SUMMARY_FIELDS = (
     "account_id",
@@ -45,6 +46,7 @@ SUMMARY_FIELDS = (
     "solve_seconds",
     "solver",
     "as_of",
+    "household_id",
 )
 
 

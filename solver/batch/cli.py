@@ -166,6 +166,16 @@ def describe(report: BatchReport, out_dir: Path) -> str:
                 index=False, max_colwidth=100
             ),
         ]
+    households = s.dropna(subset=["household_id"]).groupby("household_id")
+    if len(households):
+        lines += ["", f"Households ({households.ngroups}), solved together"]
+        table = households.agg(
+            accounts=("account_id", "size"),
+            status=("status", lambda x: ", ".join(sorted(set(x)))),
+            tracking_error_after=("tracking_error_after", "first"),
+            est_tax=("est_tax", "sum"),
+        )
+        lines.append(table.to_string(float_format="{:,.4f}".format))
     if len(report.problems):
         lines += [
             "",

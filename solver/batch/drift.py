@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from models import Account
 from models.errors import InputError
 from models.snapshot import build_snapshot
 from solver.batch.config import RunConfig
-from solver.batch.jobs import load_batch
+from solver.batch.jobs import job_account, load_batch
 from solver.triggers import AnyTrigger, Drift, parse_trigger
 
 DEFAULT_TRIGGERS = ("drift:0.05", "relative-drift:0.25")  # the "5/25" rule
@@ -61,9 +60,9 @@ def drift_report(in_dir: Path, config: RunConfig, *, top: int = 3) -> DriftRepor
         batch = load_batch(in_dir, config, Path(work))
         for aid, message in batch.invalid.items():
             rows.append(_invalid(aid, message))
-        for job in batch.jobs(skip=set()):
+        for job in batch.account_jobs(skip=set()):
             try:
-                account = Account(job.account_id, job.cash, job.lots)
+                account = job_account(job)
                 snapshot = build_snapshot(account, job.targets, batch.market)
             except InputError as exc:
                 rows.append(_invalid(job.account_id, str(exc)))

@@ -27,8 +27,9 @@ import pandas as pd
 
 from models import Market
 from models.errors import InputError
+from solver.batch.chunks import Job, solve_chunk
 from solver.batch.config import RunConfig
-from solver.batch.jobs import AccountJob, BatchInput, load_batch, solve_chunk, unsolved
+from solver.batch.jobs import BatchInput, load_batch, unsolved
 from solver.batch.lock import output_lock
 from solver.batch.manifest import (
     PACKAGE,
@@ -52,7 +53,7 @@ SHARDS = ".shards"  # the lots split by account; removed after the run
 MAX_CHUNK = 25  # accounts per task: steady progress, overhead amortised
 IN_FLIGHT_PER_WORKER = 3  # chunks submitted ahead, bounding memory
 ChunkResult = tuple[pd.DataFrame, pd.DataFrame]  # summary and trades rows
-Submit = Callable[[list[AccountJob]], Future[ChunkResult]]
+Submit = Callable[[list[Job]], Future[ChunkResult]]
 
 
 class Sink(Protocol):
@@ -381,7 +382,7 @@ def _pool(
         logger.info("running on %s: %d worker thread(s)", scheduler, threads)
         executor: Executor = client.get_executor(pure=False)  # no chunk hashing
 
-        def submit(chunk: list[AccountJob]) -> Future[ChunkResult]:
+        def submit(chunk: list[Job]) -> Future[ChunkResult]:
             return executor.submit(solve_chunk, shared, chunk)
 
         yield submit, max(threads, 1)

@@ -53,6 +53,21 @@ class AccountJob:
     config: RunConfig
     last_rebalance: pd.Timestamp | None = None
     cash_flow: float = 0.0  # money: > 0 a deposit, < 0 a withdrawal
+    account_type: str = "taxable"
+    household_id: str | None = None
+
+
+@dataclass(frozen=True)
+class HouseholdJob:
+    """The accounts of one household, solved together (``solver.household``)."""
+
+    household_id: str
+    members: tuple[AccountJob, ...]
+
+    @property
+    def account_ids(self) -> list[str]:
+        """The household's accounts, in input order."""
+        return [m.account_id for m in self.members]
 
 
 @dataclass(frozen=True)
@@ -74,7 +89,34 @@ class BatchInput:
         """Every account of the input, in input order, each once."""
         return list(dict.fromkeys(self.tables["accounts"]["account_id"].astype(str)))
 
-    def jobs(self, skip: set[str]) -> Iterator[AccountJob]:
+    def jobs(self, skip: set[str]) -> Iterator[AccountJob | HouseholdJob]:
+        """Yield a job per account, or per household, not in ``skip``.
+
+        A household's job comes once the shard holding its last account is
+        read (its accounts' lots may sit in different shards).
+        """
+        waiting: dict[str, list[AccountJob]] = {}
+        sizes = self.household_sizes(skip)
+        for job in self.account_jobs(skip):
+            hid = job.household_id
+            if hid is None:
+                yield job
+                continue
+            waiting.setdefault(hid, []).append(job)
+            if len(waiting[hid]) == sizes[hid]:
+                yield HouseholdJob(hid, tuple(waiting.pop(hid)))
+
+    def household_sizes(self, skip: set[str]) -> dict[str, int]:
+        """Return how many accounts each household still to solve has."""
+        accounts = self.tables["accounts"].drop_duplicates("account_id")
+        if "household_id" not in accounts:
+            return {}
+        todo = accounts[~accounts["account_id"].isin(skip | set(self.invalid))]
+        households = todo["household_id"].dropna().astype(str).str.strip()
+        counts = households[households != ""].value_counts()
+        return {str(hid): int(n) for hid, n in counts.items()}
+
+    def account_jobs(self, skip: set[str]) -> Iterator[AccountJob]:
         """Yield a job for each valid account not in ``skip``, shard by shard."""
         t = self.tables
         accounts = t["accounts"].drop_duplicates("account_id")
@@ -108,6 +150,8 @@ class BatchInput:
                     account_id=aid,
                     cash=row["cash"],
                     cash_flow=_flow(row.get("cash_flow")),
+                    account_type=_text(row.get("account_type")) or "taxable",
+                    household_id=_text(row.get("household_id")),
                     lots=lots.iloc[lo:hi],
                     targets=targets[str(row["model_id"])],
                     restrictions=groups["restrictions"].get(aid),
@@ -197,6 +241,14 @@ def _risk_model(tables: dict[str, pd.DataFrame]) -> tuple[RiskModel, pd.Index]:
     return factor, factor.loadings.index.intersection(factor.specific_variance.index)
 
 
+def _text(value: object) -> str | None:
+    """Return an optional text cell, None when empty."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
 def _flow(value: float | None) -> float:
     """Return an ``accounts.cash_flow`` cell as money; empty means none."""
     flow = float("nan") if value is None else float(value)
@@ -210,22 +262,18 @@ def _by_account(frame: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
     return {str(aid): group for aid, group in frame.groupby("account_id")}
 
 
-def solve_chunk(
-    market: Market, jobs: list[AccountJob]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Solve accounts one after another; return their summary and trades rows.
-
-    Runs in a worker process. Every error becomes its account's status
-    (``solve_job``), so one account never stops the chunk.
-    """
-    summaries, trades = [], []
-    for job in jobs:
-        summary, orders = solve_job(market, job)
-        summaries.append(summary)
-        if len(orders):
-            trades.append(orders)
-    frame = pd.DataFrame(summaries, columns=list(SUMMARY_FIELDS))
-    return frame, pd.concat(trades, ignore_index=True) if trades else empty_trades()
+def job_account(job: AccountJob) -> Account:
+    """Return a job's account (its tax rates from its settings)."""
+    return Account(
+        job.account_id,
+        job.cash,
+        job.lots,
+        recent_trades=job.recent_trades,
+        tax_rate_short=job.config.tax_rate_short,
+        tax_rate_long=job.config.tax_rate_long,
+        cash_flow=job.cash_flow,
+        account_type=job.account_type,
+    )
 
 
 def solve_job(market: Market, job: AccountJob) -> tuple[pd.Series, pd.DataFrame]:
@@ -233,15 +281,7 @@ def solve_job(market: Market, job: AccountJob) -> tuple[pd.Series, pd.DataFrame]
     start = time.perf_counter()
     config = job.config
     try:
-        account = Account(
-            job.account_id,
-            job.cash,
-            job.lots,
-            recent_trades=job.recent_trades,
-            tax_rate_short=config.tax_rate_short,
-            tax_rate_long=config.tax_rate_long,
-            cash_flow=job.cash_flow,
-        )
+        account = job_account(job)
         constraints = config.constraints()
         if job.restrictions is not None:
             constraints = (*constraints, Restrictions(job.restrictions))

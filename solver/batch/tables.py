@@ -20,7 +20,17 @@ FACTOR_TABLES = ("factor_loadings", "factor_covariance", "specific_risk")
 COVARIANCE = "covariance"  # the other risk model: one full covariance table
 OPTIONAL_TABLES = ("restrictions", "recent_trades")
 TABLES = (*REQUIRED_TABLES, *FACTOR_TABLES, COVARIANCE, *OPTIONAL_TABLES)
-TEXT_COLUMNS = ("account_id", "model_id", "asset", "lot_id", "factor", "rule", "side")
+TEXT_COLUMNS = (
+    "account_id",
+    "model_id",
+    "household_id",
+    "account_type",
+    "asset",
+    "lot_id",
+    "factor",
+    "rule",
+    "side",
+)
 NA_STRINGS = (  # pandas' default missing-value strings (read_csv ``na_values``)
     "",
     "#N/A",

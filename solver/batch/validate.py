@@ -23,6 +23,11 @@ from models.account import (
 from models.rules import RESTRICTION_RULES
 from models.snapshot import CASH, TARGET_SUM_TOLERANCE
 from solver.batch.config import ACCOUNT_OVERRIDES
+from solver.batch.household_checks import (
+    Problem,
+    household_problems,
+    spread_to_households,
+)
 
 PROBLEM_COLUMNS = ("account_id", "model_id", "asset", "lot_id", "field", "problem")
 ACCOUNT_COLUMNS = ("account_id", "model_id", "cash")
@@ -42,7 +47,6 @@ FATAL = (  # problems that stop the whole batch, by how their text starts
     "missing account_id in table",  # a row no account can be named for
 )
 
-Problem = tuple[str | None, str | None, str | None, str | None, str, str]
 
 
 def _rows(frame: pd.DataFrame, *columns: str) -> Iterator[tuple[str, ...]]:
@@ -179,6 +183,7 @@ def _accounts(accounts: pd.DataFrame, targets: pd.DataFrame) -> Iterator[Problem
             accounts[bad_flow], "account_id", "model_id", "cash_flow"
         ):
             yield aid, model, None, None, "cash_flow", f"not a finite number: {value}"
+    yield from household_problems(accounts)
     unknown = accounts[~accounts["model_id"].isin(targets["model_id"])]
     for aid, model in _rows(unknown, "account_id", "model_id"):
         yield aid, model, None, None, "model_id", "no targets for this model"
@@ -371,6 +376,7 @@ def invalid_accounts(problems: pd.DataFrame, accounts: pd.DataFrame) -> dict[str
     affected = accounts[accounts["model_id"].isin(list(by_model))]
     for aid, model in _rows(affected, "account_id", "model_id"):
         found.setdefault(aid, []).extend(by_model[model])
+    spread_to_households(found, accounts)  # one bad account stops its household
     known = set(accounts["account_id"].astype(str))
     return {
         aid: items[0] + (f" (and {len(items) - 1} more)" if len(items) > 1 else "")

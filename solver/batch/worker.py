@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from models import Market
-from solver.batch.jobs import AccountJob, solve_chunk
+from solver.batch.chunks import Job, solve_chunk
 
 # This worker process's market. The one piece of module state in the package:
 # a pool initializer can hand a value to later tasks in no other way, and it
@@ -24,6 +24,6 @@ def hold(market: Market) -> None:
     _HELD["market"] = market
 
 
-def solve_held(jobs: list[AccountJob]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def solve_held(jobs: list[Job]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Solve a chunk against the held market (``jobs.solve_chunk``)."""
     return solve_chunk(_HELD["market"], jobs)

@@ -59,14 +59,14 @@ class HouseholdResult:
 
     @property
     def trades(self) -> pd.DataFrame:
-        """Every account's orders, with a ``household_id`` column."""
+        """Every account's orders (docs/DATA.md ``trades``)."""
         tables = [r.trades for r in self.accounts.values() if len(r.trades)]
         trades = pd.concat(tables, ignore_index=True) if tables else empty_trades()
         return trades.assign(household_id=self.household_id)
 
     @property
     def account_summary(self) -> pd.DataFrame:
-        """One summary row per account, with a ``household_id`` column."""
+        """One docs/DATA.md ``summary`` row per account."""
         rows = pd.DataFrame([r.summary for r in self.accounts.values()])
         return rows.reset_index(drop=True).assign(household_id=self.household_id)
 
@@ -119,9 +119,16 @@ def household_result(
         seconds=time.perf_counter() - start,
         solver=optimum.solver,
     )
-    shared = household[list(HOUSEHOLD_FIELDS)]
+    shared = household[list(HOUSEHOLD_FIELDS)].copy()
+    shared["household_id"] = s.account_id
+    household["household_id"] = s.account_id
     accounts_out = {
-        r.account_id: replace(r, summary=_with(r.summary, shared)) for r in results
+        r.account_id: replace(
+            r,
+            summary=_with(r.summary, shared),
+            trades=r.trades.assign(household_id=s.account_id),
+        )
+        for r in results
     }
     return HouseholdResult(s.account_id, status, message, accounts_out, household)
 
@@ -190,4 +197,8 @@ def unsolved(
         seconds=seconds,
         solver="",
     )
-    return HouseholdResult(joint.snapshot.account_id, status, message, rows, household)
+    hid = joint.snapshot.account_id
+    household["household_id"] = hid
+    for result in rows.values():
+        result.summary["household_id"] = hid
+    return HouseholdResult(hid, status, message, rows, household)

@@ -16,6 +16,7 @@ from models.snapshot import Snapshot
 from models.terms import Constraint, Outcome, Term, TradeMask, TradeRule
 from solver.api import finish
 from solver.orders.trades import outcome_from_trades
+from solver.program.sides import fix_sides
 from solver.program.solve import Solution
 from solver.result import RebalanceResult, SolveOptions, Status
 
@@ -44,6 +45,9 @@ def round_accounts(
         for k in range(len(accounts))
     ]
     one_side = any(isinstance(c, NoBuyAndSell) for c in plain)
+    sides = optimum.mask
+    if one_side:  # rounding keeps each asset on one side across the accounts
+        sides = sides & fix_sides(joint.snapshot, answer)
     results = []
     for k, account in enumerate(accounts):
         share = joint.scale[k]
@@ -55,7 +59,7 @@ def round_accounts(
         solution = replace(
             optimum,
             outcome=_own_outcome(joint, k, answer, snapshot),
-            mask=_own_mask(joint, k, optimum.mask),
+            mask=_own_mask(joint, k, sides),
             constraints=pd.DataFrame,
             bound=None,
         )

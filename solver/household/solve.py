@@ -15,7 +15,6 @@ import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 
 from models import (
     GainBudget,
@@ -42,7 +41,7 @@ from models.household import (
 )
 from models.market import Market
 from models.rules import at_a_loss
-from models.snapshot import CASH, Targets, build_snapshot
+from models.snapshot import Targets, build_snapshot
 from models.terms import Constraint, Term, TradeMask, TradeRule
 from solver.errors import InfeasibleError, SolverFailedError
 from solver.household.result import HouseholdResult, household_result, unsolved
@@ -117,9 +116,12 @@ def rebalance_household(
     _check_kinds(objective, HOUSEHOLD_TERMS, household_id, "objective")
     plain, rules = split_constraints(constraints, household_id)
     _check_kinds([*plain, *rules], HOUSEHOLD_CONSTRAINTS, household_id, "constraints")
-    universe_targets = _household_targets(targets, accounts, household_id)
+    weights = by_asset(targets, "weight", table="targets", account_id=household_id)
+    held = {str(asset) for a in accounts for asset in a.lots["asset"]}
+    held = held & set(market.prices.index)  # an unpriced one names its own account
     joint = joint_snapshot(
-        household_id, [build_snapshot(a, universe_targets, market) for a in accounts]
+        household_id,
+        [build_snapshot(a, weights, market, include=sorted(held)) for a in accounts],
     )
     floors = _cash_floors(joint, plain, per_account)
     joint_rules = _joint_rules(joint, rules, per_account)
@@ -181,20 +183,6 @@ def _check_kinds(
                 account_id=owner,
                 field=field,
             )
-
-
-def _household_targets(
-    targets: Targets, accounts: Sequence[Account], household_id: str
-) -> pd.Series:
-    """Return the targets with every asset any account holds (at 0 if untargeted).
-
-    Every account is then built on the same universe.
-    """
-    weights = by_asset(targets, "weight", table="targets", account_id=household_id)
-    held = {str(a) for account in accounts for a in account.lots["asset"]}
-    missing = sorted(held - set(weights.index.astype(str)) - {CASH})
-    extra = pd.Series(0.0, index=pd.Index(missing, name="asset"), name="weight")
-    return pd.concat([weights, extra]) if missing else weights
 
 
 def _cash_floors(

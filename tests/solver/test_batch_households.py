@@ -1,0 +1,154 @@
+"""Households in the batch: the unit of work and of failure, solved as from Python."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import solver
+from models import Account, Market, MinCash, NoBuyAndSell, WashSaleRule
+from models.risk import FactorRiskModel
+from solver.batch import RunConfig, rebalance_tables
+from tests.solver.batch_data import AS_OF, batch_tables
+
+CONFIG = RunConfig(as_of=AS_OF, max_turnover=None)
+
+
+def _tables() -> dict[str, pd.DataFrame]:
+    """Eight accounts on one model: two households of two and three, three alone."""
+    tables = batch_tables(n_accounts=8, n_assets=10, n_holdings=6, n_factors=2)
+    accounts = tables["accounts"].assign(model_id="M0")
+    accounts["household_id"] = ["H1", "H1", None, "H2", "H2", "H2", "", None]
+    accounts["account_type"] = [
+        "taxable",
+        "tax_deferred",
+        None,
+        "taxable",
+        "tax_exempt",
+        "taxable",
+        "",
+        "taxable",
+    ]
+    return {**tables, "accounts": accounts}
+
+
+def test_households_are_solved_together_as_from_python() -> None:
+    tables = _tables()
+    result = rebalance_tables(tables, CONFIG, workers=1)
+    summary = result.summary.set_index("account_id")
+    assert (summary["status"] == "optimal").all(), summary["message"]
+    households = summary["household_id"]
+    assert list(households.fillna("-")) == ["H1", "H1", "-", "H2", "H2", "H2", "-", "-"]
+    trades = result.trades
+    in_h2 = trades[trades["household_id"] == "H2"]
+    assert set(in_h2["account_id"]) <= {"B003", "B004", "B005"}
+    # the same household from Python gives the same orders
+    market = Market(
+        pd.Timestamp(AS_OF),
+        tables["prices"],
+        FactorRiskModel.from_tables(
+            tables["factor_loadings"],
+            tables["factor_covariance"],
+            tables["specific_risk"],
+        ),
+    )
+    lots = tables["lots"]
+    kinds = {"B003": "taxable", "B004": "tax_exempt", "B005": "taxable"}
+    accounts = [
+        Account(
+            aid,
+            float(tables["accounts"].set_index("account_id").loc[aid, "cash"]),
+            lots[lots["account_id"] == aid].drop(columns="account_id"),
+            account_type=kind,
+        )
+        for aid, kind in kinds.items()
+    ]
+    targets = tables["targets"].query("model_id == 'M0'").set_index("asset")["weight"]
+    direct = solver.rebalance_household(
+        "H2",
+        accounts,
+        targets=targets,
+        market=market,
+        objective=CONFIG.objective(),
+        constraints=(NoBuyAndSell(), WashSaleRule()),
+        account_constraints={aid: [MinCash(0.0)] for aid in kinds},
+    )
+    columns = ["account_id", "asset", "side", "lot_id", "quantity"]
+    expected = direct.trades[columns].reset_index(drop=True)
+    got = in_h2[columns].reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        got.sort_values(columns).reset_index(drop=True),
+        expected.sort_values(columns).reset_index(drop=True),
+        check_dtype=False,
+    )
+    # one tracking error for the household, in each of its rows
+    shared = summary.loc[["B003", "B004", "B005"], "tracking_error_after"].to_numpy()
+    assert (shared == shared[0]).all()
+
+
+def test_one_bad_account_stops_its_household_and_only_it() -> None:
+    tables = _tables()
+    lots = tables["lots"].copy()
+    lots.loc[lots.index[lots["account_id"] == "B004"][0], "quantity"] = -1.0
+    tables["lots"] = lots
+    result = rebalance_tables(tables, CONFIG, workers=1)
+    summary = result.summary.set_index("account_id")
+    for aid in ("B003", "B004", "B005"):
+        assert summary.loc[aid, "status"] == "invalid_input", aid
+    assert "household H2" in summary.loc["B003", "message"]
+    assert "B004" in summary.loc["B003", "message"]
+    others = summary.drop(index=["B003", "B004", "B005"])
+    assert (others["status"] == "optimal").all()
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "says"),
+    [
+        ("account_type", "roth", "must be one of"),
+        ("model_id", "M1", "follow different models"),
+    ],
+)
+def test_a_bad_household_column_is_a_problem_named_by_account(
+    column: str, value: str, says: str
+) -> None:
+    tables = _tables()
+    accounts = tables["accounts"].copy()
+    accounts.loc[accounts["account_id"] == "B001", column] = value
+    tables["accounts"] = accounts
+    result = rebalance_tables(tables, CONFIG, workers=1)
+    problems = result.problems
+    assert problems["problem"].str.contains(says).any()
+    summary = result.summary.set_index("account_id")
+    assert summary.loc["B000", "status"] == "invalid_input"
+    assert summary.loc["B001", "status"] == "invalid_input"
+    assert summary.loc["B002", "status"] == "optimal"
+
+
+def test_households_run_on_worker_processes_too() -> None:
+    result = rebalance_tables(_tables(), CONFIG, workers=2)
+    summary = result.summary.set_index("account_id")
+    assert (summary["status"] == "optimal").all()
+    assert summary.loc["B004", "household_id"] == "H2"
+
+
+def test_the_bundled_households_are_all_answered() -> None:
+    """The example batch's eight households (taxable, IRA, Roth): every one solved."""
+    data = Path(__file__).resolve().parents[2] / "examples" / "data"
+    tables = {p.stem: pd.read_parquet(p) for p in data.glob("*.parquet")}
+    members = tables["accounts"]["household_id"].notna()
+    keep = set(tables["accounts"].loc[members, "account_id"])
+    for name, frame in tables.items():
+        if "account_id" in frame:
+            tables[name] = frame[frame["account_id"].isin(keep)]
+    config = RunConfig.load(data / "config.toml", {})
+    result = rebalance_tables(tables, config, workers=1)
+    summary = result.summary
+    assert len(summary) == 20
+    assert (summary["status"] == "optimal").all(), summary["message"].tolist()
+    trades = result.trades
+    for _, orders in trades.groupby("household_id"):
+        assert not set(orders.query("side == 'buy'")["asset"]) & set(
+            orders.query("side == 'sell'")["asset"]
+        )
