@@ -48,7 +48,6 @@ FATAL = (  # problems that stop the whole batch, by how their text starts
 )
 
 
-
 def _rows(frame: pd.DataFrame, *columns: str) -> Iterator[tuple[str, ...]]:
     """Yield the given columns of each row as strings."""
     yield from zip(*(frame[c].astype(str) for c in columns), strict=True)
