@@ -75,25 +75,11 @@ class Account:
 
     def __post_init__(self) -> None:
         where = {"account_id": self.account_id}
-        try:
-            cash = float(self.cash)
-        except (TypeError, ValueError):
-            cash = float("nan")
-        if not np.isfinite(cash):
-            raise InputError(
-                f"not a finite number: {self.cash!r}", field="cash", **where
-            )
+        cash = _finite(self.cash, "cash", self.account_id)
         object.__setattr__(self, "cash", cash)
         if cash < 0:
             raise InputError(f"negative cash {self.cash!r}", field="cash", **where)
-        try:
-            flow = float(self.cash_flow)
-        except (TypeError, ValueError):
-            flow = float("nan")
-        if not np.isfinite(flow):
-            raise InputError(
-                f"not a finite number: {self.cash_flow!r}", field="cash_flow", **where
-            )
+        flow = _finite(self.cash_flow, "cash_flow", self.account_id)
         object.__setattr__(self, "cash_flow", flow)
         if self.account_type not in ACCOUNT_TYPES:
             raise InputError(
@@ -107,6 +93,19 @@ class Account:
         if self.recent_trades is not None:
             trades = _clean_recent_trades(self.recent_trades, self.account_id)
             object.__setattr__(self, "recent_trades", trades)
+
+
+def _finite(value: object, field: str, account_id: str) -> float:
+    """Return ``value`` as a finite float, or raise naming the field."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not np.isfinite(number):
+        raise InputError(
+            f"not a finite number: {value!r}", field=field, account_id=account_id
+        )
+    return number
 
 
 def check_tax_rate(rate: float, field: str, *, account_id: str | None = None) -> None:

@@ -166,7 +166,8 @@ def describe(report: BatchReport, out_dir: Path) -> str:
                 index=False, max_colwidth=100
             ),
         ]
-    households = s.dropna(subset=["household_id"]).groupby("household_id")
+    members = s["household_id"].fillna("").astype(str) != ""
+    households = s[members.to_numpy()].groupby("household_id")
     if len(households):
         lines += ["", f"Households ({households.ngroups}), solved together"]
         table = households.agg(

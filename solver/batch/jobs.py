@@ -326,5 +326,6 @@ def unsolved(
         solve_seconds=seconds,
         solver="",
         as_of=as_of.date().isoformat(),
+        household_id="",
     )
     return pd.Series(row, name=account_id)

@@ -109,10 +109,6 @@ class PartStore:
             if frames
             else _empty(SUMMARY_FIELDS)
         )
-        households = summary["household_id"]  # NaN in fresh parts, text once read
-        summary["household_id"] = households.astype(object).where(
-            households.notna(), None
-        )
         rank = {aid: i for i, aid in enumerate(order)}
         summary = summary.sort_values(
             "account_id", key=lambda s: s.map(rank), kind="stable"

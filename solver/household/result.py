@@ -12,6 +12,7 @@ import pandas as pd
 from models import NoBuyAndSell
 from models.account import Account
 from models.household import Joint
+from models.snapshot import Snapshot
 from models.terms import Constraint, Outcome, Term
 from solver.errors import VerificationError
 from solver.orders.checks import VIOLATION_COLUMNS
@@ -170,33 +171,29 @@ def unsolved(
 ) -> HouseholdResult:
     """Return the result of a household whose program has no answer."""
     seconds = time.perf_counter() - start
+
+    def row(snapshot: Snapshot) -> pd.Series:
+        return summary(
+            snapshot,
+            status=status,
+            message=message,
+            orders=None,
+            objective=objective,
+            seconds=seconds,
+            solver="",
+        )
+
     rows = {
         a.account_id: RebalanceResult(
             account_id=a.account_id,
             status=status,
             message=message,
             trades=empty_trades(),
-            summary=summary(
-                alone,
-                status=status,
-                message=message,
-                orders=None,
-                objective=objective,
-                seconds=seconds,
-                solver="",
-            ),
+            summary=row(alone),
         )
         for a, alone in zip(accounts, joint.accounts, strict=True)
     }
-    household = summary(
-        joint.snapshot,
-        status=status,
-        message=message,
-        orders=None,
-        objective=objective,
-        seconds=seconds,
-        solver="",
-    )
+    household = row(joint.snapshot)
     hid = joint.snapshot.account_id
     household["household_id"] = hid
     for result in rows.values():

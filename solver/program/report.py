@@ -95,6 +95,7 @@ def summary(
         message=message,
         tracking_error_before=np.sqrt(s.risk.variance(s.current - s.target)),
         cash_flow=(s.deposit - s.withdrawal) * s.value,
+        household_id="",  # text in every output format; a household sets it
         solve_seconds=seconds,
         solver=solver,
         as_of=s.as_of.date().isoformat(),

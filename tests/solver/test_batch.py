@@ -34,10 +34,11 @@ def _sorted(trades: pd.DataFrame) -> pd.DataFrame:
 
 
 def _comparable(summary: pd.DataFrame) -> pd.DataFrame:
-    """Drop timings; CSV reads an empty message back as NaN."""
+    """Drop timings; CSV reads an empty message or household back as NaN."""
     out = summary.drop(columns=["solve_seconds"]).reset_index(drop=True)
-    message = out["message"].astype(object).where(out["message"].notna(), "")
-    return out.assign(message=message.astype(str))
+    for text in ("message", "household_id"):
+        out[text] = out[text].astype(object).where(out[text].notna(), "").astype(str)
+    return out
 
 
 def test_batch_solves_every_account_once(tmp_path):

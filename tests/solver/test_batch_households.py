@@ -40,7 +40,7 @@ def test_households_are_solved_together_as_from_python() -> None:
     summary = result.summary.set_index("account_id")
     assert (summary["status"] == "optimal").all(), summary["message"]
     households = summary["household_id"]
-    assert list(households.fillna("-")) == ["H1", "H1", "-", "H2", "H2", "H2", "-", "-"]
+    assert list(households) == ["H1", "H1", "", "H2", "H2", "H2", "", ""]
     trades = result.trades
     in_h2 = trades[trades["household_id"] == "H2"]
     assert set(in_h2["account_id"]) <= {"B003", "B004", "B005"}
