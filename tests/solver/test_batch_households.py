@@ -10,8 +10,10 @@ import pytest
 import solver
 from models import Account, Market, MinCash, NoBuyAndSell, WashSaleRule
 from models.risk import FactorRiskModel
-from solver.batch import RunConfig, rebalance_tables
-from tests.solver.batch_data import AS_OF, batch_tables
+from solver.batch import RunConfig, rebalance_batch, rebalance_tables
+from solver.batch.parts import PartStore
+from solver.errors import OutputError
+from tests.solver.batch_data import AS_OF, batch_tables, save
 
 CONFIG = RunConfig(as_of=AS_OF, max_turnover=None)
 
@@ -152,3 +154,41 @@ def test_the_bundled_households_are_all_answered() -> None:
         assert not set(orders.query("side == 'buy'")["asset"]) & set(
             orders.query("side == 'sell'")["asset"]
         )
+
+
+def test_a_household_is_committed_whole_and_a_broken_run_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tables = _tables()
+    save(tmp_path / "in", tables)
+    clean = rebalance_batch(
+        tmp_path / "in", tmp_path / "clean", config=CONFIG, workers=1
+    )
+    commits: list[set[str]] = []
+    real = PartStore.write
+
+    def write_then_break(
+        self: PartStore, summary: pd.DataFrame, trades: pd.DataFrame
+    ) -> None:
+        real(self, summary, trades)
+        commits.append(set(summary["account_id"]))
+        if len(commits) == 2:
+            raise OSError("disk gone")  # the run dies after its second commit
+
+    monkeypatch.setattr(PartStore, "write", write_then_break)
+    with pytest.raises(OutputError):
+        rebalance_batch(tmp_path / "in", tmp_path / "out", config=CONFIG, workers=1)
+    monkeypatch.setattr(PartStore, "write", real)
+    households = {"H1": {"B000", "B001"}, "H2": {"B003", "B004", "B005"}}
+    for members in households.values():  # in one commit or in none of the first two
+        touched = [c for c in commits if c & members]
+        assert all(members <= c for c in touched), commits
+    resumed = rebalance_batch(
+        tmp_path / "in", tmp_path / "out", config=CONFIG, workers=1
+    )
+    assert resumed.solved_now < len(tables["accounts"])  # the committed ones were kept
+    done = pd.read_parquet(tmp_path / "out" / "summary.parquet")
+    want = pd.read_parquet(tmp_path / "clean" / "summary.parquet")
+    timing = ["solve_seconds"]
+    pd.testing.assert_frame_equal(done.drop(columns=timing), want.drop(columns=timing))
+    assert clean.solved_now == len(tables["accounts"])
