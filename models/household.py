@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import ClassVar
 
 import numpy as np
@@ -39,7 +40,7 @@ class Joint:
     entries: tuple[slice, ...]  # each account's universe entries
     lots: tuple[slice, ...]  # each account's lots
 
-    @property
+    @cached_property
     def membership(self) -> sp.csr_array:
         """Return the (accounts x entries) 0/1 matrix of who holds which entry."""
         n = self.accounts[0].n_assets
@@ -49,17 +50,16 @@ class Joint:
             shape=(len(self.accounts), len(rows)),
         )
 
-    def account_cash(self, o: Outcome) -> np.ndarray:
-        """Return each account's cash after an outcome, fraction of its own value."""
-        own: np.ndarray = self.cash_after(o) / self.scale
-        return own
+    @cached_property
+    def cash_before(self) -> np.ndarray:
+        """Return each account's cash before trading, fraction of the household."""
+        cash: np.ndarray = np.array([a.cash for a in self.accounts]) * self.scale
+        return cash
 
     def cash_after(self, o: Outcome) -> np.ndarray:
         """Return each account's cash after an outcome, fraction of the household."""
-        s = self.snapshot
-        spent = o.buys - o.sells + s.cost_rate * o.traded
-        start = np.array([a.cash for a in self.accounts]) * self.scale
-        after: np.ndarray = start - self.membership @ spent
+        spent = o.buys - o.sells + self.snapshot.cost_rate * o.traded
+        after: np.ndarray = self.cash_before - self.membership @ spent
         return after
 
 
@@ -181,10 +181,9 @@ class AccountCash:
     def build(self, x: ProgramVars) -> list[Row]:
         """Return ``K (b - sells + cost) <= cash0 - floor`` per account."""
         s, member = x.snapshot, self.joint.membership
-        start = np.array([a.cash for a in self.joint.accounts]) * self.joint.scale
         costs = sp.csr_array(member.multiply(s.cost_rate[None, :]))
         spent: Expr = member @ x.buys - member @ x.sells + costs @ x.traded
-        return [spent <= start - self.floor]
+        return [spent <= self.joint.cash_before - self.floor]
 
     def violation(self, o: Outcome) -> float:
         """Return the largest shortfall below an account's floor."""

@@ -32,15 +32,17 @@ def solve_chunk(market: Market, jobs: list[Job]) -> tuple[pd.DataFrame, pd.DataF
     """Solve jobs one after another; return their summary and trades rows."""
     summaries: list[pd.Series] = []
     trades = []
-    for job in jobs:
-        if isinstance(job, HouseholdJob):
-            rows, orders = solve_household_job(market, job)
-            summaries.extend(rows)
-        else:
-            row, orders = solve_job(market, job)
-            summaries.append(row)
-        if len(orders):
-            trades.append(orders)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RiskScaleWarning)  # logged once at load
+        for job in jobs:
+            if isinstance(job, HouseholdJob):
+                rows, orders = solve_household_job(market, job)
+                summaries.extend(rows)
+            else:
+                row, orders = solve_job(market, job)
+                summaries.append(row)
+            if len(orders):
+                trades.append(orders)
     frame = pd.DataFrame(summaries, columns=list(SUMMARY_FIELDS))
     return frame, pd.concat(trades, ignore_index=True) if trades else empty_trades()
 
@@ -60,18 +62,16 @@ def solve_household_job(
         accounts = [job_account(m) for m in job.members]
         own = {m.account_id: _own_constraints(m) for m in job.members}
         shared = [c for c in first.constraints() if not isinstance(c, MinCash)]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RiskScaleWarning)  # logged at load
-            result = rebalance_household(
-                job.household_id,
-                accounts,
-                targets=job.members[0].targets,
-                market=market,
-                objective=first.objective(),
-                constraints=shared,
-                account_constraints=own,
-                options=first.options(),
-            )
+        result = rebalance_household(
+            job.household_id,
+            accounts,
+            targets=job.members[0].targets,
+            market=market,
+            objective=first.objective(),
+            constraints=shared,
+            account_constraints=own,
+            options=first.options(),
+        )
     except InputError as exc:
         status, message = Status.INVALID_INPUT, f"household {job.household_id}: {exc}"
     except RebalanceError as exc:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +20,11 @@ from models import (
     RiskModel,
 )
 from models.account import parse_dates
-from models.errors import InputError, RebalanceError, RiskScaleWarning
+from models.errors import InputError, RebalanceError
 from models.risk_scale import model_volatility, scale_problem
 from solver.api import rebalance
 from solver.batch.config import RunConfig
+from solver.batch.household_checks import household_ids
 from solver.batch.shards import LotShards, bucket_of, split_frame, split_lots
 from solver.batch.tables import (
     COVARIANCE,
@@ -63,11 +63,6 @@ class HouseholdJob:
 
     household_id: str
     members: tuple[AccountJob, ...]
-
-    @property
-    def account_ids(self) -> list[str]:
-        """The household's accounts, in input order."""
-        return [m.account_id for m in self.members]
 
 
 @dataclass(frozen=True)
@@ -109,11 +104,8 @@ class BatchInput:
     def household_sizes(self, skip: set[str]) -> dict[str, int]:
         """Return how many accounts each household still to solve has."""
         accounts = self.tables["accounts"].drop_duplicates("account_id")
-        if "household_id" not in accounts:
-            return {}
         todo = accounts[~accounts["account_id"].isin(skip | set(self.invalid))]
-        households = todo["household_id"].dropna().astype(str).str.strip()
-        counts = households[households != ""].value_counts()
+        counts = household_ids(todo).dropna().value_counts()
         return {str(hid): int(n) for hid, n in counts.items()}
 
     def account_jobs(self, skip: set[str]) -> Iterator[AccountJob]:
@@ -130,7 +122,9 @@ class BatchInput:
         last = pd.Series(pd.NaT, index=accounts.index)  # validated up front
         if "last_rebalance" in accounts:
             last = parse_dates(accounts["last_rebalance"])
-        accounts = accounts.assign(last_rebalance=last)
+        accounts = accounts.assign(
+            last_rebalance=last, household_id=household_ids(accounts)
+        )
         for shard in range(self.lots.buckets):
             members = accounts[(bucket == shard) & ~accounts["account_id"].isin(done)]
             if members.empty:
@@ -151,7 +145,9 @@ class BatchInput:
                     cash=row["cash"],
                     cash_flow=_flow(row.get("cash_flow")),
                     account_type=_text(row.get("account_type")) or "taxable",
-                    household_id=_text(row.get("household_id")),
+                    household_id=row["household_id"]
+                    if isinstance(row["household_id"], str)
+                    else None,
                     lots=lots.iloc[lo:hi],
                     targets=targets[str(row["model_id"])],
                     restrictions=groups["restrictions"].get(aid),
@@ -285,18 +281,16 @@ def solve_job(market: Market, job: AccountJob) -> tuple[pd.Series, pd.DataFrame]
         constraints = config.constraints()
         if job.restrictions is not None:
             constraints = (*constraints, Restrictions(job.restrictions))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RiskScaleWarning)  # logged at load
-            result = rebalance(
-                account,
-                targets=job.targets,
-                market=market,
-                objective=config.objective(),
-                constraints=constraints,
-                options=config.options(),
-                trigger=config.trigger(),
-                last_rebalance=job.last_rebalance,
-            )
+        result = rebalance(
+            account,
+            targets=job.targets,
+            market=market,
+            objective=config.objective(),
+            constraints=constraints,
+            options=config.options(),
+            trigger=config.trigger(),
+            last_rebalance=job.last_rebalance,
+        )
     except InputError as exc:
         status, message = Status.INVALID_INPUT, str(exc)
     except RebalanceError as exc:

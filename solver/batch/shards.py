@@ -80,7 +80,7 @@ class LotShards:
 def split_lots(in_dir: Path, directory: Path) -> LotShards:
     """Stream ``IN_DIR/lots.*`` into buckets under ``directory``.
 
-    Identifier columns are cast to text as ``tables.read_table`` does, so
+    Identifier columns are cast to text as ``tables.read_path`` does, so
     an account is hashed by the name its other tables give it.
     """
     path = find_table(in_dir, "lots", required=True)

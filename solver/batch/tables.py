@@ -246,7 +246,7 @@ def arrow_table(frame: pd.DataFrame, name: str) -> pa.Table:
 
 
 def read_frame(frame: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Return the DataFrame of table ``name`` as ``read_table`` reads its Parquet.
+    """Return the DataFrame of table ``name`` as ``read_path`` reads its Parquet.
 
     Parameters
     ----------
@@ -275,23 +275,14 @@ def read_frame(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     return table
 
 
-def read_table(
-    directory: Path, name: str, *, required: bool = True
-) -> pd.DataFrame | None:
-    """Read ``name.parquet`` or ``name.csv`` from ``directory`` (``find_table``).
+def read_path(path: Path, name: str) -> pd.DataFrame:
+    """Read the table file ``path`` (format by suffix).
 
     Identifier columns (``TEXT_COLUMNS``) are text, read the same from either
     format: ``007`` stays ``007``, ``NA`` or ``null`` in a CSV is an
     identifier, not a missing value, and an integer column in Parquet becomes
     its digits. A null in Parquet stays missing, as does an empty cell of any
     other CSV column.
-    """
-    path = find_table(directory, name, required=required)
-    return None if path is None else read_path(path, name)
-
-
-def read_path(path: Path, name: str) -> pd.DataFrame:
-    """Read the table file ``path`` (format by suffix) as ``read_table`` does.
 
     Parameters
     ----------

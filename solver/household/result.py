@@ -62,14 +62,14 @@ class HouseholdResult:
     def trades(self) -> pd.DataFrame:
         """Every account's orders (docs/DATA.md ``trades``)."""
         tables = [r.trades for r in self.accounts.values() if len(r.trades)]
-        trades = pd.concat(tables, ignore_index=True) if tables else empty_trades()
-        return trades.assign(household_id=self.household_id)
+        return pd.concat(tables, ignore_index=True) if tables else empty_trades()
 
     @property
     def account_summary(self) -> pd.DataFrame:
         """One docs/DATA.md ``summary`` row per account."""
-        rows = pd.DataFrame([r.summary for r in self.accounts.values()])
-        return rows.reset_index(drop=True).assign(household_id=self.household_id)
+        return pd.DataFrame([r.summary for r in self.accounts.values()]).reset_index(
+            drop=True
+        )
 
 
 def household_result(

@@ -17,7 +17,7 @@ from pandas._libs.parsers import STR_NA_VALUES
 from models import InputError
 from solver.batch.config import RunConfig
 from solver.batch.engine import BatchReport, rebalance_batch
-from solver.batch.tables import NA_STRINGS, find_table, read_table
+from solver.batch.tables import NA_STRINGS, find_table, read_path
 from tests.solver.batch_data import AS_OF, batch_tables, save
 
 CONFIG = RunConfig(as_of=AS_OF)
@@ -86,7 +86,7 @@ def test_read_table_keeps_csv_ids_verbatim_and_numbers_missing(tmp_path):
     (tmp_path / "accounts.csv").write_text(
         "account_id,model_id,cash\n007,NA,\nnull,,NA\n"
     )
-    accounts = read_table(tmp_path, "accounts")
+    accounts = read_path(find_table(tmp_path, "accounts", required=True), "accounts")
     assert accounts is not None
     assert list(accounts["account_id"]) == ["007", "null"]
     assert list(accounts["model_id"]) == ["NA", ""]
@@ -102,7 +102,7 @@ def test_read_table_makes_parquet_ids_text_and_keeps_nulls_missing(tmp_path):
         }
     )
     pq.write_table(table, tmp_path / "targets.parquet")
-    targets = read_table(tmp_path, "targets")
+    targets = read_path(find_table(tmp_path, "targets", required=True), "targets")
     assert targets is not None
     assert targets.loc[[0, 2], "asset"].tolist() == ["7", "42"]
     assert targets.loc[[0, 2], "model_id"].tolist() == ["M0", "NA"]
