@@ -36,7 +36,7 @@ def optimize(
     """Solve; if sides conflict under ``NoBuyAndSell``, fix them and re-solve.
 
     After the first solve, every asset keeps one side: that of its net trade,
-    or for an asset that did not trade, the side towards its target. The
+    or for an asset that did not trade, the side it leans to (``fix_sides``). The
     program is re-solved once without the other side's variables (the
     relax-fix-resolve heuristic of Moehle et al., "Tax-aware portfolio
     construction via convex optimization", 2021). Fixing only the

@@ -37,7 +37,6 @@ from solver.program.affine import (
 )
 from solver.program.formulation import (
     ACTIVE_WEIGHTS,
-    ASSET_SALES,
     CASH_NON_NEGATIVE,
     LOT_QUANTITY,
     OBJECTIVE_SCALE,
@@ -170,7 +169,7 @@ class Matrices:
         building it again. Raises ``ValueError`` when ``mask`` allows a
         trade this program does not have or forces other sales.
         """
-        layout, keep, keep_x = self.layout.restricted(self.snapshot, mask)
+        layout, keep = self.layout.restricted(self.snapshot, mask)
         nz = self.layout.size
         if not nz:  # no trade variables: nothing to drop
             return replace(self, mask=mask)
@@ -178,7 +177,6 @@ class Matrices:
         dropped = {  # rows of the dropped variables, by block
             0: keep,  # trades >= 0 (the first block)
             self._block(LOT_QUANTITY): keep[nz - len(self.layout.sell_lots) :],
-            self._block(ASSET_SALES): keep_x,
         }
         rows, blocks, cones, start = [], [], [], 0
         cone_at = 0
@@ -358,7 +356,7 @@ def _variables(s: Snapshot, layout: Layout) -> _Vars:
 
 
 def _structural_rows(x: _Vars, rows: _Rows) -> None:
-    """Trades >= 0, lot quantities, sales balance, active weights, factors, cash.
+    """Trades >= 0, lot quantities, active weights, factors, cash.
 
     The program's own rows, written straight as matrices (no user maths).
     """
@@ -368,8 +366,6 @@ def _structural_rows(x: _Vars, rows: _Rows) -> None:
         sp.eye(len(layout.sell_lots), width, k=nz - len(layout.sell_lots))
     )
     rows.add(LOT_QUANTITY, Rows("le", lots, s.lot_capacity[layout.sell_lots]))
-    balance = widen(layout.sales_balance, width)
-    rows.add(ASSET_SALES, Rows("eq", balance, np.zeros(balance.shape[0])))
     active = x.active.M - x.weights.M  # a - (w - target) = 0
     rows.add(ACTIVE_WEIGHTS, Rows("eq", active, x.weights.c - s.target))
     if x.factors.shape[0]:  # y - G a = 0

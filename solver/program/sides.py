@@ -147,6 +147,18 @@ def by_group(snapshot: Snapshot, values: np.ndarray) -> np.ndarray:
     return spread
 
 
+def _group_max(snapshot: Snapshot, values: np.ndarray, entry: np.ndarray) -> np.ndarray:
+    """Return, per universe entry, the largest of ``values`` in its real asset.
+
+    ``entry`` is each value's universe entry (the lots' assets for lot values).
+    """
+    group = _groups(snapshot)
+    largest = np.zeros(snapshot.n_assets)
+    np.maximum.at(largest, group[entry], np.maximum(values, 0.0))
+    spread: np.ndarray = largest[group]
+    return spread
+
+
 def _conflicts(solution: Solution) -> np.ndarray:
     """Return which assets the solution both buys and sells.
 
@@ -186,11 +198,24 @@ def _children(
 def fix_sides(snapshot: Snapshot, o: Outcome) -> TradeMask:
     """Allow only buys where the net trade is a buy, only sales elsewhere.
 
-    An asset that did not trade keeps the side towards its target.
+    An asset the answer does not trade (its net trade within ``NOISE``)
+    takes the side its solver values lean to: an interior point leaves a
+    variable that is zero at the optimum near ``mu / reduced cost``, so the
+    larger of its buy and its most-sold lot is the side closer to paying.
+    (A fixed threshold alone let solver noise of 1e-9 of V choose, and
+    choose worse.) With neither variable (both sides forbidden or
+    nothing held) it keeps the side towards its target.
     """
     net = by_group(snapshot, o.buys - o.sells)
+    lean = _group_max(snapshot, o.buys, np.arange(snapshot.n_assets)) - _group_max(
+        snapshot, o.lot_sales, snapshot.lot_asset
+    )
     towards_target = by_group(snapshot, snapshot.target - snapshot.current)
-    buy_side = np.where(np.abs(net) > NOISE, net > 0, towards_target >= 0)
+    buy_side = np.where(
+        np.abs(net) > NOISE,
+        net > 0,
+        np.where(lean != 0, lean > 0, towards_target >= 0),
+    )
     sell_side = ~buy_side
     return TradeMask(
         can_buy=~sell_side,

@@ -28,6 +28,8 @@ from models import (
     TaxCost,
     TrackingError,
 )
+from models.snapshot import build_snapshot
+from models.terms import Outcome
 from solver.program import sides
 from solver.result import SolveOptions
 from tests.conftest import account, diagonal_market
@@ -254,3 +256,31 @@ def test_exact_search_stopped_at_its_limit_says_so(monkeypatch):
         pytest.fail("no account needed more than 4 solves")
     assert "bp of V lower" in summary["message"]
     assert summary["objective_bound"] <= summary["objective_continuous"] + SAME
+
+
+def test_an_untraded_asset_takes_the_side_its_solver_values_lean_to():
+    """Below the noise threshold, the larger of the buy and the most-sold lot
+    chooses (an interior point leaves the cheaper side nearer to paying);
+    with neither, the side towards the target; a real trade keeps its side."""
+    market = diagonal_market(
+        {"X": 100.0, "Y": 50.0, "Z": 20.0}, {"X": 0.04, "Y": 0.04, "Z": 0.04}
+    )
+    acct = account(
+        1_000.0,
+        ("X", "x1", 10.0, 90.0, "2025-01-02"),
+        ("X", "x2", 10.0, 120.0, "2026-01-02"),
+        ("Y", "y1", 10.0, 40.0, "2025-01-02"),
+        ("Z", "z1", 10.0, 30.0, "2025-01-02"),
+    )
+    targets = pd.Series({"X": 0.6, "Y": 0.3, "Z": 0.1})  # X and Y below target
+    s = build_snapshot(acct, targets, market)
+    assert (s.target[:2] > s.current[:2]).all()
+    buys = np.array([1e-11, 0.0, 0.0])
+    lot_sales = np.zeros(s.n_lots)
+    lot_sales[s.lot_asset == 0] = [4e-10, 2e-10]  # X: sales lean, net below 1e-9
+    lot_sales[s.lot_asset == 2] = 0.01  # Z: a real sale
+    mask = sides.fix_sides(s, Outcome(s, buys, lot_sales))
+    assert mask.can_buy.tolist() == [False, True, False]
+    assert mask.can_sell.tolist() == [
+        not can_buy for can_buy in np.array([False, True, False])[s.lot_asset]
+    ]
