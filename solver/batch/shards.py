@@ -2,9 +2,14 @@
 
 Lots are streamed from ``lots.parquet`` (record batches) or ``lots.csv``
 (chunks, read as text so that bad values reach validation intact) into one
-Parquet file per bucket, the bucket being a stable hash of ``account_id``.
+Arrow IPC file per bucket, the bucket being a stable hash of ``account_id``.
 Every account's lots land in one bucket; validation and solving then read
 one bucket at a time, which bounds the memory of the batch's parent process.
+
+A shard is this run's scratch, read whole twice (checks, then solving): it
+is an uncompressed IPC stream with dictionaries for the repeated
+identifiers. Measured on 550,000 lots: written in 42 ms and read back in
+14 ms, where Parquet took 60 and 58 ms; three times its size.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ def bucket_of(account_ids: pd.Series, buckets: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class LotShards:
-    """Lots split into ``buckets`` Parquet files under ``directory``."""
+    """Lots split into ``buckets`` Arrow IPC files under ``directory``."""
 
     directory: Path
     buckets: int
@@ -62,14 +67,19 @@ class LotShards:
             The bucket's file, written by this run, is gone: never read as
             an account without lots.
         """
-        path = self.directory / f"{bucket}.parquet"
+        path = _shard_path(self.directory, bucket)
         if bucket not in self.written:
             return pd.DataFrame({c: pd.Series(dtype=str) for c in self.columns})
         try:
-            table = pq.read_table(path).combine_chunks()
+            with pa.OSFile(str(path)) as source:  # copied: no mapping outlives it
+                table = pa.ipc.open_stream(source).read_all()
         except (OSError, pa.ArrowException) as exc:
             raise OutputError(f"cannot read the lot shard {path}: {exc}") from exc
-        frame: pd.DataFrame = table.to_pandas()
+        for i, column in enumerate(table.schema):
+            if pa.types.is_dictionary(column.type):  # back to text, as written
+                text = table.column(i).cast(column.type.value_type)
+                table = table.set_column(i, column.name, text)
+        frame: pd.DataFrame = table.combine_chunks().to_pandas()
         return frame
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
@@ -121,21 +131,21 @@ def _split(
     buckets = max(1, math.ceil(rows / ROWS_PER_SHARD))
     total = 0
     directory.mkdir(parents=True, exist_ok=True)
-    writers: dict[int, pq.ParquetWriter] = {}
+    writers: dict[int, _Shard] = {}
     pieces = _read_ahead(chunks)
     try:
         for chunk in pieces:
             columns = tuple(chunk.column_names)
             if "account_id" not in chunk.column_names:
                 raise InputError("missing column in table 'lots'", field="account_id")
-            text = _as_text(chunk, name)
+            text = _encoded(_as_text(chunk, name))
             total += text.num_rows
             where = _buckets(text.column("account_id"), buckets)
             for bucket in map(int, np.flatnonzero(np.bincount(where))):
                 part = text.take(pa.array(np.flatnonzero(where == bucket)))
                 if bucket not in writers:
-                    writers[bucket] = _writer(directory / f"{bucket}.parquet", part)
-                writers[bucket].write_table(part)
+                    writers[bucket] = _Shard(_shard_path(directory, bucket), part)
+                writers[bucket].write(part)
     finally:
         pieces.close()  # waits for a read in flight
         chunks.close()  # closes the file when a bad chunk stops the split
@@ -168,10 +178,11 @@ def _as_text(chunk: pa.Table, name: str) -> pa.Table:
 def _buckets(account_ids: pa.ChunkedArray, buckets: int) -> np.ndarray:
     """Return each row's bucket, hashing each distinct account once.
 
-    A row without an account (reported by validation, which stops the
-    batch) goes to bucket 0.
+    ``account_ids`` is dictionary-encoded (``_encoded``). A row without an
+    account (reported by validation, which stops the batch) goes to
+    bucket 0.
     """
-    encoded = pc.dictionary_encode(account_ids.combine_chunks())
+    encoded = account_ids.combine_chunks()
     names = encoded.dictionary.to_pandas()
     per_name = np.append(bucket_of(names, buckets), 0)
     rows = encoded.indices.fill_null(len(names)).to_numpy(zero_copy_only=False)
@@ -179,16 +190,42 @@ def _buckets(account_ids: pa.ChunkedArray, buckets: int) -> np.ndarray:
     return where
 
 
-def _writer(path: Path, part: pa.Table) -> pq.ParquetWriter:
-    """Open a shard for writing: no statistics, dictionaries where values repeat.
+def _shard_path(directory: Path, bucket: int) -> Path:
+    """Return the file of one bucket's lots."""
+    return directory / f"{bucket}.arrow"
 
-    A shard is read whole, once or twice, by this run: statistics and
-    dictionaries of unique values would cost time and save nothing.
+
+def _encoded(chunk: pa.Table) -> pa.Table:
+    """Dictionary-encode the columns whose values repeat (accounts, assets).
+
+    Once per chunk: its parts keep the chunk's dictionaries.
     """
-    repeated = [c for c in DICTIONARY_COLUMNS if c in part.column_names]
-    return pq.ParquetWriter(
-        path, part.schema, use_dictionary=repeated, write_statistics=False
-    )
+    for i, column in enumerate(chunk.column_names):
+        if column in DICTIONARY_COLUMNS:
+            encoded = pc.dictionary_encode(chunk.column(i).combine_chunks())
+            chunk = chunk.set_column(i, column, encoded)
+    return chunk
+
+
+class _Shard:
+    """One bucket's IPC stream, open for writing.
+
+    Each part carries its own dictionaries, which the stream format (unlike
+    the file format) allows to replace the last.
+    """
+
+    def __init__(self, path: Path, first: pa.Table) -> None:
+        self.sink = pa.OSFile(str(path), "wb")
+        self.writer = pa.ipc.new_stream(self.sink, first.schema)
+
+    def write(self, part: pa.Table) -> None:
+        """Append a part of the bucket."""
+        self.writer.write_table(part)
+
+    def close(self) -> None:
+        """Finish the stream and close the file."""
+        self.writer.close()
+        self.sink.close()
 
 
 def _read_ahead(items: Iterator[T]) -> Generator[T, None, None]:

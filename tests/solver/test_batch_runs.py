@@ -283,7 +283,7 @@ def test_a_missing_lot_shard_stops_the_run_instead_of_reading_no_lots(
     real = solver.batch.shards.LotShards.read
 
     def vanish(self, bucket):
-        for path in self.directory.glob("*.parquet"):
+        for path in self.directory.glob("*.arrow"):
             path.unlink()  # what a second run's clean-up did before the lock
         return real(self, bucket)
 
