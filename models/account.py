@@ -189,29 +189,48 @@ def _identifiers(
 
 
 def _clean_recent_trades(trades: pd.DataFrame, account_id: str) -> pd.DataFrame:
-    """Return recent trades with canonical dtypes, or raise on a bad value."""
+    """Return recent trades with canonical dtypes, or raise on a bad value.
+
+    Works on the columns' arrays and builds the table once, as ``_clean_lots``.
+    """
     require_columns(
         trades, RECENT_TRADE_COLUMNS, table="recent_trades", account_id=account_id
     )
-    columns = [*RECENT_TRADE_COLUMNS]
-    if "realized_gain" in trades.columns:
-        columns.append("realized_gain")
-    out = trades.loc[:, columns].copy()
-    out["asset"] = out["asset"].astype(str)
-    bad_side = ~out["side"].isin(TRADE_SIDES)
+    asset = trades["asset"].astype(str).to_numpy()
+    side = trades["side"].to_numpy()
+    bad_side = ~np.isin(side, TRADE_SIDES)
     if bad_side.any():
-        row = out.index[bad_side.to_numpy()][0]
+        row = int(np.argmax(bad_side))
         raise InputError(
-            f"side must be one of {TRADE_SIDES}, got {out.loc[row, 'side']!r}",
+            f"side must be one of {TRADE_SIDES}, got {side[row]!r}",
             account_id=account_id,
-            asset=str(out.loc[row, "asset"]),
+            asset=str(asset[row]),
             field="side",
         )
-    out["date"] = _dates(out, "date", account_id)
-    if "realized_gain" not in out:
-        out["realized_gain"] = np.nan
-    out["realized_gain"] = pd.to_numeric(out["realized_gain"], errors="coerce")
-    return out.reset_index(drop=True)
+    dates = parse_dates(trades["date"])
+    unreadable = dates.isna().to_numpy()
+    if unreadable.any():
+        row = int(np.argmax(unreadable))
+        lot_id = trades["lot_id"].iloc[row] if "lot_id" in trades else None
+        raise InputError(
+            f"not a date: {trades['date'].iloc[row]!r}",
+            account_id=account_id,
+            asset=str(asset[row]),
+            lot_id=None if lot_id is None else str(lot_id),
+            field="date",
+        )
+    gain = np.full(len(trades), np.nan)
+    if "realized_gain" in trades:
+        gain = pd.to_numeric(trades["realized_gain"], errors="coerce").to_numpy(float)
+    return pd.DataFrame(
+        {
+            "asset": pd.array(asset, dtype=str),
+            "date": dates.dt.normalize().to_numpy(),
+            "side": pd.array(side, dtype=str),
+            "quantity": trades["quantity"].to_numpy(),
+            "realized_gain": gain,
+        }
+    )
 
 
 def parse_dates(values: pd.Series) -> pd.Series:
@@ -220,25 +239,9 @@ def parse_dates(values: pd.Series) -> pd.Series:
     One explicit format: no per-element guessing, and numbers are never read
     as epoch nanoseconds.
     """
+    if is_datetime64_any_dtype(values) and getattr(values.dtype, "tz", None) is None:
+        return values  # already naive dates (the parse would return them as they are)
     text = values if is_datetime64_any_dtype(values) else values.astype(str)
     parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
     dates: pd.Series = parsed.dt.tz_convert(None)
     return dates
-
-
-def _dates(frame: pd.DataFrame, field: str, account_id: str) -> pd.Series:
-    """Parse a date column, naming the first unreadable row."""
-    parsed = parse_dates(frame[field])
-    bad = parsed.isna()
-    if bad.any():
-        row = frame.index[bad.to_numpy()][0]
-        lot_id = frame.loc[row, "lot_id"] if "lot_id" in frame else None
-        raise InputError(
-            f"not a date: {frame.loc[row, field]!r}",
-            account_id=account_id,
-            asset=str(frame.loc[row, "asset"]),
-            lot_id=None if lot_id is None else str(lot_id),
-            field=field,
-        )
-    normalized: pd.Series = parsed.dt.normalize()
-    return normalized

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from models._align import by_asset, require_columns
@@ -76,27 +77,31 @@ class Market:
         return {**self.__dict__, "cache": {}}
 
     def __post_init__(self) -> None:
-        prices = _price_table(self.prices)
-        require_columns(prices, ("asset", "price"), table="prices")
-        prices["asset"] = prices["asset"].astype(str)
-        duplicated = prices["asset"][prices["asset"].duplicated()]
+        given = _price_table(self.prices)
+        require_columns(given, ("asset", "price"), table="prices")
+        assets = given["asset"].astype(str)
+        duplicated = assets[assets.duplicated()]
         if len(duplicated):
             raise InputError(
                 "duplicate asset in prices",
                 asset=str(duplicated.iloc[0]),
                 field="asset",
             )
-        for column, default in PRICE_DEFAULTS.items():
-            if column not in prices:
-                prices[column] = default
-        for column in OPTIONAL_PRICE_COLUMNS:
-            if column not in prices:
-                prices[column] = float("nan")
-        for column in NUMERIC_COLUMNS:
-            prices[column] = pd.to_numeric(prices[column], errors="coerce").astype(
-                float
-            )
-        object.__setattr__(self, "prices", prices.set_index("asset"))
+        defaults = {**PRICE_DEFAULTS, **dict.fromkeys(OPTIONAL_PRICE_COLUMNS, None)}
+        names = [c for c in given.columns if c != "asset"]
+        names += [c for c in defaults if c not in given]
+        columns = {}  # built once: per-column assignment costs more than the checks
+        for column in names:
+            if column not in NUMERIC_COLUMNS:
+                columns[column] = given[column].to_numpy()
+            elif column in given:
+                numbers = pd.to_numeric(given[column], errors="coerce")
+                columns[column] = numbers.to_numpy(dtype=float, na_value=np.nan)
+            else:
+                fill = defaults[column]
+                columns[column] = np.full(len(given), np.nan if fill is None else fill)
+        index = pd.Index(assets.to_numpy(), name="asset", dtype=assets.dtype)
+        object.__setattr__(self, "prices", pd.DataFrame(columns, index=index))
         object.__setattr__(self, "as_of", pd.Timestamp(self.as_of).normalize())
 
 

@@ -26,10 +26,10 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from models.account import LOT_COLUMNS
 from models.errors import InputError
 from models.lots import Lot, Realization
 from models.tax import annual_tax
+from solver.dynamic.tables import Trade, lot_table, trade_table
 from solver.dynamic.tax_rules import (
     Booked,
     check_trade,
@@ -38,7 +38,6 @@ from solver.dynamic.tax_rules import (
     year_gains,
 )
 
-TRADE_COLUMNS = ("asset", "date", "side", "quantity", "price", "realized_gain")
 _REL_TOL = 1e-9  # relative tolerance on cash and share quantities
 _DAY_NS = 86_400 * 10**9
 
@@ -101,7 +100,7 @@ class Ledger:
         self._replacements: set[str] = set()  # lots holding replacement shares
         self._washed: list[float] = []  # loss shares matched, per realization
         self._booked: Booked = []  # gains of unsettled years
-        self._trades: list[tuple[str, pd.Timestamp, str, float, float, float]] = []
+        self._trades: list[Trade] = []
         self.loss_carryforward = (0.0, 0.0)  # short- and long-term, >= 0
         self.settled_through: int | None = None  # the last settled year
         self._last: pd.Timestamp | None = None
@@ -217,9 +216,7 @@ class Ledger:
             (lot.asset, lot.lot_id, lot.quantity, lot.cost_basis, lot.acquired)
             for lot in self._lots.values()
         ]
-        frame = pd.DataFrame(rows, columns=list(LOT_COLUMNS))
-        types = {"quantity": "float64", "cost_basis": "float64", "acquired": "M8[ns]"}
-        return frame.astype(types)
+        return lot_table(rows)
 
     def lot(self, lot_id: str) -> Lot | None:
         """Return an open lot by id (``None`` once sold in full)."""
@@ -247,8 +244,19 @@ class Ledger:
         return pd.Timestamp(year, 12, 31) + self._window + pd.Timedelta(days=1)
 
     def market_value(self, prices: pd.Series) -> float:
-        """Return lots at ``prices`` (index ``asset``) + cash - ``tax_owed``."""
-        return sum(self._lot_values(prices)) + self.cash - self.tax_owed
+        """Return lots at ``prices`` (index ``asset``) + cash - ``tax_owed``.
+
+        Every held asset's price is checked finite and > 0.
+        """
+        require(prices.index.is_unique, "duplicate asset", field="price")
+        price_of, values = prices.to_dict(), []
+        for lot in self._lots.values():
+            price = float(price_of.get(lot.asset, np.nan))
+            ok = np.isfinite(price) and price > 0
+            if not ok:
+                raise InputError(f"bad price {price!r}", asset=lot.asset, field="price")
+            values.append(lot.quantity * price)
+        return sum(values) + self.cash - self.tax_owed
 
     def recent_trades(self, date: pd.Timestamp, days: int = 30) -> pd.DataFrame:
         """Return the trades dated in ``[date - days, date]``, oldest first.
@@ -261,9 +269,7 @@ class Ledger:
         while first and self._trades[first - 1][1] >= start:
             first -= 1  # trades are in date order: read only the window
         rows = [trade for trade in self._trades[first:] if trade[1] <= day]
-        frame = pd.DataFrame(rows, columns=list(TRADE_COLUMNS))
-        types = {"quantity": float, "price": float, "realized_gain": float}
-        return frame.astype({**types, "date": "datetime64[ns]"})
+        return trade_table(rows)
 
     def settle_year(self, year: int) -> float:
         """Tax a calendar year's allowed gains and losses, and debit cash.
@@ -379,19 +385,6 @@ class Ledger:
                 )
                 self._fifo[lot_id] = (acquired.value, self._fifo[lot_id][1])
             self._replacements.add(lot.lot_id)
-
-    def _lot_values(self, prices: pd.Series) -> list[float]:
-        """Return each open lot's market value at ``prices``, checked."""
-        require(prices.index.is_unique, "duplicate asset", field="price")
-        price_of = prices.to_dict()
-        values = []
-        for lot in self._lots.values():
-            price = float(price_of.get(lot.asset, np.nan))
-            ok = np.isfinite(price) and price > 0
-            if not ok:
-                raise InputError(f"bad price {price!r}", asset=lot.asset, field="price")
-            values.append(lot.quantity * price)
-        return values
 
     def _pay_tax_owed(self) -> None:
         """Pay as much of ``tax_owed`` as cash allows."""

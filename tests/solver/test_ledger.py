@@ -11,7 +11,8 @@ import pytest
 from models.account import LOT_COLUMNS
 from models.errors import InputError
 from solver.dynamic.closing import kept_after_tax, liquidation_value_after_tax
-from solver.dynamic.ledger import TRADE_COLUMNS, Ledger
+from solver.dynamic.ledger import Ledger
+from solver.dynamic.tables import TRADE_COLUMNS
 from tests.conftest import ATOL_SHARES, ATOL_VALUE
 
 SHORT, LONG = 0.408, 0.238  # the default tax rates
