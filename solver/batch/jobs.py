@@ -38,6 +38,7 @@ from solver.batch.validate import describe, fatal, find_problems, invalid_accoun
 from solver.result import SUMMARY_FIELDS, Status, empty_trades
 
 logger = logging.getLogger(__name__)
+Span = tuple[int, int]  # first and past-the-last row of an account
 
 
 @dataclass(frozen=True)
@@ -129,14 +130,7 @@ class BatchInput:
             members = accounts[(bucket == shard) & ~accounts["account_id"].isin(done)]
             if members.empty:
                 continue
-            lots = self.lots.read(shard).sort_values("account_id", kind="stable")
-            ids, start, count = np.unique(
-                lots["account_id"].to_numpy(dtype=str),
-                return_index=True,
-                return_counts=True,
-            )
-            spans = dict(zip(ids, zip(start, start + count, strict=True), strict=True))
-            lots = lots.drop(columns="account_id")
+            lots, spans = _by_account_rows(self.lots.read(shard))
             for row in members.to_dict("records"):
                 aid = str(row["account_id"])
                 lo, hi = spans.get(aid, (0, 0))
@@ -249,6 +243,24 @@ def _flow(value: float | None) -> float:
     """Return an ``accounts.cash_flow`` cell as money; empty means none."""
     flow = float("nan") if value is None else float(value)
     return flow if np.isfinite(flow) else 0.0  # unreadable ones were reported
+
+
+def _by_account_rows(lots: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Span]]:
+    """Return the lots grouped by account, and each account's row span.
+
+    Each account's rows keep their input order; rows without an account
+    belong to none. Accounts are numbered once (a hash of each distinct id) and the rows
+    ordered by number: no sort of the text.
+    """
+    codes, ids = pd.factorize(lots["account_id"])  # a missing id: code -1
+    order = np.argsort(codes, kind="stable")
+    counts = np.bincount(codes + 1, minlength=len(ids) + 1)
+    ends = np.cumsum(counts)
+    spans = {
+        str(aid): (int(end - count), int(end))
+        for aid, count, end in zip(ids, counts[1:], ends[1:], strict=True)
+    }
+    return lots.drop(columns="account_id").take(order), spans
 
 
 def _by_account(frame: pd.DataFrame | None) -> dict[str, pd.DataFrame]:

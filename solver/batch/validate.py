@@ -28,6 +28,7 @@ from solver.batch.household_checks import (
     household_problems,
     spread_to_households,
 )
+from solver.batch.shards import map_ahead
 
 PROBLEM_COLUMNS = ("account_id", "model_id", "asset", "lot_id", "field", "problem")
 ACCOUNT_COLUMNS = ("account_id", "model_id", "cash")
@@ -41,6 +42,7 @@ IDENTIFIERS = {  # identifier columns that must hold a non-blank value
     "restrictions": ("account_id", "asset"),
     "recent_trades": ("account_id", "asset"),
 }
+CHECK_THREADS = 2  # lot pieces checked at once (their kernels release the GIL)
 OPTIONAL = ("restrictions", "recent_trades")  # per-account tables besides lots
 FATAL = (  # problems that stop the whole batch, by how their text starts
     "missing column",
@@ -76,13 +78,19 @@ def find_problems(
         # the accounts hashed once for every piece: ``isin`` would convert them
         # all per piece, a cost of accounts times pieces
         known = pd.Index(tables["accounts"]["account_id"].unique())
-        for piece in lots:
+
+        def check(piece: pd.DataFrame) -> tuple[list[Problem], bool]:
+            """Return a piece's problems, and whether a column is missing."""
             missing = list(_columns({"lots": piece}))
             if missing:
-                rows += missing
+                return missing, True
+            found = list(_identifiers(piece, "lots"))
+            return found + list(_lots(piece, known, as_of, usable)), False
+
+        for found, stop in map_ahead(check, iter(lots), CHECK_THREADS):
+            rows += found
+            if stop:
                 break
-            rows += list(_identifiers(piece, "lots"))
-            rows += list(_lots(piece, known, as_of, usable))
     return pd.DataFrame(rows, columns=list(PROBLEM_COLUMNS))
 
 

@@ -316,6 +316,36 @@ def test_batch_split_into_many_shards_matches_one_shard(tmp_path, monkeypatch):
     assert not (tmp_path / "many" / ".shards").exists()
 
 
+def test_map_ahead_keeps_order_and_holds_at_most_its_workers():
+    taken = []
+
+    def items():
+        for i in range(7):
+            taken.append(i)
+            yield i
+
+    def slow_square(i):
+        time.sleep(0.01 * (7 - i))  # the early items finish last
+        return i * i
+
+    results = solver.batch.shards.map_ahead(slow_square, items(), 2)
+    assert next(results) == 0
+    assert taken == [0, 1]  # nothing read beyond the pieces in flight
+    assert list(results) == [1, 4, 9, 16, 25, 36]
+
+
+def test_map_ahead_raises_a_piece_s_error_in_order():
+    def check(i):
+        if i == 2:
+            raise ValueError("bad piece 2")
+        return i
+
+    results = solver.batch.shards.map_ahead(check, iter(range(5)), 2)
+    assert [next(results), next(results)] == [0, 1]
+    with pytest.raises(ValueError, match="bad piece 2"):
+        next(results)
+
+
 def test_cli_elastic_relaxes_an_infeasible_account(tmp_path):
     tables = write_batch(tmp_path / "in", n_accounts=3)
     accounts = tables["accounts"].assign(min_cash=[0.0, 0.5, 0.0])
