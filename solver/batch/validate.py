@@ -78,6 +78,7 @@ def find_problems(
         # the accounts hashed once for every piece: ``isin`` would convert them
         # all per piece, a cost of accounts times pieces
         known = pd.Index(tables["accounts"]["account_id"].unique())
+        known.get_indexer(known[:1])  # its hash table built before threads share it
 
         def check(piece: pd.DataFrame) -> tuple[list[Problem], bool]:
             """Return a piece's problems, and whether a column is missing."""
