@@ -87,7 +87,7 @@ class Market:
                 asset=str(duplicated.iloc[0]),
                 field="asset",
             )
-        defaults = {**PRICE_DEFAULTS, **dict.fromkeys(OPTIONAL_PRICE_COLUMNS, None)}
+        defaults = {**PRICE_DEFAULTS, **dict.fromkeys(OPTIONAL_PRICE_COLUMNS, np.nan)}
         names = [c for c in given.columns if c != "asset"]
         names += [c for c in defaults if c not in given]
         columns = {}  # built once: per-column assignment costs more than the checks
@@ -98,8 +98,7 @@ class Market:
                 numbers = pd.to_numeric(given[column], errors="coerce")
                 columns[column] = numbers.to_numpy(dtype=float, na_value=np.nan)
             else:
-                fill = defaults[column]
-                columns[column] = np.full(len(given), np.nan if fill is None else fill)
+                columns[column] = np.full(len(given), defaults[column])
         index = pd.Index(assets.to_numpy(), name="asset", dtype=assets.dtype)
         object.__setattr__(self, "prices", pd.DataFrame(columns, index=index))
         object.__setattr__(self, "as_of", pd.Timestamp(self.as_of).normalize())

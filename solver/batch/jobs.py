@@ -249,8 +249,8 @@ def _by_account_rows(lots: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Span]]
     """Return the lots grouped by account, and each account's row span.
 
     Each account's rows keep their input order; rows without an account
-    belong to none. Accounts are numbered once (a hash of each distinct id) and the rows
-    ordered by number: no sort of the text.
+    belong to none. Accounts are numbered once (a hash of each distinct id)
+    and the rows ordered by number: no sort of the text.
     """
     codes, ids = pd.factorize(lots["account_id"])  # a missing id: code -1
     order = np.argsort(codes, kind="stable")
