@@ -1,15 +1,15 @@
 """Choose, per asset and side, the lot just below or just above the optimum.
 
-A binary program solved by HiGHS through cvxpy. Each binary moves one side
-of one asset from its lower to its upper bracketing rung. Separable terms
+A binary program handed straight to HiGHS. Each binary moves one side of
+one asset from its lower to its upper bracketing rung. Separable terms
 (costs, tax, impact) and the tracking error's specific part are exact at
 both rungs; its factor part is exact in the limit, through the factor
 exposures and tangent planes added round by round (outer approximation).
-Every linear constraint is built by the constraint itself over expressions
-that are affine in the binaries and exact at 0 and 1, so the limits the
-greedy search can only track approximately (group, factor, gain budget) are
-met exactly; non-linear ones (the tracking-error cone) are left to the
-search that follows.
+Every linear constraint is built by the constraint itself over affine maps
+of the binaries (:mod:`solver.program.affine`), exact at 0 and 1, so the
+limits the greedy search can only track approximately (group, factor, gain
+budget) are met exactly; non-linear ones (the tracking-error cone), and
+any constraint without a matrix form, are left to the search that follows.
 
 The search is bounded by work, not by the clock, so that an account gets
 the same orders on a loaded machine as on an idle one: at most
@@ -22,31 +22,28 @@ HiGHS's model status and reported (``MilpChoice.note``).
 
 from __future__ import annotations
 
-import os
-import sys
-import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import cvxpy as cp
 import numpy as np
+import scipy.sparse as sp
 
 from models.constraints import NoBuyAndSell
 from models.objective import TrackingError
 from models.snapshot import Snapshot
 from models.terms import (
     Constraint,
-    CvxpyForms,
     Outcome,
     SeparableTerm,
     Term,
     after_trades,
 )
+from solver.orders.highs import Program, solve_program
 from solver.orders.ladders import Ladders
+from solver.program.affine import Affine, Quadratic, Rows, cone, widen
+from solver.program.direct import MAP_ERRORS
 
-MILP_SOLVER = "HIGHS"
 # Branch-and-bound nodes HiGHS may explore. Measured with one worker on 960
 # random accounts of 10-100 assets with binding turnover, group, factor and
 # gain limits (807 integer programs): without a limit they took a median of
@@ -69,7 +66,6 @@ SEARCH_OPTIONS: dict[str, Any] = {"parallel": "off"}
 # own gaps (1e-4 of the net objective, 1e-6 bp of V) make it prove for
 # seconds when tax and tracking error nearly cancel.
 MIP_GAP = 1e-4
-FEASIBLE = 2  # HiGHS ``primal_solution_status`` of a feasible point
 # HiGHS model statuses that mean "stopped early by a limit we set"
 LIMIT_NAMES = {"kTimeLimit": "time limit", "kSolutionLimit": "node limit"}
 
@@ -99,19 +95,34 @@ class MilpChoice:
 
 
 @dataclass
-class AffineVars(CvxpyForms):
-    """Quantities affine in the binaries; satisfies ``models.terms.ProgramVars``."""
+class BinaryVars:
+    """Quantities affine in ``v = [buy binaries; sell binaries; epigraph]``.
+
+    Satisfies ``models.terms.ProgramVars`` for the linear constraints; a
+    cone is returned as rows (and dropped), a square or power raises.
+    """
 
     snapshot: Snapshot
-    trades: cp.Variable
-    active: cp.Expression
-    factors: cp.Expression
-    buys: cp.Expression
-    lot_sales: cp.Expression
-    sells: cp.Expression
-    traded: cp.Expression
-    weights: cp.Expression
-    cash: cp.Expression
+    active: Affine
+    factors: Affine
+    buys: Affine
+    lot_sales: Affine
+    sells: Affine
+    traded: Affine
+    weights: Affine
+    cash: Affine
+
+    def cone(self, limit: float, parts: Sequence[Affine]) -> Rows:
+        """Return ``|| [parts] ||_2 <= limit`` (not linear: left to the search)."""
+        return cone(limit, list(parts))
+
+    def square(self, e: Affine, weights: np.ndarray) -> Quadratic:
+        """Not linear: a constraint using it is left to the search."""
+        raise NotImplementedError("the integer program takes linear rows only")
+
+    def power(self, e: Affine, exponent: float) -> Affine:
+        """Not linear: a constraint using it is left to the search."""
+        raise NotImplementedError("the integer program takes linear rows only")
 
 
 def milp_rungs(
@@ -145,62 +156,41 @@ def milp_rungs(
     up_buy = ladders.outcome(buy_hi, sell_lo)
     up_sell = ladders.outcome(buy_lo, sell_hi)
     n = s.n_assets
-    x = cp.Variable(2 * n, boolean=True)
-    xb, xs = x[:n], x[n:]
     d_buys = up_buy.buys - low.buys
     d_sells = up_sell.sells - low.sells
-    d_lots = up_sell.lot_sales - low.lot_sales
-    buys = low.buys + cp.multiply(d_buys, xb)
-    sells = low.sells + cp.multiply(d_sells, xs)
-    traded = buys + sells
-    weights, cash = after_trades(s, buys, sells)
-    lot_sales = low.lot_sales + cp.multiply(d_lots, xs[s.lot_asset])
-    active = weights - s.target
-    vars_ = AffineVars(
-        s, x, active, s.risk.G @ active, buys, lot_sales, sells, traded, weights, cash
-    )
-    fixed = np.flatnonzero(np.r_[d_buys == 0, d_sells == 0])
-    if len(fixed) == 2 * n:  # nothing to choose (HiGHS fails on an empty program)
+    if not (d_buys.any() or d_sells.any()):  # nothing to choose
         return MilpChoice((buy_lo, sell_lo))
-    rows: list[cp.Constraint] = [cash >= 0]
-    if len(fixed):
-        rows.append(x[fixed] == 0)
-    for constraint in constraints:
-        rows += [c for c in constraint.build(vars_) if _is_linear(c)]
-        if isinstance(constraint, NoBuyAndSell):
-            rows += _one_side(xb, xs, buy_lo > 0, sell_lo > 0)
     cost = _binary_costs(objective, low, up_buy, up_sell)
     te_weight = sum(t.weight for t in objective if isinstance(t, TrackingError))
     k = s.risk.G.shape[0] if te_weight else 0
-    exposure = EXPOSURE_SCALE * vars_.factors
-    epigraph = cp.Variable(k)  # >= exposure^2, in EXPOSURE_SCALE^2 units
-    scaled = OBJECTIVE_SCALE * cost @ x + te_weight * cp.sum(epigraph)
+    x = _binary_vars(low, up_buy, up_sell, width=2 * n + k)
+    c = np.r_[OBJECTIVE_SCALE * cost, np.full(k, te_weight)]
+    moves = np.r_[d_buys != 0, d_sells != 0]
+    program = _program(x, constraints, c, moves, (buy_lo > 0, sell_lo > 0))
+    exposure = EXPOSURE_SCALE * x.factors  # epigraph >= exposure^2, scaled
     size = sum(abs(t.weight * t.evaluate(low)) for t in objective)
     options = highs_options(time_limit_seconds, gap=MIP_GAP * size * OBJECTIVE_SCALE)
     # the first tangent planes: at the continuous point's exposures
     step = _continuous_step(targets, ladders, low, up_buy, up_sell)
-    points = [EXPOSURE_SCALE * s.risk.G @ (low.active + step)] if k else []
+    point = EXPOSURE_SCALE * s.risk.G @ (low.active + step)
     best: tuple[float, np.ndarray] | None = None
     stopped_at = ""
     for _ in range(OA_ROUNDS):
-        cuts = [epigraph >= cp.multiply(2 * p, exposure) - p**2 for p in points]
-        program = cp.Problem(cp.Minimize(scaled), rows + cuts)
-        try:
-            model_status, lower = _solve(program, options)
-        except (cp.error.SolverError, ValueError):  # cvxpy: ValueError on UNKNOWN
+        if k:
+            program = program.with_rows(*_tangents(exposure, point, 2 * n))
+        run = solve_program(program, options)
+        stopped_at = stopped_at or LIMIT_NAMES.get(run.status, "")
+        if run.values is None:  # infeasible bracket, or stopped before a solution
             break
-        stopped_at = stopped_at or LIMIT_NAMES.get(model_status, "")
-        if x.value is None:  # infeasible bracket, or stopped before a solution
-            break
-        chosen = np.round(x.value).astype(bool)
+        chosen = np.round(run.values[: 2 * n]).astype(bool)
         e = s.risk.G @ (low.active + _step(chosen, low, up_buy, up_sell))
         true = float(cost @ chosen + te_weight * (e @ e))
         if best is None or true < best[0]:
             best = (true, chosen)
-        gap = best[0] - lower / OBJECTIVE_SCALE  # the most a bracket choice gains
+        gap = best[0] - run.lower / OBJECTIVE_SCALE  # the most a bracket choice gains
         if not k or gap <= max(OA_TOLERANCE * abs(best[0]), 2 * MIP_GAP * size):
             break
-        points.append(EXPOSURE_SCALE * e)
+        point = EXPOSURE_SCALE * e
     if best is None:
         return MilpChoice(None, stopped_at)
     chosen = best[1]
@@ -224,59 +214,95 @@ def highs_options(time_limit_seconds: float | None, gap: float = 0.0) -> dict[st
     return options
 
 
-def _solve(problem: cp.Problem, options: dict[str, Any]) -> tuple[str, float]:
-    """Solve with HiGHS, load its solution if it has one.
+def _binary_vars(
+    low: Outcome, up_buy: Outcome, up_sell: Outcome, width: int
+) -> BinaryVars:
+    """Return the account's quantities as affine maps of the binaries.
 
-    Returns HiGHS's model status and its proven lower bound on the
-    program's objective (its MIP dual bound).
-
-    Goes through cvxpy's documented ``get_problem_data`` / ``solve_via_data``
-    / ``unpack_results`` steps, because ``problem.solve`` maps every HiGHS
-    limit to one ``user_limit`` status, and loads a point even when HiGHS
-    stopped before finding a feasible one.
+    Buys and sells move from the lower rungs by their step when a binary is
+    1; weights and cash follow from the accounting identity.
     """
-    data, chain, inverse = problem.get_problem_data(solver=MILP_SOLVER)
-    with _quiet_stdout():  # HiGHS prints a banner on first use
-        raw = chain.solve_via_data(problem, data, solver_opts=dict(options))
-    if int(raw["info"].primal_solution_status) == FEASIBLE:
-        with warnings.catch_warnings():  # a limit hit is said in the message
-            warnings.filterwarnings(
-                "ignore", message="Solution may be inaccurate", category=UserWarning
-            )
-            problem.unpack_results(raw, chain, inverse)
-    return str(raw["model_status"]), float(raw["info"].mip_dual_bound)
+    s, n = low.snapshot, low.snapshot.n_assets
+
+    def on(columns: np.ndarray, step: np.ndarray, base: np.ndarray) -> Affine:
+        rows = np.arange(len(columns))
+        M = sp.csr_array((step, (rows, columns)), (len(columns), width))
+        return Affine(M, np.asarray(base, dtype=float))
+
+    assets = np.arange(n)
+    buys = on(assets, up_buy.buys - low.buys, low.buys)
+    sells = on(n + assets, up_sell.sells - low.sells, low.sells)
+    lot_sales = on(n + s.lot_asset, up_sell.lot_sales - low.lot_sales, low.lot_sales)
+    weights, cash = after_trades(s, buys, sells)
+    active = weights - s.target
+    return BinaryVars(
+        snapshot=s,
+        active=active,
+        factors=s.risk.G @ active,
+        buys=buys,
+        lot_sales=lot_sales,
+        sells=sells,
+        traded=buys + sells,
+        weights=weights,
+        cash=cash,
+    )
 
 
-@contextmanager
-def _quiet_stdout() -> Iterator[None]:
-    """Send what native code writes to file descriptor 1 to /dev/null."""
-    sys.stdout.flush()
-    saved = os.dup(1)
+def _program(
+    x: BinaryVars,
+    constraints: Sequence[Constraint],
+    c: np.ndarray,
+    moves: np.ndarray,
+    trading: tuple[np.ndarray, np.ndarray],
+) -> Program:
+    """Return the program of cost ``c`` over the binaries and epigraph variables.
+
+    Rows: cash stays non-negative; each constraint's linear rows; with
+    ``NoBuyAndSell``, one side per asset, counting the trades the lower
+    rungs already make (``trading``: buying, selling per asset). A binary
+    that ``moves`` nothing is fixed at 0.
+    """
+    n, width = x.snapshot.n_assets, len(c)
+    buying, selling = trading
+    blocks = [x.cash >= 0]
+    upper = np.r_[moves.astype(float), np.full(width - 2 * n, np.inf)]
+    for constraint in constraints:
+        blocks += _linear_rows(constraint, x)
+        if isinstance(constraint, NoBuyAndSell):
+            both = sp.hstack([sp.eye(n), sp.eye(n), sp.csr_array((n, width - 2 * n))])
+            blocks.append(Rows("le", sp.csr_array(both), np.ones(n)))
+            upper[n : 2 * n][buying] = 0.0
+            upper[:n][selling] = 0.0
+    A = sp.csr_array(sp.vstack([widen(b.A, width) for b in blocks]))
+    b = np.concatenate([b.b for b in blocks])
+    is_eq = np.concatenate([np.full(len(b.b), b.kind == "eq") for b in blocks])
+    return Program(c, A, np.where(is_eq, b, -np.inf), b, upper, 2 * n)
+
+
+def _linear_rows(constraint: Constraint, x: BinaryVars) -> list[Rows]:
+    """Return a constraint's linear rows over the binaries (none if it has none)."""
     try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 1)
-            yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
+        built = constraint.build(x)
+    except MAP_ERRORS:  # no matrix form: the search that follows keeps it
+        return []
+    return [r for r in built if isinstance(r, Rows) and r.kind in ("le", "eq")]
 
 
-def _one_side(
-    xb: cp.Expression, xs: cp.Expression, buying: np.ndarray, selling: np.ndarray
-) -> list[cp.Constraint]:
-    """Never buy and sell one asset, counting trades the lower rungs already make."""
-    rows = [xb + xs <= 1]
-    if buying.any():
-        rows.append(xs[np.flatnonzero(buying)] == 0)
-    if selling.any():
-        rows.append(xb[np.flatnonzero(selling)] == 0)
-    return rows
+def _tangents(
+    exposure: Affine, point: np.ndarray, first_epigraph: int
+) -> tuple[sp.csr_array, np.ndarray]:
+    """Return the rows ``2 p_f e_f(v) - t_f <= p_f^2``.
 
-
-def _is_linear(constraint: cp.Constraint) -> bool:
-    """Whether a constraint is an affine (in)equality HiGHS can take."""
-    linear = (cp.constraints.Inequality, cp.constraints.Equality)
-    return isinstance(constraint, linear) and bool(constraint.expr.is_affine())
+    They bound each epigraph variable ``t_f`` below by the tangent of
+    ``e_f^2`` at ``p_f``.
+    """
+    k = len(point)
+    slope = sp.csr_array(exposure.M.multiply((2.0 * point)[:, None]))
+    width = slope.shape[1]
+    t = sp.csr_array(
+        (np.ones(k), (np.arange(k), first_epigraph + np.arange(k))), (k, width)
+    )
+    return sp.csr_array(slope - t), point**2 - 2.0 * point * exposure.c
 
 
 def _step(

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pytest
-from cvxpy.reductions.solvers.solving_chain import SolvingChain
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -420,26 +419,16 @@ class HighsCall:
 
 @pytest.fixture
 def highs_calls(monkeypatch):
-    """Record the options and the work of every HiGHS solve cvxpy makes."""
+    """Record the options and the work of every HiGHS solve of the program."""
     calls = []
-    original = SolvingChain.solve_via_data
+    original = milp.solve_program
 
-    def spy(self, problem, data, warm_start=False, verbose=False, solver_opts=None):
-        options = dict(solver_opts or {})
-        raw = original(self, problem, data, warm_start, verbose, solver_opts)
-        if self.solver.name() == "HIGHS":
-            info = raw["info"]
-            calls.append(
-                HighsCall(
-                    options,
-                    raw["model_status"],
-                    int(info.mip_node_count),
-                    int(info.simplex_iteration_count),
-                )
-            )
-        return raw
+    def spy(program, options):
+        run = original(program, options)
+        calls.append(HighsCall(dict(options), run.status, run.nodes, run.iterations))
+        return run
 
-    monkeypatch.setattr(SolvingChain, "solve_via_data", spy)
+    monkeypatch.setattr(milp, "solve_program", spy)
     return calls
 
 
@@ -497,6 +486,51 @@ def _busy_machine() -> Iterator[None]:
         for process in busy:
             process.kill()
             process.wait()
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_milp_choice_is_the_best_in_its_bracket(seed):
+    """Six assets, lot size 1, a small account, binding cash, turnover and
+    factor limits: every one of the 2^12 rung choices of the bracket is
+    enumerated with the true objective (factor risk included); the integer
+    program's choice is the best that keeps the linear limits."""
+    base = synthetic_market(6, n_factors=2, seed=seed)
+    market = Market(
+        as_of=base.as_of,
+        prices=base.prices.reset_index().assign(lot_size=1.0),
+        risk_model=base.risk_model,
+    )
+    targets = synthetic_targets(market, seed=seed)
+    acct = synthetic_account(market, targets, seed=seed, value=20_000.0)
+    constraints = [
+        MinCash(0.01),
+        MaxTurnover(0.05),
+        NoBuyAndSell(),
+        FactorBounds(pd.Series({"f00": 0.01})),
+    ]
+    snap = build_snapshot(acct, targets, market)
+    optimum = optimize(snap, OBJECTIVE, constraints, [], SolveOptions())
+    ladders = build_ladders(snap, optimum.mask, OBJECTIVE, fractional=False)
+    targets_shares = discrete.continuous_targets(ladders, optimum.answer)
+    chosen = milp.milp_rungs(ladders, targets_shares, OBJECTIVE, constraints)
+    assert not chosen.stopped_at
+    bracket = [ladders.buy.bracket(targets_shares[0])]
+    bracket.append(ladders.sell.bracket(targets_shares[1]))
+    best = np.inf
+    for bits in itertools.product((0, 1), repeat=2 * snap.n_assets):
+        up = np.array(bits, dtype=bool).reshape(2, -1)
+        buy = np.where(up[0], bracket[0][1], bracket[0][0])
+        sell = np.where(up[1], bracket[1][1], bracket[1][0])
+        o = ladders.outcome(buy, sell)
+        if o.cash >= -TOL and all(c.violation(o) <= TOL for c in constraints):
+            best = min(best, objective_value(OBJECTIVE, o))
+    if chosen.rungs is None:  # no choice in the bracket keeps every limit
+        assert best == np.inf
+        return
+    got = ladders.outcome(*chosen.rungs)
+    assert got.cash >= -TOL
+    assert all(c.violation(got) <= TOL for c in constraints)
+    assert objective_value(OBJECTIVE, got) <= best + 1e-9
 
 
 def test_milp_runs_without_wall_clock_limit_by_default(highs_calls):
