@@ -31,7 +31,6 @@ import scipy.sparse as sp
 
 from models.constraints import NoBuyAndSell
 from models.objective import TrackingError
-from models.snapshot import Snapshot
 from models.terms import (
     Constraint,
     Outcome,
@@ -41,7 +40,7 @@ from models.terms import (
 )
 from solver.orders.highs import Program, solve_program
 from solver.orders.ladders import Ladders
-from solver.program.affine import Affine, Quadratic, Rows, cone, widen
+from solver.program.affine import Affine, AffineQuantities, Quadratic, Rows, widen
 from solver.program.direct import MAP_ERRORS
 
 # Branch-and-bound nodes HiGHS may explore. Measured with one worker on 960
@@ -95,26 +94,12 @@ class MilpChoice:
 
 
 @dataclass
-class BinaryVars:
+class BinaryVars(AffineQuantities):
     """Quantities affine in ``v = [buy binaries; sell binaries; epigraph]``.
 
     Satisfies ``models.terms.ProgramVars`` for the linear constraints; a
-    cone is returned as rows (and dropped), a square or power raises.
+    cone's rows are dropped, a square or power raises.
     """
-
-    snapshot: Snapshot
-    active: Affine
-    factors: Affine
-    buys: Affine
-    lot_sales: Affine
-    sells: Affine
-    traded: Affine
-    weights: Affine
-    cash: Affine
-
-    def cone(self, limit: float, parts: Sequence[Affine]) -> Rows:
-        """Return ``|| [parts] ||_2 <= limit`` (not linear: left to the search)."""
-        return cone(limit, list(parts))
 
     def square(self, e: Affine, weights: np.ndarray) -> Quadratic:
         """Not linear: a constraint using it is left to the search."""

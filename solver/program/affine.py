@@ -16,11 +16,14 @@ with zero columns.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+
+from models.snapshot import Snapshot
 
 
 @dataclass(frozen=True)
@@ -215,6 +218,29 @@ def power_cones(epigraph: Affine, e: Affine, exponent: float) -> Rows:
     A = sp.csr_array(sp.vstack([row for block in blocks for row in block]))
     b = np.column_stack([epigraph.c, np.ones(n), e.c]).ravel()
     return Rows("pow", A, b, alpha=1.0 / exponent)
+
+
+@dataclass
+class AffineQuantities:
+    """An account's quantities as affine maps: the fields of ``ProgramVars``.
+
+    The matrix path and the integer program of rounding each add the
+    operations that are not affine (``square``, ``power``) their own way.
+    """
+
+    snapshot: Snapshot
+    active: Affine
+    factors: Affine
+    buys: Affine
+    lot_sales: Affine
+    sells: Affine
+    traded: Affine
+    weights: Affine
+    cash: Affine
+
+    def cone(self, limit: float, parts: Sequence[Affine]) -> Rows:
+        """Return ``|| [parts] ||_2 <= limit``."""
+        return cone(limit, list(parts))
 
 
 def widen_square(P: sp.csr_array, width: int) -> sp.csr_array:

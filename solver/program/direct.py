@@ -28,9 +28,9 @@ from models.terms import Constraint, Term, TradeMask
 from solver.errors import NoMatrixFormError
 from solver.program.affine import (
     Affine,
+    AffineQuantities,
     Quadratic,
     Rows,
-    cone,
     power_cones,
     weighted_squares,
     widen,
@@ -85,7 +85,7 @@ class _Rows:
 
 
 @dataclass
-class _Vars:
+class _Vars(AffineQuantities):
     """The account's quantities as affine expressions over ``v``.
 
     Satisfies ``models.terms.ProgramVars``: terms and constraints build
@@ -93,22 +93,9 @@ class _Vars:
     columns (``width`` grows) and their cone rows (``epigraphs``).
     """
 
-    snapshot: Snapshot
     layout: Layout
     width: int
-    active: Affine
-    factors: Affine
-    buys: Affine
-    lot_sales: Affine
-    sells: Affine
-    traded: Affine
-    weights: Affine
-    cash: Affine
     epigraphs: list[Rows] = field(default_factory=list)
-
-    def cone(self, limit: float, parts: Sequence[Affine]) -> Rows:
-        """Return ``|| [parts] ||_2 <= limit``."""
-        return cone(limit, list(parts))
 
     def square(self, e: Affine, weights: np.ndarray) -> Quadratic:
         """Return ``sum_i weights_i e_i^2``."""
