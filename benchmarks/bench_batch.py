@@ -22,7 +22,8 @@ shared by the forked workers instead of counting them in each), when the
 workers appear (end of the parent's load and checks) and when chunk parts
 are committed. The summary table it wrote gives the statuses and the
 per-account ``solve_seconds``. Run ``python benchmarks/bench_batch.py
-[--accounts 200 1000 2000] [--assets 500] [--workers 2]``.
+[--accounts 200 1000 2000] [--assets 500] [--workers 2] [--sides net]``
+(``--sides`` is passed to the command).
 """
 
 from __future__ import annotations
@@ -414,13 +415,19 @@ def run_cli(
 
 
 def bench(
-    root: Path, n_assets: int, n_accounts: int, lots: str, workers: int, timeout: float
+    root: Path,
+    n_assets: int,
+    n_accounts: int,
+    lots: str,
+    workers: int,
+    timeout: float,
+    extra: Sequence[str] = (),
 ) -> Run:
-    """Generate (or reuse) one batch and run it end to end."""
+    """Generate (or reuse) one batch and run it end to end (``extra``: more flags)."""
     in_dir, gen_seconds, cached = ensure_batch(root, n_assets, n_accounts, lots)
     lot_rows = int(json.loads((in_dir / "params.json").read_text())["lot_rows"])
     out_dir = in_dir.parent / f"{in_dir.name}-out"
-    wall, code, seen, stderr = run_cli(in_dir, out_dir, workers, timeout)
+    wall, code, seen, stderr = run_cli(in_dir, out_dir, workers, timeout, extra)
     summary_path = out_dir / "summary.parquet"
     summary = pd.read_parquet(summary_path) if summary_path.exists() else None
     trades_path = out_dir / "trades.parquet"
@@ -645,6 +652,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default="vectorised",
         help="lot generator: vectorised copy (default) or synthetic_account",
     )
+    parser.add_argument(
+        "--sides",
+        choices=("auto", "net", "exact"),
+        help="the batch's --sides (default: the command's own default)",
+    )
     add_run_flags(parser, timeout=720.0)
     return parser.parse_args(argv)
 
@@ -675,8 +687,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         if runs and runs[-1].wall > SLOW_RUN_SECONDS:
             skipped.append(k)
             continue
+        extra = ["--sides", args.sides] if args.sides else []
         run = bench(
-            args.data_dir, args.assets, k, args.lots, args.workers, args.timeout
+            args.data_dir, args.assets, k, args.lots, args.workers, args.timeout, extra
         )
         runs.append(run)
         print(
@@ -697,7 +710,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     print(
         f"`python -m solver.batch.cli batch IN --out OUT --workers {args.workers} "
-        f"--no-progress`; {N_FACTORS} factors, {N_MODELS} models over all "
+        f"--no-progress{' --sides ' + args.sides if args.sides else ''}`; "
+        f"{N_FACTORS} factors, {N_MODELS} models over all "
         f"{args.assets} assets, accounts "
         f"${VALUE_RANGE[0]:,.0f}-${VALUE_RANGE[1]:,.0f}, "
         f"{args.lots} lots; config: "

@@ -52,7 +52,7 @@ SUMMARY_FIELDS = (
 
 ROUNDING_METHODS = ("auto", "greedy", "milp", "nearest", "none")
 FORMULATIONS = ("auto", "cvxpy")
-SIDE_SEARCHES = ("auto", "exact")
+SIDE_SEARCHES = ("auto", "exact", "net")
 
 
 class Status(StrEnum):
@@ -113,10 +113,12 @@ class SolveOptions:
         Under ``NoBuyAndSell``, how each asset's side is chosen: ``"auto"``
         (at most three solves: both sides allowed, then the better of
         every asset on its net trade's side and the same with the assets
-        traded both ways held to sales) or ``"exact"`` (branch and bound
-        over the sides: the proven best, or a message with the gap left
-        after 2,000 solves). The summary's ``objective_bound`` is the
-        both-sides optimum, a lower bound.
+        traded both ways held to sales), ``"net"`` (at most two: the net
+        trade's side only, relax-fix-resolve; faster, never better than
+        ``"auto"``) or ``"exact"`` (branch and bound over the sides: the
+        proven best, or a message with the gap left after 2,000 solves).
+        The summary's ``objective_bound`` is the both-sides optimum, a
+        lower bound.
     buy_any : bool
         Let the program buy any asset with a price and a row in the risk
         model, not only held or targeted ones: a harvested loss can be

@@ -62,8 +62,8 @@ SETTING_HELP = {
     "min_cash": "cash floor after trades and costs, a fraction of V in [0, 1]",
     "solver": "first solver, an installed cvxpy solver",
     "rounding": "how continuous trades become whole shares and lots",
-    "sides": "under no_buy_and_sell: auto (3 solves at most) or exact (branch and "
-    "bound)",
+    "sides": "under no_buy_and_sell: auto (3 solves at most), net (2 at most: "
+    "relax-fix-resolve, faster) or exact (branch and bound)",
     "time_limit_seconds": "time limit of each solve, seconds; a limited answer "
     "says so in its message",
 }
@@ -94,7 +94,7 @@ class RunConfig:
     wash_sale: bool = True
     solver: str = "CLARABEL"
     rounding: str = "auto"
-    sides: str = "auto"  # under no_buy_and_sell: "auto" or "exact"
+    sides: str = "auto"  # under no_buy_and_sell: "auto", "net" or "exact"
     buy_any: bool = False  # buy any priced, risk-modelled asset (substitutes)
     time_limit_seconds: float | None = None
     elastic: bool = False  # relax soft limits of infeasible accounts (relaxed)

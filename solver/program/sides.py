@@ -41,8 +41,9 @@ def one_side_each(
     net trade (relax-fix-resolve, Moehle et al., "Tax-aware portfolio
     construction via convex optimization", 2021), and the same with the
     assets traded both ways held to sales, which harvests the losses the
-    net side gives up. The better is the answer under ``sides="auto"``.
-    Under ``"exact"`` a branch and bound over the sides of the assets traded
+    net side gives up. The better is the answer under ``sides="auto"``;
+    ``"net"`` solves the second only when the first is infeasible. Under
+    ``"exact"`` a branch and bound over the sides of the assets traded
     both ways follows (``SideSearch.branch``). ``value`` is the weighted
     objective. Returns None when no one-sided answer is feasible.
     """
@@ -54,7 +55,8 @@ def one_side_each(
     search = SideSearch(snapshot, solve, value)
     net = fix_sides(snapshot, first.answer)
     search.consider(first.mask & net)
-    search.consider(first.mask & sell_side(net, snapshot, conflict))
+    if sides != "net" or search.best is None:
+        search.consider(first.mask & sell_side(net, snapshot, conflict))
     note = search.branch(first, bound) if sides == "exact" else ""
     if search.best is None:
         return None

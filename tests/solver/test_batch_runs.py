@@ -501,3 +501,18 @@ def test_stale_output_error_for_python_callers(small_batch, tmp_path):
         small_batch / "in", out, config=other, workers=1, restart=True
     )
     assert again.solved_now == 4
+
+
+def test_net_side_rule_is_a_batch_setting_and_never_beats_auto(small_batch, tmp_path):
+    """``--sides net`` (relax-fix-resolve): every account solved, none with a
+    lower objective than the default run's, and the setting recorded."""
+    out = tmp_path / "net"
+    assert main([*_cli(small_batch / "in", "--out", out), "--sides", "net"]) == 0
+    net = pd.read_parquet(out / "summary.parquet").set_index("account_id")
+    auto = pd.read_parquet(small_batch / "ref" / "summary.parquet")
+    auto = auto.set_index("account_id").loc[net.index]
+    assert (net["status"] == "optimal").all()
+    assert (net["objective_continuous"] >= auto["objective_continuous"] - 1e-9).all()
+    bounds = net["objective_bound"] - auto["objective_bound"]
+    assert bounds.abs().max() < 1e-9  # the same relaxed program
+    assert json.loads((out / "manifest.json").read_text())["settings"]["sides"] == "net"

@@ -284,3 +284,31 @@ def test_an_untraded_asset_takes_the_side_its_solver_values_lean_to():
     assert mask.can_sell.tolist() == [
         not can_buy for can_buy in np.array([False, True, False])[s.lot_asset]
     ]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_net_sides_are_relax_fix_resolve(seed, monkeypatch):
+    """``net``: one re-solve, each asset on its net trade's side; never
+    better than ``auto``, and equal to the oracle's relax-fix-resolve when
+    every asset's net trade is clear of zero (then no tie rule applies)."""
+    case = tiny_case(seed)
+    oracle = Oracle(case)
+    oracle.solve(None)
+    net = oracle.buys.value - oracle.holdings @ oracle.sales.value
+    considered = []
+    original = sides.SideSearch.consider
+
+    def counted(self, mask):
+        considered.append(mask)
+        return original(self, mask)
+
+    monkeypatch.setattr(sides.SideSearch, "consider", counted)
+    fast = case.rebalance("net")
+    assert len(considered) == 1  # each of these cases trades an asset both ways
+    auto = case.rebalance("auto")
+    assert fast["objective_continuous"] >= auto["objective_continuous"] - SAME
+    assert fast["objective_bound"] == pytest.approx(auto["objective_bound"], abs=SAME)
+    if np.abs(net).min() > 1e-6:
+        assert fast["objective_continuous"] == pytest.approx(
+            oracle.net_rule(), abs=SAME
+        )
