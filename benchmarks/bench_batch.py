@@ -22,8 +22,9 @@ shared by the forked workers instead of counting them in each), when the
 workers appear (end of the parent's load and checks) and when chunk parts
 are committed. The summary table it wrote gives the statuses and the
 per-account ``solve_seconds``. Run ``python benchmarks/bench_batch.py
-[--accounts 200 1000 2000] [--assets 500] [--workers 2] [--sides net]``
-(``--sides`` is passed to the command).
+[--accounts 200 1000 2000] [--assets 500] [--workers 2] [--sides net]
+[--rounding greedy]`` (``--sides`` and ``--rounding`` are passed to the
+command).
 """
 
 from __future__ import annotations
@@ -657,8 +658,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         choices=("auto", "net", "exact"),
         help="the batch's --sides (default: the command's own default)",
     )
+    parser.add_argument(
+        "--rounding",
+        choices=("auto", "greedy", "milp", "nearest"),
+        help="the batch's --rounding (default: the command's own default)",
+    )
     add_run_flags(parser, timeout=720.0)
     return parser.parse_args(argv)
+
+
+def flags(args: argparse.Namespace) -> list[str]:
+    """Return the command's flags chosen here (``--sides``, ``--rounding``)."""
+    chosen = (("sides", args.sides), ("rounding", args.rounding))
+    return [f"--{name}={value}" for name, value in chosen if value]
 
 
 def add_run_flags(parser: argparse.ArgumentParser, *, timeout: float) -> None:
@@ -687,9 +699,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         if runs and runs[-1].wall > SLOW_RUN_SECONDS:
             skipped.append(k)
             continue
-        extra = ["--sides", args.sides] if args.sides else []
         run = bench(
-            args.data_dir, args.assets, k, args.lots, args.workers, args.timeout, extra
+            args.data_dir,
+            args.assets,
+            k,
+            args.lots,
+            args.workers,
+            args.timeout,
+            flags(args),
         )
         runs.append(run)
         print(
@@ -710,13 +727,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     print(
         f"`python -m solver.batch.cli batch IN --out OUT --workers {args.workers} "
-        f"--no-progress{' --sides ' + args.sides if args.sides else ''}`; "
+        f"--no-progress{''.join(' ' + flag for flag in flags(args))}`; "
         f"{N_FACTORS} factors, {N_MODELS} models over all "
         f"{args.assets} assets, accounts "
         f"${VALUE_RANGE[0]:,.0f}-${VALUE_RANGE[1]:,.0f}, "
         f"{args.lots} lots; config: "
         + ", ".join(CONFIG.strip().splitlines())
-        + " (defaults: NoBuyAndSell, wash-sale rule, rounding auto)"
+        + " (otherwise the command's defaults: NoBuyAndSell, wash-sale rule,"
+        " rounding auto, sides auto)"
     )
     print()
     print("## Throughput and memory")
