@@ -50,7 +50,10 @@ from solver.result import ANSWERED, SUMMARY_FIELDS, Status, empty_trades
 
 logger = logging.getLogger(__name__)
 SHARDS = ".shards"  # the lots split by account; removed after the run
-MAX_CHUNK = 25  # accounts per task: steady progress, overhead amortised
+# Accounts per task: steady progress, overhead amortised. Each chunk costs
+# the parent about 27 ms to commit (two Parquet parts, fsync): at 25 it took
+# 5.0-5.1% of a core on 10,000 accounts of 50 assets, at 50 3.7%.
+MAX_CHUNK = 50
 IN_FLIGHT_PER_WORKER = 3  # chunks submitted ahead, bounding memory
 ChunkResult = tuple[pd.DataFrame, pd.DataFrame]  # summary and trades rows
 Submit = Callable[[list[Job]], Future[ChunkResult]]
