@@ -53,6 +53,7 @@ from bench_orders import version  # benchmarks/ runs as scripts
 
 from models.market import Market
 from models.synthetic import synthetic_account, synthetic_market, synthetic_targets
+from solver.result import ROUNDING_METHODS, SIDE_SEARCHES
 
 REPO = Path(__file__).resolve().parent.parent
 N_FACTORS = 20
@@ -655,12 +656,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--sides",
-        choices=("auto", "net", "exact"),
+        choices=SIDE_SEARCHES,
         help="the batch's --sides (default: the command's own default)",
     )
     parser.add_argument(
         "--rounding",
-        choices=("auto", "greedy", "milp", "nearest"),
+        choices=ROUNDING_METHODS,
         help="the batch's --rounding (default: the command's own default)",
     )
     add_run_flags(parser, timeout=720.0)
