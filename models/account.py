@@ -119,8 +119,8 @@ def check_tax_rate(rate: float, field: str, *, account_id: str | None = None) ->
 def _clean_lots(lots: pd.DataFrame, account_id: str) -> pd.DataFrame:
     """Return the lots with canonical dtypes, or raise on the first bad value.
 
-    Works on the columns' arrays and builds the table once: this runs for
-    every account of a batch.
+    Works on the columns' arrays and builds the table once, from all its
+    columns: this runs for every account of a batch.
     """
     require_columns(lots, LOT_COLUMNS, table="lots", account_id=account_id)
     given = {field: lots[field].to_numpy() for field in LOT_COLUMNS}
@@ -150,16 +150,16 @@ def _clean_lots(lots: pd.DataFrame, account_id: str) -> pd.DataFrame:
                 field=field,
             )
 
-    table = pd.DataFrame({"asset": assets, "lot_id": ids})
+    columns: dict[str, np.ndarray] = {"asset": assets, "lot_id": ids}
     for field in ("quantity", "cost_basis"):
         values = pd.to_numeric(given[field], errors="coerce").astype(float)
         bad = ~np.isfinite(values) | (values < 0)
         refuse(field, bad, "must be a finite number >= 0, got {!r}")
-        table[field] = values
+        columns[field] = values
     acquired = parse_dates(lots["acquired"])
     refuse("acquired", acquired.isna().to_numpy(), "not a date: {!r}")
-    table["acquired"] = acquired.dt.normalize().to_numpy()
-    return table
+    columns["acquired"] = acquired.dt.normalize().to_numpy()
+    return pd.DataFrame(columns)
 
 
 def _identifiers(

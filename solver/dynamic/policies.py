@@ -28,6 +28,7 @@ from models import (
     TrackingError,
     WashSaleRule,
 )
+from models.errors import InputError
 from models.lots import Lot
 from models.snapshot import CASH
 from models.tax import lot_tax_rates
@@ -257,18 +258,24 @@ class OptimizerPolicy:
         if result.status not in (Status.OPTIMAL, Status.OPTIMAL_INACCURATE):
             return None
         trades = result.trades
-        bought = trades[trades["side"] == "buy"].groupby("asset")["quantity"].sum()
-        buys = bought.reindex(day.assets, fill_value=0.0).to_numpy(float)
-        sold = trades[trades["side"] == "sell"]
-        if self.tax_aware:
-            sells = dict(
-                zip(sold["lot_id"], sold["quantity"].astype(float), strict=True)
+        side = trades["side"].to_numpy()
+        quantity = trades["quantity"].to_numpy(float)
+        # every traded asset has a price, so it is one of the day's assets
+        where = day.assets.get_indexer(pd.Index(trades["asset"]))
+        bought, sold = side == "buy", side == "sell"
+
+        def per_asset(rows: np.ndarray) -> np.ndarray:
+            shares: np.ndarray = np.bincount(
+                where[rows], weights=quantity[rows], minlength=len(day.assets)
             )
+            return shares
+
+        if self.tax_aware:
+            lot_ids = trades["lot_id"].to_numpy()[sold]
+            sells = dict(zip(lot_ids, quantity[sold], strict=True))
         else:
-            per_asset = sold.groupby("asset")["quantity"].sum()
-            shares = per_asset.reindex(day.assets, fill_value=0.0).to_numpy(float)
-            sells = fifo_sells(day.ledger, day.assets, shares)
-        orders = Orders(buys, sells)
+            sells = fifo_sells(day.ledger, day.assets, per_asset(sold))
+        orders = Orders(per_asset(bought), sells)
         return None if orders.empty else orders
 
     def objective(self) -> tuple[Term, ...]:
@@ -315,8 +322,15 @@ class OptimizerPolicy:
         self, day: Day, gradient: np.ndarray, lots: list[Lot]
     ) -> np.ndarray:
         """Return the objective's slope at zero of selling each lot."""
-        position = {asset: k for k, asset in enumerate(day.assets)}
-        where = np.array([position[lot.asset] for lot in lots])
+        where = day.assets.get_indexer(pd.Index([lot.asset for lot in lots]))
+        if (where < 0).any():
+            unknown = lots[int(np.argmax(where < 0))]
+            raise InputError(
+                "held, but not one of the day's assets",
+                asset=unknown.asset,
+                lot_id=unknown.lot_id,
+                field="asset",
+            )
         costs = np.full(len(lots), self.trade_aversion * day.cost_bps / 1e4)
         if self.tax_aware:
             basis = np.array([lot.cost_basis for lot in lots])

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.errors import InputError
 from models.history import synthetic_prices
 from solver.dynamic.ledger import Ledger
 from solver.dynamic.policies import Day, OptimizerPolicy, Risk, fifo_sells
@@ -128,6 +129,15 @@ def test_tax_blind_optimizer_sells_first_in_first_out_and_tax_aware_by_tax():
     assert sum(blind.sells.values()) == pytest.approx(
         sum(aware.sells.values()), rel=0.2
     )
+
+
+def test_a_held_asset_outside_the_days_assets_is_an_error_not_dropped():
+    ledger = Ledger(20_000.0)
+    ledger.buy(pd.Timestamp("2025-01-02"), "A", 60, 50.0)
+    ledger.buy(pd.Timestamp("2025-01-02"), "C", 10, 50.0)  # no price on the day
+    with pytest.raises(InputError) as error:
+        OptimizerPolicy(100.0).decide(_day_with_two_lots(ledger))
+    assert error.value.asset == "C"
 
 
 def test_fifo_sells_take_the_oldest_lots_first():
