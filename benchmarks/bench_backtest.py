@@ -38,8 +38,8 @@ import numpy as np
 import pandas as pd
 
 from models.history import sp500_prices
+from solver.dynamic import OptimizerPolicy
 from solver.dynamic.policies import (
-    OptimizerPolicy,
     Policy,
     band_policy,
     calendar_policy,

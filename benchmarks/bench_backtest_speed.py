@@ -32,7 +32,7 @@ OPTIMIZERS = ("optimizer daily",)
 
 def policies(names: Sequence[str]) -> list[object]:
     """Return the policies of ``names`` with this checkout's (or REF's) code."""
-    from solver.dynamic.policies import (
+    from solver.dynamic import (
         OptimizerPolicy,
         band_policy,
         calendar_policy,
@@ -114,7 +114,7 @@ def decision_overhead(end: str) -> tuple[int, float, float]:
 
     import solver.program.solve as solve
     from models.history import sp500_prices
-    from solver.dynamic.policies import OptimizerPolicy
+    from solver.dynamic import OptimizerPolicy
     from solver.dynamic.simulation import BacktestConfig, backtest
 
     bare: list[float] = []

@@ -7,7 +7,7 @@ otherwise; ``universe`` orders the assets and ``lot_ids`` the lots.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -132,29 +132,89 @@ def build_snapshot(
             asset=str(unknown[0]),
             field="price",
         )
-    shared = _on_universe(market, universe, aid)
+    parts = AccountParts(
+        account_id=aid,
+        cash=account.cash,
+        cash_flow=account.cash_flow,
+        lots=lots,
+        recent_trades=_recent(account, market.as_of),
+        tax_rates=(account.tax_rate_short, account.tax_rate_long),
+        taxable=account.taxable,
+    )
+    return assemble_snapshot(
+        parts,
+        as_of=market.as_of,
+        universe=universe,
+        shared=on_universe(market, universe, aid),
+        target=align(
+            risky_targets, universe, field="weight", account_id=aid, default=0.0
+        ),
+        target_cash=target_cash,
+    )
+
+
+@dataclass(frozen=True)
+class AccountParts:
+    """What a snapshot reads of an account, checked.
+
+    ``lots`` are clean (``Account.lots``), each held (quantity > 0) and
+    priced; ``recent_trades`` are clean and dated up to the trade date.
+    """
+
+    account_id: str
+    cash: float
+    cash_flow: float
+    lots: pd.DataFrame
+    recent_trades: pd.DataFrame | None
+    tax_rates: tuple[float, float]  # short-term, long-term
+    taxable: bool
+
+
+def assemble_snapshot(
+    parts: AccountParts,
+    *,
+    as_of: pd.Timestamp,
+    universe: pd.Index,
+    shared: Universe,
+    target: np.ndarray,
+    target_cash: float,
+) -> Snapshot:
+    """Return the snapshot of checked parts: the arrays the program reads.
+
+    ``shared`` holds the universe's checked prices and risk, ``target`` the
+    risky target weights aligned to ``universe``. :func:`build_snapshot`
+    checks an account's input and calls this; a backtest, whose ledger
+    keeps its lots clean, calls it directly.
+    """
+    aid, lots, cash, cash_flow = (
+        parts.account_id,
+        parts.lots,
+        parts.cash,
+        parts.cash_flow,
+    )
+    taxable = parts.taxable
     numbers = shared.numbers
     prices = numbers["price"]
-    late = lots["acquired"] > market.as_of
+    late = lots["acquired"] > as_of
     if late.any():
         row = lots[late].iloc[0]
         raise InputError(
-            f"acquired {row['acquired'].date()} is after as_of {market.as_of.date()}",
+            f"acquired {row['acquired'].date()} is after as_of {as_of.date()}",
             account_id=aid,
             asset=str(row["asset"]),
             lot_id=str(row["lot_id"]),
             field="acquired",
         )
-    lot_asset = universe.get_indexer(lots["asset"])
+    lot_asset = universe.get_indexer(pd.Index(lots["asset"]))
     lot_price = prices[lot_asset]
     quantity = lots["quantity"].to_numpy(dtype=float)
     lot_market_value = quantity * lot_price
     holdings_value = float(lot_market_value.sum())
-    value = account.cash + account.cash_flow + holdings_value
-    if value <= 0 and account.cash_flow < 0:
+    value = cash + cash_flow + holdings_value
+    if value <= 0 and cash_flow < 0:
         raise InputError(
-            f"withdrawal of {-account.cash_flow:,.2f} is not less than the "
-            f"account's cash and holdings, {account.cash + holdings_value:,.2f}",
+            f"withdrawal of {-cash_flow:,.2f} is not less than the "
+            f"account's cash and holdings, {cash + holdings_value:,.2f}",
             account_id=aid,
             field="cash_flow",
         )
@@ -168,21 +228,20 @@ def build_snapshot(
         (np.ones(len(lots)), (lot_asset, np.arange(len(lots)))),
         shape=(len(universe), len(lots)),
     )
-    long_term = is_long_term(lots["acquired"], market.as_of)
+    long_term = is_long_term(lots["acquired"], as_of)
     adv = numbers["adv"]
     with np.errstate(divide="ignore", invalid="ignore"):
         impact = numbers["volatility"] * np.sqrt(value / (adv * prices))
+    tax_rate_short, tax_rate_long = parts.tax_rates
     return Snapshot(
         account_id=aid,
-        as_of=market.as_of,
+        as_of=as_of,
         universe=universe,
         value=value,
-        cash=(account.cash + account.cash_flow) / value,  # < 0: a withdrawal to raise
+        cash=(cash + cash_flow) / value,  # < 0: a withdrawal to raise
         prices=prices,
         current=holdings @ lot_market_value / value,
-        target=align(
-            risky_targets, universe, field="weight", account_id=aid, default=0.0
-        ),
+        target=target,
         target_cash=target_cash,
         cost_rate=numbers["cost_bps"] / 1e4,
         lot_size=numbers["lot_size"],
@@ -198,29 +257,35 @@ def build_snapshot(
         lot_long_term=long_term,
         lot_tax_rate=lot_tax_rates(
             long_term,
-            tax_rate_short=account.tax_rate_short,
-            tax_rate_long=account.tax_rate_long,
+            tax_rate_short=tax_rate_short,
+            tax_rate_long=tax_rate_long,
         )
-        * account.taxable,  # no tax, and no tax loss, in a tax-advantaged account
+        * taxable,  # no tax, and no tax loss, in a tax-advantaged account
         holdings=holdings,
-        recent_trades=_recent(account, market.as_of),
-        deposit=max(account.cash_flow, 0.0) / value,
-        withdrawal=max(-account.cash_flow, 0.0) / value,
-        taxable=account.taxable,
-        tax_drag=numbers["tax_drag"] * account.taxable,
+        recent_trades=parts.recent_trades,
+        deposit=max(cash_flow, 0.0) / value,
+        withdrawal=max(-cash_flow, 0.0) / value,
+        taxable=taxable,
+        tax_drag=numbers["tax_drag"] * taxable,
     )
 
 
 @dataclass(frozen=True)
-class _Universe:
+class Universe:
     """What every account on one universe shares: checked prices, sectors, risk."""
 
     numbers: dict[str, np.ndarray]
     sector: pd.Series
     risk: RiskRoot
 
+    def at_prices(self, prices: np.ndarray) -> Universe:
+        """Return the same numbers and risk at new prices (finite, > 0)."""
+        if not (np.isfinite(prices).all() and (prices > 0).all()):
+            raise InputError("prices must be finite and > 0", field="price")
+        return replace(self, numbers={**self.numbers, "price": prices})
 
-def _on_universe(market: Market, universe: pd.Index, account_id: str) -> _Universe:
+
+def on_universe(market: Market, universe: pd.Index, account_id: str) -> Universe:
     """Return the market's numbers on ``universe``, computed once per universe.
 
     Accounts of one model hold the same assets, so a batch mostly rebuilds
@@ -228,7 +293,7 @@ def _on_universe(market: Market, universe: pd.Index, account_id: str) -> _Univer
     again, naming each account). The arrays are read-only: they are shared.
     """
     key = tuple(universe)
-    shared: _Universe | None = market.cache.get(key)
+    shared: Universe | None = market.cache.get(key)
     if shared is not None:
         return shared
     table = market.prices.loc[universe]
@@ -237,7 +302,7 @@ def _on_universe(market: Market, universe: pd.Index, account_id: str) -> _Univer
     warn_if_implausible(risk.volatility(), universe, account_id)
     for array in (*numbers.values(), risk.G, risk.d):
         array.flags.writeable = False
-    shared = _Universe(
+    shared = Universe(
         numbers=numbers,
         sector=table["sector"]
         if "sector" in table

@@ -102,6 +102,49 @@ def rebalance(
         firing = trigger.check(Drift.of(snapshot, last_rebalance))
         if not firing.fired:
             return _no_trade(snapshot, firing.reason, objective, start)
+    return _solve(
+        snapshot,
+        objective,
+        plain,
+        rules,
+        options,
+        fractional=account.fractional_shares,
+        start=start,
+    )
+
+
+def solve_snapshot(
+    snapshot: Snapshot,
+    objective: Sequence[Term],
+    constraints: Sequence[Constraint | TradeRule],
+    options: SolveOptions,
+    *,
+    fractional: bool,
+) -> RebalanceResult:
+    """Solve an account already checked into a snapshot, as :func:`rebalance` does.
+
+    For callers that keep an account's data clean themselves (the
+    backtest's ledger); ``fractional`` is ``Account.fractional_shares``.
+    """
+    start = time.perf_counter()
+    objective = check_objective(objective, snapshot.account_id)
+    plain, rules = split_constraints(constraints, snapshot.account_id)
+    return _solve(
+        snapshot, objective, plain, rules, options, fractional=fractional, start=start
+    )
+
+
+def _solve(
+    snapshot: Snapshot,
+    objective: Sequence[Term],
+    plain: Sequence[Constraint],
+    rules: Sequence[TradeRule],
+    options: SolveOptions,
+    *,
+    fractional: bool,
+    start: float,
+) -> RebalanceResult:
+    """Optimize and finish; infeasible or failed programs become results."""
     try:
         optimum = optimize(snapshot, objective, plain, rules, options)
     except InfeasibleError as exc:
@@ -121,7 +164,7 @@ def rebalance(
         plain,
         rules,
         options,
-        fractional=account.fractional_shares,
+        fractional=fractional,
         start=start,
     )
 

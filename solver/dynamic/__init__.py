@@ -1,8 +1,8 @@
 """Rebalancing through time: a tax-lot ledger, policies and the backtest."""
 
 from solver.dynamic.ledger import Ledger
+from solver.dynamic.optimizer import OptimizerPolicy
 from solver.dynamic.policies import (
-    OptimizerPolicy,
     band_policy,
     calendar_policy,
     tracking_error_policy,

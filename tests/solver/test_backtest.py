@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from models.history import sp500_prices, synthetic_prices
+from solver.dynamic import OptimizerPolicy
 from solver.dynamic.policies import (
-    OptimizerPolicy,
     band_policy,
     calendar_policy,
     tracking_error_policy,

@@ -1,15 +1,18 @@
 """The optimizer policy: its zero-trade test against the solver, aversion, FIFO."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from models import Account, Market
 from models.errors import InputError
 from models.history import synthetic_prices
+from models.snapshot import CASH, build_snapshot
 from solver.dynamic.ledger import Ledger
-from solver.dynamic.policies import Day, OptimizerPolicy, Risk, fifo_sells
+from solver.dynamic.optimizer import OptimizerPolicy
+from solver.dynamic.policies import Day, Risk, fifo_sells
 from solver.dynamic.simulation import BacktestConfig, backtest, compare
 
 LOOKBACK = 40
@@ -92,6 +95,67 @@ def test_more_trade_aversion_trades_less():
     table = compare(prices, _equal(prices), policies, config)
     assert table["turnover_per_year"].is_monotonic_decreasing
     assert table["tracking_error"].is_monotonic_increasing
+
+
+@dataclass(frozen=True)
+class ThroughAccounts(OptimizerPolicy):
+    """Solves from the Account and Market ``rebalance`` would check; records both."""
+
+    seen: list = field(default_factory=list)
+
+    def _snapshot(self, day):
+        recent = day.ledger.recent_trades(day.date)
+        account = Account(
+            "backtest",
+            day.ledger.cash,
+            day.ledger.lots(),
+            recent_trades=recent if len(recent) else None,
+            tax_rate_short=day.ledger.tax_rate_short,
+            tax_rate_long=day.ledger.tax_rate_long,
+        )
+        targets = pd.Series(day.target, index=day.assets)
+        targets[CASH] = 1.0 - day.target.sum()
+        prices = pd.DataFrame(
+            {"asset": day.assets, "price": day.prices, "cost_bps": day.cost_bps}
+        )
+        market = Market(as_of=day.date, prices=prices, risk_model=day.risk.model)
+        checked = build_snapshot(account, targets, market)
+        self.seen.append((OptimizerPolicy._snapshot(self, day), checked))
+        return checked
+
+
+def _assert_same(a, b):
+    """Every field of two snapshots equal, exactly."""
+    for name in (f.name for f in fields(a)):
+        x, y = getattr(a, name), getattr(b, name)
+        if isinstance(x, pd.DataFrame):
+            pd.testing.assert_frame_equal(x, y, check_exact=True)
+        elif isinstance(x, pd.Series):
+            pd.testing.assert_series_equal(x, y, check_exact=True)
+        elif isinstance(x, pd.Index):
+            pd.testing.assert_index_equal(x, y, exact=True)
+        elif hasattr(x, "G"):  # the risk root
+            for part in ("G", "d", "loadings"):
+                np.testing.assert_array_equal(getattr(x, part), getattr(y, part))
+        elif hasattr(x, "toarray"):
+            np.testing.assert_array_equal(x.toarray(), y.toarray())
+        else:
+            np.testing.assert_array_equal(x, y, err_msg=name)
+
+
+def test_the_policys_snapshot_is_the_one_rebalance_checks_from_an_account():
+    prices = _prices(n_days=200, seed=3)
+    target = pd.Series([0.3, 0.3, 0.35, 0.0], index=prices.columns)  # 5% cash
+    config = BacktestConfig(risk_lookback=LOOKBACK)
+    policy = ThroughAccounts(100.0, trade_aversion=30.0)
+    checked = backtest(prices, target, policy, config)
+    fast = backtest(prices, target, OptimizerPolicy(100.0, trade_aversion=30.0), config)
+    assert len(policy.seen) > 20
+    assert any(mine.recent_trades is not None for mine, _ in policy.seen)
+    assert any(len(reference.lots) > 4 for _, reference in policy.seen)
+    for mine, reference in policy.seen:
+        _assert_same(mine, reference)
+    np.testing.assert_array_equal(fast.daily.to_numpy(), checked.daily.to_numpy())
 
 
 def _day_with_two_lots(ledger):
