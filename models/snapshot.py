@@ -195,9 +195,10 @@ def assemble_snapshot(
     taxable = parts.taxable
     numbers = shared.numbers
     prices = numbers["price"]
-    late = lots["acquired"] > as_of
+    acquired = lots["acquired"].to_numpy()
+    late = acquired > as_of.to_datetime64()
     if late.any():
-        row = lots[late].iloc[0]
+        row = lots.iloc[int(np.argmax(late))]
         raise InputError(
             f"acquired {row['acquired'].date()} is after as_of {as_of.date()}",
             account_id=aid,

@@ -29,7 +29,7 @@ import pandas as pd
 from models.errors import InputError
 from models.lots import Lot, Realization
 from models.tax import annual_tax
-from solver.dynamic.tables import Trade, lot_table, trade_table
+from solver.dynamic.tables import TRADE_COLUMNS, Trade, lot_table, trade_table
 from solver.dynamic.tax_rules import (
     Booked,
     check_trade,
@@ -258,10 +258,16 @@ class Ledger:
             values.append(lot.quantity * price)
         return sum(values) + self.cash - self.tax_owed
 
-    def recent_trades(self, date: pd.Timestamp, days: int = 30) -> pd.DataFrame:
+    def recent_trades(
+        self,
+        date: pd.Timestamp,
+        days: int = 30,
+        columns: tuple[str, ...] = TRADE_COLUMNS,
+    ) -> pd.DataFrame:
         """Return the trades dated in ``[date - days, date]``, oldest first.
 
-        ``realized_gain`` is the gain before wash sales, NaN for buys.
+        ``columns`` of :data:`TRADE_COLUMNS`; ``realized_gain`` is the gain
+        before wash sales, NaN for buys.
         """
         day = self._day(date, trade=False)
         start = day - pd.Timedelta(days=days)
@@ -269,7 +275,7 @@ class Ledger:
         while first and self._trades[first - 1][1] >= start:
             first -= 1  # trades are in date order: read only the window
         rows = [trade for trade in self._trades[first:] if trade[1] <= day]
-        return trade_table(rows)
+        return trade_table(rows, columns)
 
     def settle_year(self, year: int) -> float:
         """Tax a calendar year's allowed gains and losses, and debit cash.

@@ -207,7 +207,7 @@ class OptimizerPolicy:
         """
         ledger = day.ledger
         lots = ledger.lots()
-        if not (lots["quantity"] > 0).all():
+        if not (lots["quantity"].to_numpy() > 0).all():
             lots = lots[lots["quantity"] > 0].reset_index(drop=True)
         held = lots["asset"].to_numpy(dtype=object)
         risky = day.assets[day.target > 0].to_numpy(dtype=object)
@@ -220,7 +220,7 @@ class OptimizerPolicy:
                 asset=str(universe[int(np.argmax(where < 0))]),
                 field="price",
             )
-        recent = ledger.recent_trades(day.date)[[*RECENT_TRADE_COLUMNS, GAIN]]
+        recent = ledger.recent_trades(day.date, columns=(*RECENT_TRADE_COLUMNS, GAIN))
         cash_target = 1.0 - float(day.target.sum())
         parts = AccountParts(
             account_id=ACCOUNT,
