@@ -224,11 +224,8 @@ class Ledger:
 
     def fifo(self, asset: str | None = None) -> list[Lot]:
         """Return the open lots (of ``asset``, or all), first in first out."""
-        if asset is None:
-            lots = list(self._lots.values())
-        else:
-            lots = [self._lots[i] for i in self._of_asset.get(asset, ())]
-        return sorted(lots, key=lambda x: self._fifo[x.lot_id])
+        ids = self._lots if asset is None else self._of_asset.get(asset, ())
+        return [self._lots[i] for i in sorted(ids, key=self._fifo.__getitem__)]
 
     def shares(self) -> dict[str, float]:
         """Return the shares held per asset."""
@@ -358,17 +355,17 @@ class Ledger:
     def _wash_with_earlier_buys(self, index: int, purchase: int) -> None:
         """Match a loss sale with held shares bought in the window before it."""
         sale = self.realizations[index]
-        start = sale.date - self._window
+        start = (sale.date - self._window).value
         candidates = []
         # lots that are not replacements are opened in date order: newest first
         for lot_id in reversed(self._of_asset.get(sale.asset, {})):
             if lot_id in self._replacements:
                 continue
-            lot = self._lots[lot_id]
-            if lot.acquired < start:
+            held_from = self._fifo[lot_id][0]  # the lot's acquired date, in ns
+            if held_from < start:
                 break
             if self._purchase[lot_id] != purchase:
-                candidates.append((lot.acquired, self._purchase[lot_id], lot_id))
+                candidates.append((held_from, self._purchase[lot_id], lot_id))
         if not candidates:
             return
         candidates.sort()
