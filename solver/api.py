@@ -316,10 +316,11 @@ def _message(
     if status is Status.OPTIMAL_INACCURATE:
         parts.append("low solver accuracy; verified")
     parts += [f"relaxed {name} by {amount:.3g}" for name, amount in relaxed.items()]
+    exceeded = zip(violations["constraint"], violations["amount"], strict=True)
     parts += [
-        f"rounding exceeds {row.constraint} by {row.amount:.3g}"
-        for row in violations.itertuples()
-        if row.constraint not in relaxed
+        f"rounding exceeds {name} by {amount:.3g}"
+        for name, amount in exceeded
+        if name not in relaxed
     ]
     if rounding_note:
         parts.append(rounding_note)
