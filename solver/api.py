@@ -97,16 +97,15 @@ def rebalance(
     options = options or SolveOptions()
     snapshot = build_snapshot(account, targets, market, buy_any=options.buy_any)
     objective = check_objective(objective, snapshot.account_id)
-    plain, rules = split_constraints(constraints, snapshot.account_id)
+    split_constraints(constraints, snapshot.account_id)  # raise before the trigger
     if trigger is not None and not (snapshot.deposit or snapshot.withdrawal):
         firing = trigger.check(Drift.of(snapshot, last_rebalance))
         if not firing.fired:
             return _no_trade(snapshot, firing.reason, objective, start)
-    return _solve(
+    return solve_snapshot(
         snapshot,
         objective,
-        plain,
-        rules,
+        constraints,
         options,
         fractional=account.fractional_shares,
         start=start,
@@ -120,31 +119,17 @@ def solve_snapshot(
     options: SolveOptions,
     *,
     fractional: bool,
+    start: float | None = None,
 ) -> RebalanceResult:
     """Solve an account already checked into a snapshot, as :func:`rebalance` does.
 
     For callers that keep an account's data clean themselves (the
-    backtest's ledger); ``fractional`` is ``Account.fractional_shares``.
+    backtest's ledger); ``fractional`` is ``Account.fractional_shares``,
+    ``start`` when the call began (the summary's seconds; default now).
     """
-    start = time.perf_counter()
+    start = time.perf_counter() if start is None else start
     objective = check_objective(objective, snapshot.account_id)
     plain, rules = split_constraints(constraints, snapshot.account_id)
-    return _solve(
-        snapshot, objective, plain, rules, options, fractional=fractional, start=start
-    )
-
-
-def _solve(
-    snapshot: Snapshot,
-    objective: Sequence[Term],
-    plain: Sequence[Constraint],
-    rules: Sequence[TradeRule],
-    options: SolveOptions,
-    *,
-    fractional: bool,
-    start: float,
-) -> RebalanceResult:
-    """Optimize and finish; infeasible or failed programs become results."""
     try:
         optimum = optimize(snapshot, objective, plain, rules, options)
     except InfeasibleError as exc:
