@@ -22,6 +22,7 @@ def objective_value(objective: Sequence[Term], o: Outcome) -> float:
 
 TERM_COLUMNS = ("value", "unit", "weight", "objective", "money")
 CONSTRAINT_COLUMNS = ("slack", "unit", "dual")
+SUMMARY_INDEX = pd.Index(SUMMARY_FIELDS)  # built once: a summary per account
 
 
 def term_table(objective: Sequence[Term], o: Outcome) -> pd.DataFrame:
@@ -115,7 +116,8 @@ def summary(
             objective_continuous=objective_value(objective, orders.continuous),
             objective_discrete=objective_value(objective, after),
         )
-    return pd.Series(row, name=s.account_id).loc[list(SUMMARY_FIELDS)]
+    # the values are in SUMMARY_FIELDS order; a field outside it fails the length
+    return pd.Series(list(row.values()), index=SUMMARY_INDEX, name=s.account_id)
 
 
 def weights_table(
