@@ -186,13 +186,8 @@ def assemble_snapshot(
     checks an account's input and calls this; a backtest, whose ledger
     keeps its lots clean, calls it directly.
     """
-    aid, lots, cash, cash_flow = (
-        parts.account_id,
-        parts.lots,
-        parts.cash,
-        parts.cash_flow,
-    )
-    taxable = parts.taxable
+    aid, lots, taxable = parts.account_id, parts.lots, parts.taxable
+    cash, cash_flow = parts.cash, parts.cash_flow
     numbers = shared.numbers
     prices = numbers["price"]
     acquired = lots["acquired"].to_numpy()
@@ -279,10 +274,14 @@ class Universe:
     sector: pd.Series
     risk: RiskRoot
 
-    def at_prices(self, prices: np.ndarray) -> Universe:
-        """Return the same numbers and risk at new prices (finite, > 0)."""
-        if not (np.isfinite(prices).all() and (prices > 0).all()):
-            raise InputError("prices must be finite and > 0", field="price")
+    def at_prices(
+        self, prices: np.ndarray, universe: pd.Index, account_id: str
+    ) -> Universe:
+        """Return the same numbers and risk at new prices over ``universe``.
+
+        The prices are checked as a market's are; a bad one is named.
+        """
+        _check_numbers({"price": prices}, universe, account_id)
         return replace(self, numbers={**self.numbers, "price": prices})
 
 
@@ -319,8 +318,18 @@ def on_universe(market: Market, universe: pd.Index, account_id: str) -> Universe
 def _price_numbers(table: pd.DataFrame, account_id: str) -> dict[str, np.ndarray]:
     """Return the numeric price columns; name the first bad value used."""
     out = {c: table[c].to_numpy(dtype=float) for c in NUMERIC_COLUMNS}
+    _check_numbers(out, table.index, account_id)
+    return out
+
+
+def _check_numbers(
+    numbers: dict[str, np.ndarray], assets: pd.Index, account_id: str
+) -> None:
+    """Raise naming the first bad required number (prices, lot sizes > 0)."""
     for field in REQUIRED_NUMBERS:
-        values = out[field]
+        if field not in numbers:
+            continue
+        values = numbers[field]
         positive = field in ("price", "lot_size")
         bad = ~np.isfinite(values) | ((values <= 0) if positive else (values < 0))
         if bad.any():
@@ -328,10 +337,9 @@ def _price_numbers(table: pd.DataFrame, account_id: str) -> dict[str, np.ndarray
             raise InputError(
                 f"{rule}, got {values[bad][0]!r}",
                 account_id=account_id,
-                asset=str(table.index[bad][0]),
+                asset=str(assets[bad][0]),
                 field=field,
             )
-    return out
 
 
 def _check_targets(targets: pd.Series, account_id: str) -> tuple[float, pd.Series]:

@@ -173,15 +173,8 @@ class OptimizerPolicy:
         self, day: Day, gradient: np.ndarray, lots: list[Lot]
     ) -> np.ndarray:
         """Return the objective's slope at zero of selling each lot."""
-        where = day.assets.get_indexer(pd.Index([lot.asset for lot in lots]))
-        if (where < 0).any():
-            unknown = lots[int(np.argmax(where < 0))]
-            raise InputError(
-                "held, but not one of the day's assets",
-                asset=unknown.asset,
-                lot_id=unknown.lot_id,
-                field="asset",
-            )
+        assets = pd.Index([lot.asset for lot in lots])
+        where = _positions(day, assets, [lot.lot_id for lot in lots])
         costs = np.full(len(lots), self.trade_aversion * day.cost_bps / 1e4)
         if self.tax_aware:
             basis = np.array([lot.cost_basis for lot in lots])
@@ -206,20 +199,11 @@ class OptimizerPolicy:
         universe are computed once per risk estimate.
         """
         ledger = day.ledger
-        lots = ledger.lots()
-        if not (lots["quantity"].to_numpy() > 0).all():
-            lots = lots[lots["quantity"] > 0].reset_index(drop=True)
+        lots = ledger.lots()  # every open lot holds shares: the ledger drops sold ones
         held = lots["asset"].to_numpy(dtype=object)
         risky = day.assets[day.target > 0].to_numpy(dtype=object)
         universe = pd.Index(np.union1d(risky, held), name="asset", dtype=str)
-        where = day.assets.get_indexer(universe)
-        if (where < 0).any():
-            raise InputError(
-                "no price for a held asset",
-                account_id=ACCOUNT,
-                asset=str(universe[int(np.argmax(where < 0))]),
-                field="price",
-            )
+        where = _positions(day, universe)
         recent = ledger.recent_trades(day.date, columns=(*RECENT_TRADE_COLUMNS, GAIN))
         cash_target = 1.0 - float(day.target.sum())
         parts = AccountParts(
@@ -235,7 +219,9 @@ class OptimizerPolicy:
             parts,
             as_of=pd.Timestamp(day.date).normalize(),
             universe=universe,
-            shared=self._universe(day, universe).at_prices(day.prices[where]),
+            shared=self._universe(day, universe).at_prices(
+                day.prices[where], universe, ACCOUNT
+            ),
             target=day.target[where],
             target_cash=cash_target if cash_target > 0 else 0.0,
         )
@@ -246,9 +232,9 @@ class OptimizerPolicy:
         Checked once through a ``Market`` of the day (the prices change
         each day, the risk monthly): the same numbers ``rebalance`` uses.
         """
-        key = (id(day.risk), day.cost_bps, tuple(universe))
+        key = (day.cost_bps, tuple(universe))
         kept = self._kept.get(key)
-        if kept is not None and kept[0] is day.risk:
+        if kept is not None and kept[0] is day.risk:  # the same estimate
             known: Universe = kept[1]
             return known
         prices = pd.DataFrame(
@@ -265,3 +251,23 @@ class OptimizerPolicy:
         if self.tax_aware:
             rules.append(WashSaleRule())
         return rules
+
+
+def _positions(
+    day: Day, assets: pd.Index, lot_ids: list[str] | None = None
+) -> np.ndarray:
+    """Return where each of ``assets`` is among the day's; raise naming one not.
+
+    ``lot_ids``, when the assets are lots' (one each), name the lot too.
+    """
+    where = day.assets.get_indexer(assets)
+    if (where < 0).any():
+        k = int(np.argmax(where < 0))
+        raise InputError(
+            "held, but not one of the day's assets (no price)",
+            account_id=ACCOUNT,
+            asset=str(assets[k]),
+            lot_id=None if lot_ids is None else lot_ids[k],
+            field="asset",
+        )
+    return where

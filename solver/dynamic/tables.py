@@ -11,13 +11,14 @@ from models.account import LOT_COLUMNS
 
 TRADE_COLUMNS = ("asset", "date", "side", "quantity", "price", "realized_gain")
 TRADE_TYPES = ("str", "M8[ns]", "str", "float64", "float64", "float64")
+LOT_TYPES = ("str", "str", "float64", "float64", "M8[ns]")  # of LOT_COLUMNS
 Trade = tuple[str, pd.Timestamp, str, float, float, float]
 LotRow = tuple[str, str, float, float, pd.Timestamp]
 
 
 def lot_table(rows: list[LotRow]) -> pd.DataFrame:
     """Return open lots as the ``lots`` table columns, one row per lot."""
-    return _table(rows, LOT_COLUMNS, ("str", "str", "float64", "float64", "M8[ns]"))
+    return _table(rows, LOT_COLUMNS, LOT_TYPES)
 
 
 def trade_table(
@@ -27,22 +28,27 @@ def trade_table(
 
     ``realized_gain`` is NaN for buys.
     """
-    types = dict(zip(TRADE_COLUMNS, TRADE_TYPES, strict=True))
-    picks = [TRADE_COLUMNS.index(name) for name in columns]
-    picked = [tuple(row[k] for k in picks) for row in rows]
-    return _table(picked, columns, tuple(types[name] for name in columns))
+    return _table(rows, TRADE_COLUMNS, TRADE_TYPES, keep=columns)
 
 
 def _table(
-    rows: list[Any], names: tuple[str, ...], types: tuple[str, ...]
+    rows: list[Any],
+    names: tuple[str, ...],
+    types: tuple[str, ...],
+    keep: tuple[str, ...] | None = None,
 ) -> pd.DataFrame:
-    """Build a typed table from row tuples without a per-column ``astype``."""
+    """Build a typed table from row tuples without a per-column ``astype``.
+
+    ``keep`` names the columns wanted, in order (default: all of ``names``).
+    """
+    keep = names if keep is None else keep
     columns = zip(*rows, strict=True) if rows else [()] * len(names)
     data = {
         name: _column(values, kind)
         for name, kind, values in zip(names, types, columns, strict=True)
+        if name in keep
     }
-    return pd.DataFrame(data, columns=list(names))
+    return pd.DataFrame(data, columns=list(keep))
 
 
 def _column(values: tuple[Any, ...], kind: str) -> Any:

@@ -201,7 +201,7 @@ def test_a_held_asset_outside_the_days_assets_is_an_error_not_dropped():
     ledger.buy(pd.Timestamp("2025-01-02"), "C", 10, 50.0)  # no price on the day
     with pytest.raises(InputError) as error:
         OptimizerPolicy(100.0).decide(_day_with_two_lots(ledger))
-    assert error.value.asset == "C"
+    assert (error.value.asset, error.value.lot_id) == ("C", "C-2")
 
 
 def test_fifo_sells_take_the_oldest_lots_first():
