@@ -2,8 +2,8 @@
 
 Both work on a copy of the ledger (:meth:`Ledger.copy`) and settle every
 unsettled year through the closing date's by :meth:`Ledger.settle_year`.
-Liquidation sells every lot first in first out at the given cost, by the
-rules of :meth:`Ledger.sell`: a loss washed by shares bought in the window
+Liquidation sells every lot first in first out at the given cost
+(:meth:`Ledger.sell_all`): a loss washed by shares bought in the window
 before it moves into them and is realised when they are sold in turn. Loss
 carry-forward left after the last year is worth nothing here.
 """
@@ -49,14 +49,8 @@ def _closed(
     """Return a copy with every lot sold (if ``liquidate``) and years settled."""
     ledger.market_value(prices)  # every price checked
     closed, day = ledger.copy(), pd.Timestamp(date).normalize()
-    price_of = prices.to_dict()
     if liquidate:
-        for lot in closed.fifo():
-            held = closed.lot(lot.lot_id)  # an earlier sale's wash may split it
-            if held is not None:
-                price = float(price_of[held.asset])
-                cost = held.quantity * price * cost_rate
-                closed.sell(day, held.lot_id, held.quantity, price, cost)
+        closed.sell_all(day, prices, cost_rate)
     done = closed.settled_through
     for year in sorted({*closed.unsettled_years(), day.year}):
         if done is None or year > done:

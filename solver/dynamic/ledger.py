@@ -7,7 +7,8 @@ Simplifications of the US rules (long term: held more than one year, as in
   same asset only, bought within ``wash_sale_days`` of it; shares bought
   before count while held and if not from the sold shares' purchase (Rev.
   Rul. 56-602). Other accounts are ignored. Matched shares take the loss into
-  their basis and the sold shares' holding period; a bigger lot is split.
+  their basis and the sold shares' holding period (tacked on to a later buy's;
+  for shares held together, counted once); a bigger lot is split.
 - A loss is disallowed in the year of its sale, even when a January buy
   washes it, so a year is settled once its last wash-sale window has closed
   (:meth:`Ledger.settles_on`); a buy washing a settled year's loss is refused.
@@ -21,6 +22,7 @@ Simplifications of the US rules (long term: held more than one year, as in
 from __future__ import annotations
 
 import copy
+import math
 from functools import partial
 
 import numpy as np
@@ -166,41 +168,38 @@ class Ledger:
         lot = self._lots.get(lot_id)
         if lot is None:
             raise InputError("unknown lot id", lot_id=lot_id, field="lot_id")
-        asset, where = lot.asset, {"asset": lot.asset, "lot_id": lot_id}
-        check_trade(quantity, price, cost, **where)
+        check_trade(quantity, price, cost, asset=lot.asset, lot_id=lot_id)
         quantity, price, cost = float(quantity), float(price), float(cost)
-        ok = quantity <= lot.quantity * (1 + _REL_TOL)
-        if not ok:
+        if quantity > lot.quantity * (1 + _REL_TOL):
             problem = f"sells {quantity!r} of {lot.quantity!r}"
-            raise InputError(problem, **where, field="quantity")
-        quantity = min(quantity, lot.quantity)
-        proceeds = quantity * price - cost
-        ok = self.cash + proceeds >= -_REL_TOL * cost
-        require(ok, "cash cannot pay the cost", **where, field="cash")
-        self.cash = max(self.cash + proceeds, 0.0)
-        basis, long_term = quantity * lot.cost_basis, is_long_term_on(lot.acquired, day)
-        gain, held = proceeds - basis, lot.acquired
-        row = (day, asset, lot_id, quantity, proceeds, basis, gain, long_term, held)
-        self.realizations.append(Realization(*row))
-        self._washed.append(0.0)
-        self._booked.append((day.year, long_term, gain))
-        self._trades.append((asset, day, "sell", quantity, price, gain))
-        purchase = self._purchase[lot_id]
-        if lot.quantity - quantity <= _REL_TOL * lot.quantity:
-            del self._lots[lot_id], self._purchase[lot_id], self._fifo[lot_id]
-            del self._of_asset[asset][lot_id]
-            self._held[asset] -= quantity
-            if not self._of_asset[asset]:
-                del self._held[asset]
-            self._replacements.discard(lot_id)
-        else:
-            self._lots[lot_id] = lot.with_quantity(lot.quantity - quantity)
-            self._held[asset] -= quantity
-        if gain < 0:
-            self._losses.setdefault(asset, []).append(len(self.realizations) - 1)
-            self._wash_with_earlier_buys(len(self.realizations) - 1, purchase)
-        self._pay_tax_owed()
+            raise InputError(problem, asset=lot.asset, lot_id=lot_id, field="quantity")
+        self._sell_lot(day, lot, min(quantity, lot.quantity), price, cost)
         return self.realizations[-1]
+
+    def sell_all(
+        self, date: pd.Timestamp, prices: pd.Series, cost_rate: float = 0.0
+    ) -> None:
+        """Sell every lot at ``prices`` (index ``asset``), first in first out.
+
+        Each sale pays ``cost_rate`` of its value. The lots held when it starts
+        go first; then the parts their own wash sales split off, which are
+        replacement shares and so wash nothing more.
+        """
+        day = self._day(date, trade=True)
+        ok = math.isfinite(cost_rate) and 0 <= cost_rate < 1
+        require(ok, f"must be in [0, 1), got {cost_rate!r}", field="cost_rate")
+        require(prices.index.is_unique, "duplicate asset", field="price")
+        given = prices.to_dict()
+        price_of = {asset: float(given.get(asset, np.nan)) for asset in self._held}
+        for asset, price in price_of.items():
+            check_trade(1.0, price, 0.0, asset=asset)
+        while self._fifo:
+            for lot_id in sorted(self._fifo, key=self._fifo.__getitem__):
+                lot = self._lots.get(lot_id)  # a wash may have split or sold it
+                if lot is not None:
+                    price = price_of[lot.asset]
+                    cost = lot.quantity * price * cost_rate
+                    self._sell_lot(day, lot, lot.quantity, price, cost)
 
     def deposit(self, amount: float) -> None:
         """Add cash (negative: withdraw, at most the cash); pay ``tax_owed`` first."""
@@ -326,6 +325,40 @@ class Ledger:
             self._last = day
         return day
 
+    def _sell_lot(
+        self, day: pd.Timestamp, lot: Lot, quantity: float, price: float, cost: float
+    ) -> None:
+        """Book a sale of checked numbers."""
+        asset, lot_id = lot.asset, lot.lot_id
+        proceeds = quantity * price - cost
+        ok = self.cash + proceeds >= -_REL_TOL * cost
+        require(
+            ok, "cash cannot pay the cost", asset=asset, lot_id=lot_id, field="cash"
+        )
+        self.cash = max(self.cash + proceeds, 0.0)
+        basis, long_term = quantity * lot.cost_basis, is_long_term_on(lot.acquired, day)
+        gain, held = proceeds - basis, lot.acquired
+        row = (day, asset, lot_id, quantity, proceeds, basis, gain, long_term, held)
+        self.realizations.append(Realization(*row))
+        self._washed.append(0.0)
+        self._booked.append((day.year, long_term, gain))
+        self._trades.append((asset, day, "sell", quantity, price, gain))
+        purchase = self._purchase[lot_id]
+        if lot.quantity - quantity <= _REL_TOL * lot.quantity:
+            del self._lots[lot_id], self._purchase[lot_id], self._fifo[lot_id]
+            del self._of_asset[asset][lot_id]
+            self._held[asset] -= quantity
+            if not self._of_asset[asset]:
+                del self._held[asset]
+            self._replacements.discard(lot_id)
+        else:
+            self._lots[lot_id] = lot.with_quantity(lot.quantity - quantity)
+            self._held[asset] -= quantity
+        if gain < 0:
+            self._losses.setdefault(asset, []).append(len(self.realizations) - 1)
+            self._wash_with_earlier_buys(len(self.realizations) - 1, purchase)
+        self._pay_tax_owed()
+
     def _new_lot(
         self, asset: str, quantity: float, basis: float, acquired: pd.Timestamp
     ) -> Lot:
@@ -353,7 +386,11 @@ class Ledger:
         self._booked.append((year, sale.long_term, amount))
 
     def _wash_with_earlier_buys(self, index: int, purchase: int) -> None:
-        """Match a loss sale with held shares bought in the window before it."""
+        """Match a loss sale with held shares bought in the window before it.
+
+        Their holding period includes the sold shares', counted once where the
+        two overlap: it starts when the earlier of the two began.
+        """
         sale = self.realizations[index]
         start = (sale.date - self._window).value
         candidates = []
@@ -369,14 +406,17 @@ class Ledger:
         if not candidates:
             return
         candidates.sort()
-        per_share, shift = -sale.gain / sale.quantity, sale.date - sale.acquired
+        per_share = -sale.gain / sale.quantity
         for *_, lot_id in candidates:
             lot, left = self._lots[lot_id], sale.quantity - self._washed[index]
             if left <= _REL_TOL * sale.quantity:
                 break
             matched = min(left, lot.quantity)
             self._wash(index, matched)
-            basis, acquired = lot.cost_basis + per_share, lot.acquired - shift
+            basis, acquired = (
+                lot.cost_basis + per_share,
+                min(lot.acquired, sale.acquired),
+            )
             if lot.quantity - matched > _REL_TOL * lot.quantity:
                 self._lots[lot_id] = lot.with_quantity(lot.quantity - matched)
                 self._held[lot.asset] -= matched  # back in the lot opened next

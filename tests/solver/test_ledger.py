@@ -55,8 +55,9 @@ def test_ledger_buy_first_wash_disallows_pro_rata():
     assert len(lots) == 1
     assert lots["quantity"].iloc[0] == pytest.approx(50.0)
     assert lots["cost_basis"].iloc[0] == pytest.approx(9.0 + 2.0)
-    # the sold shares' 5 years + 10 days are added: Jan 2 2020 - 10 days
-    assert lots["acquired"].iloc[0] == d("2019-12-23")
+    # held together for 10 days, counted once: the holding period includes the
+    # sold shares' and so starts when theirs did, Jan 2 2020 (not 10 days before)
+    assert lots["acquired"].iloc[0] == d("2020-01-02")
     # the allowed $100 long-term loss is deducted at the short rate
     assert ledger.settle_year(2025) == pytest.approx(-SHORT * 100.0)
 
@@ -70,7 +71,7 @@ def test_ledger_splits_a_replacement_lot_bigger_than_the_match():
     assert lots["lot_id"].iloc[0] == bought.lot_id
     np.testing.assert_allclose(lots["quantity"], [30.0, 50.0])
     np.testing.assert_allclose(lots["cost_basis"], [9.0, 9.0 + 2.0])
-    assert list(lots["acquired"]) == [d("2025-06-02"), d("2019-12-23")]
+    assert list(lots["acquired"]) == [d("2025-06-02"), d("2020-01-02")]
     assert ledger.realizations[-1].disallowed == pytest.approx(100.0)
 
 
@@ -362,6 +363,8 @@ BAD_CALLS = [  # method, arguments, then the field, lot id and asset named
     ("buy", (DAY, "B", 100, 10.0), "cash", None, "B"),
     ("buy", (d("2024-12-31"), "B", 1, 10.0), "date", None, None),
     ("market_value", (pd.Series({"B": 1.0}),), "price", None, "A"),
+    ("sell_all", (DAY, pd.Series({"B": 1.0})), "price", None, "A"),
+    ("sell_all", (DAY, pd.Series({"A": 1.0}), 1.5), "cost_rate", None, None),
 ]
 
 
@@ -461,3 +464,44 @@ def test_ledger_kept_after_tax_settles_realized_gains_only():
     lot = loss.buy(d("2026-01-05"), "C", 100, 100.0)
     loss.sell(d("2026-02-05"), lot.lot_id, 100, 20.0)  # -8,000 ST: 3,000 deducted
     assert kept_after_tax(loss, d("2026-03-02"), prices)[1] == pytest.approx(5_000.0)
+
+
+def test_ledger_liquidation_sells_the_part_a_wash_split_off():
+    ledger = Ledger(10_000.0)
+    ledger.buy(d("2020-01-02"), "A", 10, 20.0)
+    ledger.buy(d("2020-01-21"), "A", 100, 10.0)  # cash 8,800
+    # sold out at 11 on 2020-01-30. The first lot loses 90, washed by 10 of
+    # the 100 shares bought 9 days before: they split off with basis 19 and
+    # are sold next, losing 80; the other 90 gain 90. Net +10 short term.
+    value = liquidation_value_after_tax(ledger, d("2020-01-30"), pd.Series({"A": 11.0}))
+    assert value == pytest.approx(8_800 + 1_210 - SHORT * 10)
+
+
+def test_ledger_liquidation_realizes_every_dollar_paid_and_received():
+    # sold out, a ledger's allowed gains are its proceeds less what its buys
+    # paid: wash sales only move losses between sales and lots
+    ledger, rng = Ledger(100_000.0), np.random.default_rng(7)
+    days, price, paid = pd.bdate_range("2025-01-02", periods=120), 50.0, 0.0
+    for day in days:
+        price *= float(np.exp(rng.normal(0, 0.04)))
+        lots = ledger.fifo("A")
+        if lots and rng.random() < 0.4 and day < days[-15]:
+            quantity = min(lots[0].quantity, 15.0)
+            ledger.sell(day, lots[0].lot_id, quantity, price, quantity * price * 1e-3)
+        elif ledger.cash > 2_000:
+            quantity = float(rng.uniform(5, 40))
+            ledger.buy(day, "A", quantity, price, quantity * price * 1e-3)
+            paid += quantity * price * (1 + 1e-3)
+    held, sales = len(ledger.fifo()), len(ledger.realizations)
+    ledger.sell_all(
+        days[-1] + pd.Timedelta(days=1), pd.Series({"A": 0.7 * price}), 1e-3
+    )
+    assert not ledger.fifo()
+    allowed = sum(r.allowed_gain for r in ledger.realizations)
+    received = sum(r.proceeds for r in ledger.realizations)
+    assert allowed == pytest.approx(received - paid, abs=ATOL_VALUE)
+    closing = ledger.realizations[sales:]
+    assert any(r.disallowed > 0 for r in closing)
+    assert len(closing) > held  # lots split off by the closing's own washes
+    # chains of wash sales tack holding periods, never to before the first buy
+    assert min(r.acquired for r in ledger.realizations) >= days[0]
