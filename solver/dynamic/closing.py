@@ -2,9 +2,11 @@
 
 Both work on a copy of the ledger (:meth:`Ledger.copy`) and settle every
 unsettled year through the closing date's by :meth:`Ledger.settle_year`.
-Liquidation sells every lot first in first out at the given cost
-(:meth:`Ledger.sell_all`): a loss washed by shares bought in the window
-before it moves into them and is realised when they are sold in turn. Loss
+Liquidation sells every lot first in first out at the given cost, by the
+rules of :meth:`Ledger.sell`: a loss washed by shares bought in the window
+before it moves into them and is realised when they are sold in turn. The
+lots held when it starts go first, then the parts their own wash sales
+split off (replacement shares, which wash nothing more). Loss
 carry-forward left after the last year is worth nothing here.
 """
 
@@ -22,8 +24,14 @@ def liquidation_value_after_tax(
     ledger: Ledger, date: pd.Timestamp, prices: pd.Series, cost_rate: float = 0.0
 ) -> float:
     """Return the value left after selling every lot at ``prices`` on ``date``."""
-    closed = _closed(ledger, date, prices, cost_rate, liquidate=True)
-    return closed.market_value(prices)
+    return sold_out(ledger, date, prices, cost_rate).market_value(prices)
+
+
+def sold_out(
+    ledger: Ledger, date: pd.Timestamp, prices: pd.Series, cost_rate: float = 0.0
+) -> Ledger:
+    """Return a copy with every lot sold at ``prices`` on ``date``, years settled."""
+    return _closed(ledger, date, prices, cost_rate, liquidate=True)
 
 
 def kept_after_tax(
@@ -50,7 +58,14 @@ def _closed(
     ledger.market_value(prices)  # every price checked
     closed, day = ledger.copy(), pd.Timestamp(date).normalize()
     if liquidate:
-        closed.sell_all(day, prices, cost_rate)
+        price_of = prices.to_dict()
+        while lots := closed.fifo():  # the lots, then what their washes split off
+            for lot in lots:
+                held = closed.lot(lot.lot_id)  # a wash may have split or sold it
+                if held is not None:
+                    price = float(price_of[held.asset])
+                    cost = held.quantity * price * cost_rate
+                    closed.sell(day, held.lot_id, held.quantity, price, cost)
     done = closed.settled_through
     for year in sorted({*closed.unsettled_years(), day.year}):
         if done is None or year > done:

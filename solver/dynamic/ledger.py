@@ -22,7 +22,6 @@ Simplifications of the US rules (long term: held more than one year, as in
 from __future__ import annotations
 
 import copy
-import math
 from functools import partial
 
 import numpy as np
@@ -168,38 +167,41 @@ class Ledger:
         lot = self._lots.get(lot_id)
         if lot is None:
             raise InputError("unknown lot id", lot_id=lot_id, field="lot_id")
-        check_trade(quantity, price, cost, asset=lot.asset, lot_id=lot_id)
+        asset, where = lot.asset, {"asset": lot.asset, "lot_id": lot_id}
+        check_trade(quantity, price, cost, **where)
         quantity, price, cost = float(quantity), float(price), float(cost)
-        if quantity > lot.quantity * (1 + _REL_TOL):
+        ok = quantity <= lot.quantity * (1 + _REL_TOL)
+        if not ok:
             problem = f"sells {quantity!r} of {lot.quantity!r}"
-            raise InputError(problem, asset=lot.asset, lot_id=lot_id, field="quantity")
-        self._sell_lot(day, lot, min(quantity, lot.quantity), price, cost)
+            raise InputError(problem, **where, field="quantity")
+        quantity = min(quantity, lot.quantity)
+        proceeds = quantity * price - cost
+        ok = self.cash + proceeds >= -_REL_TOL * cost
+        require(ok, "cash cannot pay the cost", **where, field="cash")
+        self.cash = max(self.cash + proceeds, 0.0)
+        basis, long_term = quantity * lot.cost_basis, is_long_term_on(lot.acquired, day)
+        gain, held = proceeds - basis, lot.acquired
+        row = (day, asset, lot_id, quantity, proceeds, basis, gain, long_term, held)
+        self.realizations.append(Realization(*row))
+        self._washed.append(0.0)
+        self._booked.append((day.year, long_term, gain))
+        self._trades.append((asset, day, "sell", quantity, price, gain))
+        purchase = self._purchase[lot_id]
+        if lot.quantity - quantity <= _REL_TOL * lot.quantity:
+            del self._lots[lot_id], self._purchase[lot_id], self._fifo[lot_id]
+            del self._of_asset[asset][lot_id]
+            self._held[asset] -= quantity
+            if not self._of_asset[asset]:
+                del self._held[asset]
+            self._replacements.discard(lot_id)
+        else:
+            self._lots[lot_id] = lot.with_quantity(lot.quantity - quantity)
+            self._held[asset] -= quantity
+        if gain < 0:
+            self._losses.setdefault(asset, []).append(len(self.realizations) - 1)
+            self._wash_with_earlier_buys(len(self.realizations) - 1, purchase)
+        self._pay_tax_owed()
         return self.realizations[-1]
-
-    def sell_all(
-        self, date: pd.Timestamp, prices: pd.Series, cost_rate: float = 0.0
-    ) -> None:
-        """Sell every lot at ``prices`` (index ``asset``), first in first out.
-
-        Each sale pays ``cost_rate`` of its value. The lots held when it starts
-        go first; then the parts their own wash sales split off, which are
-        replacement shares and so wash nothing more.
-        """
-        day = self._day(date, trade=True)
-        ok = math.isfinite(cost_rate) and 0 <= cost_rate < 1
-        require(ok, f"must be in [0, 1), got {cost_rate!r}", field="cost_rate")
-        require(prices.index.is_unique, "duplicate asset", field="price")
-        given = prices.to_dict()
-        price_of = {asset: float(given.get(asset, np.nan)) for asset in self._held}
-        for asset, price in price_of.items():
-            check_trade(1.0, price, 0.0, asset=asset)
-        while self._fifo:
-            for lot_id in sorted(self._fifo, key=self._fifo.__getitem__):
-                lot = self._lots.get(lot_id)  # a wash may have split or sold it
-                if lot is not None:
-                    price = price_of[lot.asset]
-                    cost = lot.quantity * price * cost_rate
-                    self._sell_lot(day, lot, lot.quantity, price, cost)
 
     def deposit(self, amount: float) -> None:
         """Add cash (negative: withdraw, at most the cash); pay ``tax_owed`` first."""
@@ -325,40 +327,6 @@ class Ledger:
             self._last = day
         return day
 
-    def _sell_lot(
-        self, day: pd.Timestamp, lot: Lot, quantity: float, price: float, cost: float
-    ) -> None:
-        """Book a sale of checked numbers."""
-        asset, lot_id = lot.asset, lot.lot_id
-        proceeds = quantity * price - cost
-        ok = self.cash + proceeds >= -_REL_TOL * cost
-        require(
-            ok, "cash cannot pay the cost", asset=asset, lot_id=lot_id, field="cash"
-        )
-        self.cash = max(self.cash + proceeds, 0.0)
-        basis, long_term = quantity * lot.cost_basis, is_long_term_on(lot.acquired, day)
-        gain, held = proceeds - basis, lot.acquired
-        row = (day, asset, lot_id, quantity, proceeds, basis, gain, long_term, held)
-        self.realizations.append(Realization(*row))
-        self._washed.append(0.0)
-        self._booked.append((day.year, long_term, gain))
-        self._trades.append((asset, day, "sell", quantity, price, gain))
-        purchase = self._purchase[lot_id]
-        if lot.quantity - quantity <= _REL_TOL * lot.quantity:
-            del self._lots[lot_id], self._purchase[lot_id], self._fifo[lot_id]
-            del self._of_asset[asset][lot_id]
-            self._held[asset] -= quantity
-            if not self._of_asset[asset]:
-                del self._held[asset]
-            self._replacements.discard(lot_id)
-        else:
-            self._lots[lot_id] = lot.with_quantity(lot.quantity - quantity)
-            self._held[asset] -= quantity
-        if gain < 0:
-            self._losses.setdefault(asset, []).append(len(self.realizations) - 1)
-            self._wash_with_earlier_buys(len(self.realizations) - 1, purchase)
-        self._pay_tax_owed()
-
     def _new_lot(
         self, asset: str, quantity: float, basis: float, acquired: pd.Timestamp
     ) -> Lot:
@@ -406,17 +374,14 @@ class Ledger:
         if not candidates:
             return
         candidates.sort()
-        per_share = -sale.gain / sale.quantity
+        per_share, since = -sale.gain / sale.quantity, sale.acquired
         for *_, lot_id in candidates:
             lot, left = self._lots[lot_id], sale.quantity - self._washed[index]
             if left <= _REL_TOL * sale.quantity:
                 break
             matched = min(left, lot.quantity)
             self._wash(index, matched)
-            basis, acquired = (
-                lot.cost_basis + per_share,
-                min(lot.acquired, sale.acquired),
-            )
+            basis, acquired = lot.cost_basis + per_share, min(lot.acquired, since)
             if lot.quantity - matched > _REL_TOL * lot.quantity:
                 self._lots[lot_id] = lot.with_quantity(lot.quantity - matched)
                 self._held[lot.asset] -= matched  # back in the lot opened next

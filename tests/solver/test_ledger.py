@@ -10,7 +10,11 @@ import pytest
 
 from models.account import LOT_COLUMNS
 from models.errors import InputError
-from solver.dynamic.closing import kept_after_tax, liquidation_value_after_tax
+from solver.dynamic.closing import (
+    kept_after_tax,
+    liquidation_value_after_tax,
+    sold_out,
+)
 from solver.dynamic.ledger import Ledger
 from solver.dynamic.tables import TRADE_COLUMNS
 from tests.conftest import ATOL_SHARES, ATOL_VALUE
@@ -363,8 +367,6 @@ BAD_CALLS = [  # method, arguments, then the field, lot id and asset named
     ("buy", (DAY, "B", 100, 10.0), "cash", None, "B"),
     ("buy", (d("2024-12-31"), "B", 1, 10.0), "date", None, None),
     ("market_value", (pd.Series({"B": 1.0}),), "price", None, "A"),
-    ("sell_all", (DAY, pd.Series({"B": 1.0})), "price", None, "A"),
-    ("sell_all", (DAY, pd.Series({"A": 1.0}), 1.5), "cost_rate", None, None),
 ]
 
 
@@ -493,9 +495,10 @@ def test_ledger_liquidation_realizes_every_dollar_paid_and_received():
             ledger.buy(day, "A", quantity, price, quantity * price * 1e-3)
             paid += quantity * price * (1 + 1e-3)
     held, sales = len(ledger.fifo()), len(ledger.realizations)
-    ledger.sell_all(
-        days[-1] + pd.Timedelta(days=1), pd.Series({"A": 0.7 * price}), 1e-3
-    )
+    closing, prices = days[-1] + pd.Timedelta(days=1), pd.Series({"A": 0.7 * price})
+    value = liquidation_value_after_tax(ledger, closing, prices, 1e-3)
+    ledger = sold_out(ledger, closing, prices, 1e-3)
+    assert value == pytest.approx(ledger.cash)
     assert not ledger.fifo()
     allowed = sum(r.allowed_gain for r in ledger.realizations)
     received = sum(r.proceeds for r in ledger.realizations)
