@@ -40,7 +40,7 @@ from models.terms import (
 )
 from solver.orders.highs import Program, solve_program
 from solver.orders.ladders import Ladders
-from solver.program.affine import Affine, AffineQuantities, Quadratic, Rows, widen
+from solver.program.affine import Affine, AffineQuantities, Entries, Quadratic, Rows
 from solver.program.direct import MAP_ERRORS
 
 # Branch-and-bound nodes HiGHS may explore. Measured with one worker on 960
@@ -218,8 +218,7 @@ def _binary_vars(
     s, n = low.snapshot, low.snapshot.n_assets
 
     def on(columns: np.ndarray, step: np.ndarray, base: np.ndarray) -> Affine:
-        rows = np.arange(len(columns))
-        M = sp.csr_array((step, (rows, columns)), (len(columns), width))
+        M = Entries.pick(len(columns), columns, width).scaled(step)
         return Affine(M, np.asarray(base, dtype=float))
 
     assets = np.arange(n)
@@ -263,10 +262,10 @@ def _program(
         blocks += _linear_rows(constraint, x)
         if isinstance(constraint, NoBuyAndSell):
             both = sp.hstack([sp.eye(n), sp.eye(n), sp.csr_array((n, width - 2 * n))])
-            blocks.append(Rows("le", sp.csr_array(both), np.ones(n)))
+            blocks.append(Rows("le", Entries.of(both), np.ones(n)))
             upper[n : 2 * n][buying] = 0.0
             upper[:n][selling] = 0.0
-    A = sp.csr_array(sp.vstack([widen(b.A, width) for b in blocks]))
+    A = Entries.stack([b.A for b in blocks], width).csr()
     b = np.concatenate([b.b for b in blocks])
     is_eq = np.concatenate([np.full(len(b.b), b.kind == "eq") for b in blocks])
     return Program(c, A, np.where(is_eq, b, -np.inf), b, upper, 2 * n)
@@ -290,12 +289,9 @@ def _tangents(
     ``e_f^2`` at ``p_f``.
     """
     k = len(point)
-    slope = sp.csr_array(exposure.M.multiply((2.0 * point)[:, None]))
-    width = slope.shape[1]
-    t = sp.csr_array(
-        (np.ones(k), (np.arange(k), first_epigraph + np.arange(k))), (k, width)
-    )
-    return sp.csr_array(slope - t), point**2 - 2.0 * point * exposure.c
+    slope = exposure.M.scaled(2.0 * point)
+    t = Entries.pick(k, first_epigraph + np.arange(k), slope.shape[1])
+    return slope.plus(t.scaled(-1.0)).csr(), point**2 - 2.0 * point * exposure.c
 
 
 def _step(

@@ -9,6 +9,11 @@ comparisons, then returns :class:`Rows` of Clarabel's form
 Anything else (a cvxpy atom applied to an ``Affine``) fails loudly, and the
 account is solved through cvxpy.
 
+The maps are kept as lists of entries (:class:`Entries`) whose repeats add
+up: a sum joins two lists, padding changes only the width, so a program is
+built without a scipy matrix until its final one (each scipy matrix made
+costs 10-50 us, and a program's algebra made about 70).
+
 Epigraph variables (``ProgramVars.power``) add columns while a program is
 built, so expressions of different widths meet: the narrower is padded
 with zero columns.
@@ -25,6 +30,112 @@ import scipy.sparse as sp
 
 from models.snapshot import Snapshot
 
+DIRECT_PRODUCT = 10**6  # products of more terms go through scipy
+
+
+@dataclass(frozen=True, eq=False)
+class Entries:
+    """A sparse ``shape`` matrix as entries ``(row, col, val)``; repeats add up."""
+
+    row: np.ndarray
+    col: np.ndarray
+    val: np.ndarray
+    shape: tuple[int, int]
+
+    @classmethod
+    def of(cls, M: Any) -> Entries:
+        """Return the entries of a scipy matrix, a dense array or ``Entries``."""
+        if isinstance(M, Entries):
+            return M
+        if sp.issparse(M):
+            coo = M.tocoo()  # type: ignore[attr-defined]
+            shape = (int(coo.shape[0]), int(coo.shape[1]))
+            return cls(coo.row, coo.col, np.asarray(coo.data, dtype=float), shape)
+        dense = np.atleast_2d(np.asarray(M, dtype=float))
+        row, col = np.nonzero(dense)
+        return cls(row, col, dense[row, col], (dense.shape[0], dense.shape[1]))
+
+    @classmethod
+    def pick(cls, rows: int, columns: np.ndarray, width: int) -> Entries:
+        """Return the 0/1 matrix whose row ``k`` picks column ``columns[k]``."""
+        return cls(np.arange(rows), np.asarray(columns), np.ones(rows), (rows, width))
+
+    @classmethod
+    def stack(cls, blocks: Sequence[Entries], width: int) -> Entries:
+        """Return the blocks one above the other, ``width`` columns wide."""
+        offsets = np.cumsum([0] + [b.shape[0] for b in blocks])
+        return cls(
+            np.concatenate([b.row + k for b, k in zip(blocks, offsets, strict=False)]),
+            np.concatenate([b.col for b in blocks]),
+            np.concatenate([b.val for b in blocks]),
+            (int(offsets[-1]), width),
+        )
+
+    def csr(self) -> sp.csr_array:
+        """Return the matrix, repeats added."""
+        return sp.csr_array((self.val, (self.row, self.col)), shape=self.shape)
+
+    def csc(self) -> sp.csc_array:
+        """Return the matrix in compressed columns, repeats added."""
+        return sp.csc_array((self.val, (self.row, self.col)), shape=self.shape)
+
+    def toarray(self) -> np.ndarray:
+        """Return the matrix as a dense array."""
+        dense = np.zeros(self.shape)
+        np.add.at(dense, (self.row, self.col), self.val)
+        return dense
+
+    def widened(self, width: int) -> Entries:
+        """Return the matrix with zero columns appended up to ``width``."""
+        if width == self.shape[1]:
+            return self
+        if width < self.shape[1]:
+            raise ValueError(f"cannot narrow {self.shape[1]} columns to {width}")
+        return Entries(self.row, self.col, self.val, (self.shape[0], width))
+
+    def scaled(self, factor: float | np.ndarray) -> Entries:
+        """Return the matrix times a scalar, or each row times ``factor[row]``."""
+        by = factor if np.ndim(factor) == 0 else np.asarray(factor)[self.row]
+        return Entries(self.row, self.col, by * self.val, self.shape)
+
+    def plus(self, other: Entries) -> Entries:
+        """Return the sum of two matrices of as many rows (the wider's width)."""
+        if self.shape[0] != other.shape[0]:
+            raise ValueError(f"adding {self.shape[0]} rows to {other.shape[0]}")
+        width = max(self.shape[1], other.shape[1])
+        return Entries(
+            np.concatenate([self.row, other.row]),
+            np.concatenate([self.col, other.col]),
+            np.concatenate([self.val, other.val]),
+            (self.shape[0], width),
+        )
+
+    def left_product(self, matrix: Any) -> Entries:
+        """Return ``matrix @ self`` for a dense or scipy ``matrix``.
+
+        A small dense matrix (factor loadings, a row of rates) multiplies the
+        entries directly; a sparse or large one goes through scipy.
+        """
+        width = self.shape[1]
+        if sp.issparse(matrix) or np.shape(matrix)[0] * len(self.val) > DIRECT_PRODUCT:
+            return Entries.of(matrix @ self.csr()).widened(width)
+        if np.shape(matrix)[1] != self.shape[0]:
+            raise ValueError(f"{np.shape(matrix)} @ {self.shape}")
+        parts = np.asarray(matrix, dtype=float)[:, self.row] * self.val
+        row, k = np.nonzero(parts)
+        return Entries(row, self.col[k], parts[row, k], (len(parts), width))
+
+    def take(self, rows: np.ndarray) -> Entries:
+        """Return the rows ``rows`` (integer positions, in that order)."""
+        where = np.full(self.shape[0], -1)
+        where[rows] = np.arange(len(rows))
+        if not np.array_equal(where[rows], np.arange(len(rows))):  # a row twice
+            return Entries.of(self.csr()[rows]).widened(self.shape[1])
+        new = where[self.row]
+        kept = new >= 0
+        shape = (len(rows), self.shape[1])
+        return Entries(new[kept], self.col[kept], self.val[kept], shape)
+
 
 @dataclass(frozen=True)
 class Rows:
@@ -36,26 +147,16 @@ class Rows:
     """
 
     kind: str
-    A: sp.csr_array
+    A: Entries
     b: np.ndarray
     alpha: float = 0.0
-
-
-def widen(M: Any, width: int) -> sp.csr_array:
-    """Return ``M`` with zero columns appended up to ``width``."""
-    if isinstance(M, sp.csr_array) and M.shape[1] == width:
-        return M
-    rows: sp.csr_array = sp.csr_array(M)
-    if rows.shape[1] == width:
-        return rows
-    return sp.csr_array((rows.data, rows.indices, rows.indptr), (rows.shape[0], width))
 
 
 @dataclass(frozen=True, eq=False)
 class Affine:
     """``M @ v + c``: an affine expression over the stacked variables."""
 
-    M: sp.csr_array  # (rows, width)
+    M: Entries  # (rows, width)
     c: np.ndarray  # (rows,)
     __array_ufunc__ = None  # numpy defers ``array @ affine`` and friends to us
 
@@ -67,32 +168,29 @@ class Affine:
     def __getitem__(self, rows: Any) -> Affine:
         if np.ndim(rows) == 0 and not isinstance(rows, slice):
             rows = [rows]  # one row stays a (1, width) block
-        return Affine(_csr(self.M[rows]), self.c[rows])
+        picked = np.arange(self.M.shape[0])[rows]
+        return Affine(self.M.take(picked), self.c[picked])
 
     def __rmatmul__(self, matrix: Any) -> Affine:
         if np.ndim(matrix) == 1:  # a row vector: one row
             matrix = np.reshape(matrix, (1, -1))
-        return Affine(_csr(matrix @ self.M), np.asarray(matrix @ self.c))
+        return Affine(self.M.left_product(matrix), np.asarray(matrix @ self.c))
 
     def __add__(self, other: Any) -> Any:
         if isinstance(other, Quadratic):
             return other + self
         if isinstance(other, Affine):
-            width = max(self.M.shape[1], other.M.shape[1])
-            M = widen(self.M, width) + widen(other.M, width)
-            return Affine(_csr(M), self.c + other.c)
+            return Affine(self.M.plus(other.M), self.c + other.c)
         return Affine(self.M, np.asarray(self.c + other, dtype=float))
 
     __radd__ = __add__
 
     def __neg__(self) -> Affine:
-        return Affine(-self.M, -self.c)
+        return Affine(self.M.scaled(-1.0), -self.c)
 
     def __sub__(self, other: Any) -> Affine:
         if isinstance(other, Affine):
-            width = max(self.M.shape[1], other.M.shape[1])
-            M = widen(self.M, width) - widen(other.M, width)
-            return Affine(_csr(M), self.c - other.c)
+            return Affine(self.M.plus(other.M.scaled(-1.0)), self.c - other.c)
         return Affine(self.M, np.asarray(self.c - other, dtype=float))
 
     def __rsub__(self, other: Any) -> Affine:
@@ -103,13 +201,14 @@ class Affine:
         if not np.isscalar(scalar):
             raise TypeError("an Affine is multiplied by scalars only; use @")
         factor = float(scalar)  # type: ignore[arg-type]
-        return Affine(factor * self.M, factor * self.c)
+        return Affine(self.M.scaled(factor), factor * self.c)
 
     __rmul__ = __mul__
 
     def sum(self) -> Affine:
         """Return the sum of the rows, as a one-row expression."""
-        row = sp.csr_array(self.M.sum(axis=0).reshape(1, -1))
+        M = self.M
+        row = Entries(np.zeros_like(M.row), M.col, M.val, (1, M.shape[1]))
         return Affine(row, np.array([self.c.sum()]))
 
     def __le__(self, other: Any) -> Rows:
@@ -177,24 +276,25 @@ def weighted_squares(e: Affine, weights: np.ndarray) -> Quadratic:
     """
     w = np.broadcast_to(np.asarray(weights, dtype=float), e.shape)
     M, width = e.M, e.M.shape[1]
-    one_each = M.nnz == M.shape[0] and bool(np.all(np.diff(M.indptr) == 1))
+    rows = e.shape[0]
+    one_each = len(M.row) == rows and len(np.unique(M.row)) == rows
     P: np.ndarray | sp.csr_array
-    if one_each and len(np.unique(M.indices)) == M.nnz:
+    if one_each and len(np.unique(M.col)) == rows:
         P = np.zeros(width)
-        P[M.indices] = 2.0 * w * M.data**2
+        P[M.col] = 2.0 * w[M.row] * M.val**2
     else:
-        P = sp.csr_array(2.0 * (M.T @ sp.diags_array(w) @ M))
-    linear = np.zeros((1, width))
-    if np.any(e.c):
-        linear = (2.0 * w * e.c)[None, :] @ M
-    return Quadratic(P, Affine(sp.csr_array(linear), np.zeros(1)))
+        csr = M.csr()
+        P = sp.csr_array(2.0 * (csr.T @ sp.diags_array(w) @ csr))
+    slope = (2.0 * w * e.c)[M.row] * M.val  # the linear part, entry by entry
+    linear = Entries(np.zeros_like(M.row), M.col, slope, (1, width))
+    return Quadratic(P, Affine(linear, np.zeros(1)))
 
 
 def cone(limit: float, parts: list[Affine]) -> Rows:
     """Return ``|| [parts] ||_2 <= limit`` as second-order cone rows."""
     width = max(p.M.shape[1] for p in parts)
-    stacked = sp.vstack([widen(p.M, width) for p in parts])
-    A = sp.csr_array(sp.vstack([sp.csr_array((1, width)), -stacked]))
+    first = Entries(np.zeros(0, int), np.zeros(0, int), np.zeros(0), (1, width))
+    A = Entries.stack([first, *(p.M.scaled(-1.0) for p in parts)], width)
     b = np.concatenate([[limit], *(p.c for p in parts)])
     return Rows("soc", A, b)
 
@@ -203,19 +303,17 @@ def power_cones(epigraph: Affine, e: Affine, exponent: float) -> Rows:
     """Return ``epigraph_i >= |e_i|^exponent`` as 3-dimensional power cones.
 
     Each ``(t_i, 1, e_i)`` lies in the cone ``t^alpha >= |e|``,
-    ``alpha = 1 / exponent``.
+    ``alpha = 1 / exponent``: rows ``3i``, ``3i + 1`` and ``3i + 2``.
     """
     width = max(epigraph.M.shape[1], e.M.shape[1])
     n = e.shape[0]
-    blocks = [
-        [
-            -widen(epigraph.M[[i]], width),
-            sp.csr_array((1, width)),
-            -widen(e.M[[i]], width),
-        ]
-        for i in range(n)
-    ]
-    A = sp.csr_array(sp.vstack([row for block in blocks for row in block]))
+    t, x = epigraph.M, e.M
+    A = Entries(
+        np.concatenate([3 * t.row, 3 * x.row + 2]),
+        np.concatenate([t.col, x.col]),
+        -np.concatenate([t.val, x.val]),
+        (3 * n, width),
+    )
     b = np.column_stack([epigraph.c, np.ones(n), e.c]).ravel()
     return Rows("pow", A, b, alpha=1.0 / exponent)
 
@@ -247,8 +345,3 @@ def widen_square(P: sp.csr_array, width: int) -> sp.csr_array:
     """Return ``P`` padded with zero rows and columns to ``width``."""
     entries = sp.coo_array(P)
     return sp.csr_array((entries.data, (entries.row, entries.col)), (width, width))
-
-
-def _csr(M: Any) -> sp.csr_array:
-    """Return ``M`` as a CSR array, without a copy when it is one."""
-    return M if isinstance(M, sp.csr_array) else sp.csr_array(M)

@@ -29,11 +29,11 @@ from solver.errors import NoMatrixFormError
 from solver.program.affine import (
     Affine,
     AffineQuantities,
+    Entries,
     Quadratic,
     Rows,
     power_cones,
     weighted_squares,
-    widen,
 )
 from solver.program.formulation import (
     ACTIVE_WEIGHTS,
@@ -56,7 +56,7 @@ MAP_ERRORS = (TypeError, ValueError, AttributeError, NotImplementedError)
 class _Rows:
     """Cone blocks of ``A v + s = b``, with the name each block reports under."""
 
-    A: list[sp.csr_array] = field(default_factory=list)
+    A: list[Entries] = field(default_factory=list)
     b: list[np.ndarray] = field(default_factory=list)
     cones: list[Any] = field(default_factory=list)
     blocks: list[tuple[str, str, int, int]] = field(default_factory=list)
@@ -105,8 +105,7 @@ class _Vars(AffineQuantities):
         """Return new variables ``t_i >= |e_i|^exponent`` (power cones)."""
         n, start = e.shape[0], self.width
         self.width += n
-        pick = (np.ones(n), (np.arange(n), start + np.arange(n)))
-        t = Affine(sp.csr_array(pick, (n, self.width)), np.zeros(n))
+        t = Affine(Entries.pick(n, start + np.arange(n), self.width), np.zeros(n))
         self.epigraphs.append(power_cones(t, e, exponent))
         return t
 
@@ -254,7 +253,7 @@ def build_matrices(
         layout=layout,
         P=sp.csc_array((width, width)),
         q=np.zeros(width),
-        A=sp.csc_array(sp.vstack([widen(A, width) for A in rows.A])),
+        A=Entries.stack(rows.A, width).csc(),
         b=np.concatenate(rows.b),
         cones=rows.cones,
         blocks=rows.blocks,
@@ -310,7 +309,7 @@ def _row(e: Affine, width: int) -> np.ndarray:
     """Return a one-row expression's coefficients as a dense vector."""
     if e.shape != (1,):
         raise NoMatrixFormError(f"an objective term must be a scalar, got {e.shape}")
-    return widen(e.M, width).toarray().ravel()
+    return np.bincount(e.M.col, e.M.val, minlength=width).astype(float)
 
 
 def _variables(s: Snapshot, layout: Layout) -> _Vars:
@@ -318,14 +317,13 @@ def _variables(s: Snapshot, layout: Layout) -> _Vars:
     nz, n, k = layout.size, s.n_assets, s.risk.G.shape[0]
     width = nz + n + k
 
-    def over_v(M: sp.csr_array | np.ndarray, c: np.ndarray) -> Affine:
-        return Affine(widen(M, width), c)
+    def over_v(M: Entries, c: np.ndarray) -> Affine:
+        return Affine(M.widened(width), c)
 
     def block(start: int, size: int) -> Affine:
-        pick = sp.csr_array(
-            (np.ones(size), (np.arange(size), start + np.arange(size))), (size, width)
+        return Affine(
+            Entries.pick(size, start + np.arange(size), width), np.zeros(size)
         )
-        return Affine(pick, np.zeros(size))
 
     return _Vars(
         snapshot=s,
@@ -338,7 +336,7 @@ def _variables(s: Snapshot, layout: Layout) -> _Vars:
         sells=over_v(layout.sells, layout.forced_sells),
         traded=over_v(layout.traded, layout.forced_sells),
         weights=over_v(layout.weights, layout.weights_before),
-        cash=over_v(layout.cash.reshape(1, -1), np.array([layout.cash_before])),
+        cash=over_v(Entries.of(layout.cash), np.array([layout.cash_before])),
     )
 
 
@@ -348,20 +346,16 @@ def _structural_rows(x: _Vars, rows: _Rows) -> None:
     The program's own rows, written straight as matrices (no user maths).
     """
     s, layout, nz, width = x.snapshot, x.layout, x.layout.size, x.width
-    rows.add("", Rows("le", -sp.csr_array(sp.eye(nz, width)), np.zeros(nz)))
-    lots = sp.csr_array(
-        sp.eye(len(layout.sell_lots), width, k=nz - len(layout.sell_lots))
+    rows.add(
+        "",
+        Rows("le", Entries.pick(nz, np.arange(nz), width).scaled(-1.0), np.zeros(nz)),
     )
+    n_lots = len(layout.sell_lots)
+    lots = Entries.pick(n_lots, nz - n_lots + np.arange(n_lots), width)
     rows.add(LOT_QUANTITY, Rows("le", lots, s.lot_capacity[layout.sell_lots]))
-    active = x.active.M - x.weights.M  # a - (w - target) = 0
-    rows.add(ACTIVE_WEIGHTS, Rows("eq", active, x.weights.c - s.target))
+    active = x.active - x.weights  # a - (w - target) = 0
+    rows.add(ACTIVE_WEIGHTS, Rows("eq", active.M, x.weights.c - s.target))
     if x.factors.shape[0]:  # y - G a = 0
-        rows.add(
-            "",
-            Rows(
-                "eq",
-                x.factors.M - sp.csr_array(s.risk.G) @ x.active.M,
-                np.zeros(x.factors.shape[0]),
-            ),
-        )
-    rows.add(CASH_NON_NEGATIVE, Rows("le", -x.cash.M, x.cash.c))
+        exposures = x.factors - s.risk.G @ x.active
+        rows.add("", Rows("eq", exposures.M, np.zeros(x.factors.shape[0])))
+    rows.add(CASH_NON_NEGATIVE, Rows("le", x.cash.M.scaled(-1.0), x.cash.c))

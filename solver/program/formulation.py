@@ -20,7 +20,6 @@ from dataclasses import dataclass, field, replace
 
 import cvxpy as cp
 import numpy as np
-import scipy.sparse as sp
 
 from models.errors import InputError
 from models.snapshot import Snapshot
@@ -32,7 +31,7 @@ from models.terms import (
     TradeMask,
     after_trades,
 )
-from solver.program.affine import Affine
+from solver.program.affine import Affine, Entries
 
 OBJECTIVE_SCALE = 1e4  # the objective is solved in bps of V, so gaps are meaningful
 LOT_QUANTITY = "lot_quantity"
@@ -53,11 +52,11 @@ class Layout:
     sell_lots: np.ndarray  # lot index of each lot-sale variable
     forced_sales: np.ndarray  # (n lots,) constant sales (liquidations)
     forced_sells: np.ndarray  # (n assets,) the same per asset
-    buys: sp.csr_array
-    lot_sales: sp.csr_array
-    sells: sp.csr_array
-    traded: sp.csr_array
-    weights: sp.csr_array
+    buys: Entries
+    lot_sales: Entries
+    sells: Entries
+    traded: Entries
+    weights: Entries
     weights_before: np.ndarray  # current weights less forced sales
     cash: np.ndarray  # (n,) cash row
     cash_before: float  # cash after forced sales
@@ -91,17 +90,23 @@ class Layout:
         keep_b = mask.can_buy[self.buy_assets]
         keep_q = mask.can_sell[self.sell_lots]
         keep = np.r_[keep_b, keep_q]
-        columns = np.flatnonzero(keep)
+        column = np.cumsum(keep) - 1  # each kept variable's new column
+
+        def narrowed(M: Entries) -> Entries:
+            kept = keep[M.col]
+            shape = (M.shape[0], int(keep.sum()))
+            return Entries(M.row[kept], column[M.col[kept]], M.val[kept], shape)
+
         layout = replace(
             self,
             buy_assets=self.buy_assets[keep_b],
             sell_lots=self.sell_lots[keep_q],
-            buys=self.buys[:, columns],
-            lot_sales=self.lot_sales[:, columns],
-            sells=self.sells[:, columns],
-            traded=self.traded[:, columns],
-            weights=self.weights[:, columns],
-            cash=self.cash[columns],
+            buys=narrowed(self.buys),
+            lot_sales=narrowed(self.lot_sales),
+            sells=narrowed(self.sells),
+            traded=narrowed(self.traded),
+            weights=narrowed(self.weights),
+            cash=self.cash[keep],
         )
         return layout, keep
 
@@ -212,23 +217,25 @@ def build_layout(s: Snapshot, mask: TradeMask) -> Layout:
     buy_assets = np.flatnonzero(mask.can_buy)
     sell_lots = np.flatnonzero(mask.can_sell & ~mask.must_sell & (s.lot_capacity > 0))
     n_b, n_q = len(buy_assets), len(sell_lots)
-    pick_buys = _pick(buy_assets, 0, s.n_assets, n_b + n_q)
-    pick_lots = _pick(sell_lots, n_b, s.n_lots, n_b + n_q)
-    pick_sells = sp.csr_array(s.holdings @ pick_lots)
+    width, sale_columns = n_b + n_q, n_b + np.arange(n_q)
+    buys = Entries(buy_assets, np.arange(n_b), np.ones(n_b), (s.n_assets, width))
+    lot_sales = Entries(sell_lots, sale_columns, np.ones(n_q), (s.n_lots, width))
+    sells = Entries(
+        s.lot_asset[sell_lots], sale_columns, np.ones(n_q), (s.n_assets, width)
+    )
     forced_sells = s.holdings @ forced
-    traded = sp.csr_array(pick_buys + pick_sells)
     weights, cash = after_trades(
-        s, Affine(pick_buys, np.zeros(s.n_assets)), Affine(pick_sells, forced_sells)
+        s, Affine(buys, np.zeros(s.n_assets)), Affine(sells, forced_sells)
     )
     return Layout(
         buy_assets=buy_assets,
         sell_lots=sell_lots,
         forced_sales=forced,
         forced_sells=forced_sells,
-        buys=pick_buys,
-        lot_sales=pick_lots,
-        sells=pick_sells,
-        traded=traded,
+        buys=buys,
+        lot_sales=lot_sales,
+        sells=sells,
+        traded=buys.plus(sells),
         weights=weights.M,
         weights_before=weights.c,
         cash=cash.M.toarray().ravel(),
@@ -247,18 +254,10 @@ def _variables(s: Snapshot, mask: TradeMask, layout: Layout) -> Program:
         trades=z,
         active=active,
         factors=s.risk.G @ active,
-        buys=layout.buys @ z,
-        lot_sales=layout.lot_sales @ z + layout.forced_sales,
-        sells=layout.sells @ z + layout.forced_sells,
-        traded=layout.traded @ z + layout.forced_sells,
-        weights=layout.weights @ z + layout.weights_before,
+        buys=layout.buys.csr() @ z,
+        lot_sales=layout.lot_sales.csr() @ z + layout.forced_sales,
+        sells=layout.sells.csr() @ z + layout.forced_sells,
+        traded=layout.traded.csr() @ z + layout.forced_sells,
+        weights=layout.weights.csr() @ z + layout.weights_before,
         cash=layout.cash @ z + layout.cash_before,
-    )
-
-
-def _pick(index: np.ndarray, offset: int, rows: int, columns: int) -> sp.csr_array:
-    """Return the 0/1 matrix placing variables ``offset + k`` at rows ``index[k]``."""
-    k = np.arange(len(index))
-    return sp.csr_array(
-        (np.ones(len(index)), (index, offset + k)), shape=(rows, columns)
     )
