@@ -7,7 +7,7 @@ the account's snapshot is built from the ledger and solved as
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,7 @@ from models.snapshot import (
 from models.tax import lot_tax_rates
 from models.terms import Constraint, Term, TradeRule
 from solver.api import solve_snapshot
-from solver.dynamic.policies import Day, Orders, fifo_sells
+from solver.dynamic.policies import Day, Orders, Risk, fifo_sells
 from solver.dynamic.tax_rules import is_long_term_on
 from solver.result import SolveOptions, Status
 
@@ -79,8 +79,18 @@ class OptimizerPolicy:
         Share of a realised loss's tax value the objective counts, in [0, 1]:
         below 1, a loss is harvested only when worth more than its costs
         and tracking error by that margin.
+    risk_shrinkage : float
+        In [0, 1]: the policy weighs tracking error with the day's covariance
+        shrunk this far towards equal, uncorrelated variances
+        (:meth:`Risk.shrunk`), in its objective and its zero-trade test.
+        Realized tracking error is still the account's own.
     name : str
         Label in the results.
+
+    Raises
+    ------
+    InputError
+        A parameter out of its range, naming it.
     """
 
     tracking_error_weight: float = 100.0
@@ -89,15 +99,40 @@ class OptimizerPolicy:
     trade_aversion: float = 1.0
     tax_weight: float = 1.0
     loss_factor: float = 1.0
+    risk_shrinkage: float = 0.0
     name: str = "optimizer"
     # the universe's numbers under the current risk estimate (``_universe``)
     _kept: dict[Any, Any] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    # the current risk estimate and its shrunk copy (``_shrunk``)
+    _shrinking: list[Risk] = field(
+        default_factory=list, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        ranges = {
+            "tracking_error_weight": (self.tracking_error_weight, 0.0, np.inf),
+            "trade_aversion": (self.trade_aversion, 0.0, np.inf),
+            "tax_weight": (self.tax_weight, 0.0, np.inf),
+            "loss_factor": (self.loss_factor, 0.0, 1.0),
+            "risk_shrinkage": (self.risk_shrinkage, 0.0, 1.0),
+        }
+        for name, (value, low, high) in ranges.items():
+            if not low <= value <= high:  # NaN fails too
+                raise InputError(
+                    f"must be in [{low}, {high}], got {value!r}", field=name
+                )
+        if self.every < 1:
+            raise InputError(f"must be >= 1, got {self.every!r}", field="every")
 
     def decide(self, day: Day) -> Orders | None:
         """Return the optimizer's orders on a look day, else ``None``."""
-        if day.index % self.every or self.holds(day):
+        if day.index % self.every:
+            return None
+        if self.risk_shrinkage:
+            day = replace(day, risk=self._shrunk(day.risk))
+        if self.holds(day):
             return None
         result = solve_snapshot(
             self._snapshot(day),
@@ -245,6 +280,12 @@ class OptimizerPolicy:
         self._kept.clear()  # one risk estimate at a time
         self._kept[key] = (day.risk, shared)
         return shared
+
+    def _shrunk(self, risk: Risk) -> Risk:
+        """Return the shrunk risk: one object per estimate, as ``_universe`` keeps."""
+        if not self._shrinking or self._shrinking[0] is not risk:
+            self._shrinking[:] = [risk, risk.shrunk(self.risk_shrinkage)]
+        return self._shrinking[1]
 
     def _constraints(self) -> list[Constraint | TradeRule]:
         rules: list[Constraint | TradeRule] = [MinCash(0.0), NoBuyAndSell()]

@@ -33,6 +33,17 @@ class Risk:
     assets: pd.Index
     covariance: np.ndarray
 
+    def shrunk(self, weight: float) -> Risk:
+        """Return ``(1 - weight) Sigma + weight * mean variance * I``.
+
+        Shrinking towards equal, uncorrelated variances makes a policy's
+        no-trade region closer to a box, as wide for every asset.
+        """
+        mean_variance = float(np.trace(self.covariance)) / len(self.covariance)
+        identity = np.eye(len(self.covariance))
+        shrunk = (1 - weight) * self.covariance + weight * mean_variance * identity
+        return Risk(self.assets, shrunk)
+
     @cached_property
     def model(self) -> CovarianceRiskModel:
         """Return the covariance as a risk model for :func:`solver.rebalance`."""

@@ -214,3 +214,65 @@ def test_fifo_sells_take_the_oldest_lots_first():
     assert ledger.lot("A-3").acquired == pd.Timestamp("2025-01-09")
     sells = fifo_sells(ledger, pd.Index(["A"]), np.array([15.0]))
     assert sells == {"A-1": 10.0, "A-3": 5.0}
+
+
+@dataclass(frozen=True)
+class Recorder:
+    """Holds after the first day's purchase and keeps every day it saw."""
+
+    days: list = field(default_factory=list)
+    name: str = "recorder"
+
+    def decide(self, day):
+        self.days.append(day)
+
+
+def test_risk_shrinkage_decides_as_the_plain_policy_on_the_shrunk_covariance():
+    prices = _prices(n_days=220)
+    recorder = Recorder()
+    config = BacktestConfig(cost_bps=10.0, risk_lookback=LOOKBACK)
+    backtest(prices, _equal(prices), recorder, config)
+    shrunk = OptimizerPolicy(
+        100.0, tax_aware=True, trade_aversion=100.0, risk_shrinkage=0.4
+    )
+    plain = OptimizerPolicy(100.0, tax_aware=True, trade_aversion=100.0)
+    traded = differs = 0
+    for day in recorder.days[::7]:
+        covariance = day.risk.covariance
+        mean_variance = np.diag(covariance).mean()  # the maths, written here again
+        by_hand = 0.6 * covariance + 0.4 * mean_variance * np.eye(len(covariance))
+        given = Day(
+            **{f.name: getattr(day, f.name) for f in fields(day)}
+            | {"risk": Risk(day.assets, by_hand)}
+        )
+        got, expected = shrunk.decide(day), plain.decide(given)
+        assert (got is None) == (expected is None)
+        unshrunk = plain.decide(day)
+        differs += (got is None) != (unshrunk is None) or (
+            got is not None and not np.allclose(got.buys, unshrunk.buys)
+        )
+        if got is not None:
+            traded += 1
+            np.testing.assert_allclose(got.buys, expected.buys, rtol=1e-9, atol=1e-9)
+            assert got.sells.keys() == expected.sells.keys()
+            np.testing.assert_allclose(
+                list(got.sells.values()), list(expected.sells.values()), rtol=1e-9
+            )
+    assert 0 < traded < len(recorder.days[::7])  # both kinds of day are checked
+    assert differs  # and the shrinkage changes decisions
+
+
+@pytest.mark.parametrize(
+    ("field_name", "value"),
+    [
+        ("risk_shrinkage", 1.5),
+        ("risk_shrinkage", np.nan),
+        ("loss_factor", -0.1),
+        ("trade_aversion", -1.0),
+        ("every", 0),
+    ],
+)
+def test_a_policy_parameter_out_of_range_is_named(field_name, value):
+    with pytest.raises(InputError) as err:
+        OptimizerPolicy(**{field_name: value})
+    assert err.value.field == field_name
