@@ -35,7 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_batch.py
 	$(BIN)/python benchmarks/bench_backtest_speed.py --before 772a156 --optimizer
 
-# about 8 minutes: every policy on 18 years of real prices, figures in benchmarks/figures
+# about 14 minutes: every policy on 18 years of real prices, figures in benchmarks/figures
 evidence: $(STAMP)
 	$(BIN)/python benchmarks/bench_backtest.py
 
