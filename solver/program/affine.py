@@ -65,7 +65,9 @@ class Entries:
         """Return the blocks one above the other, ``width`` columns wide."""
         offsets = np.cumsum([0] + [b.shape[0] for b in blocks])
         return cls(
-            np.concatenate([b.row + k for b, k in zip(blocks, offsets, strict=False)]),
+            np.concatenate(
+                [b.row + k for b, k in zip(blocks, offsets[:-1], strict=True)]
+            ),
             np.concatenate([b.col for b in blocks]),
             np.concatenate([b.val for b in blocks]),
             (int(offsets[-1]), width),
