@@ -1,6 +1,6 @@
 """The optimizer policy: its zero-trade test against the solver, aversion, FIFO."""
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import pandas as pd
@@ -241,10 +241,7 @@ def test_risk_shrinkage_decides_as_the_plain_policy_on_the_shrunk_covariance():
         covariance = day.risk.covariance
         mean_variance = np.diag(covariance).mean()  # the maths, written here again
         by_hand = 0.6 * covariance + 0.4 * mean_variance * np.eye(len(covariance))
-        given = Day(
-            **{f.name: getattr(day, f.name) for f in fields(day)}
-            | {"risk": Risk(day.assets, by_hand)}
-        )
+        given = replace(day, risk=Risk(day.assets, by_hand))
         got, expected = shrunk.decide(day), plain.decide(given)
         assert (got is None) == (expected is None)
         unshrunk = plain.decide(day)
