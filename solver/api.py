@@ -97,15 +97,15 @@ def rebalance(
     options = options or SolveOptions()
     snapshot = build_snapshot(account, targets, market, buy_any=options.buy_any)
     objective = check_objective(objective, snapshot.account_id)
-    split_constraints(constraints, snapshot.account_id)  # raise before the trigger
+    plain, rules = split_constraints(constraints, snapshot.account_id)
     if trigger is not None and not (snapshot.deposit or snapshot.withdrawal):
         firing = trigger.check(Drift.of(snapshot, last_rebalance))
         if not firing.fired:
             return _no_trade(snapshot, firing.reason, objective, start)
-    return solve_snapshot(
+    return _solve(
         snapshot,
         objective,
-        constraints,
+        (plain, rules),
         options,
         fractional=account.fractional_shares,
         start=start,
@@ -129,7 +129,23 @@ def solve_snapshot(
     """
     start = time.perf_counter() if start is None else start
     objective = check_objective(objective, snapshot.account_id)
-    plain, rules = split_constraints(constraints, snapshot.account_id)
+    split = split_constraints(constraints, snapshot.account_id)
+    return _solve(
+        snapshot, objective, split, options, fractional=fractional, start=start
+    )
+
+
+def _solve(
+    snapshot: Snapshot,
+    objective: tuple[Term, ...],
+    split: tuple[list[Constraint], list[TradeRule]],
+    options: SolveOptions,
+    *,
+    fractional: bool,
+    start: float,
+) -> RebalanceResult:
+    """Optimize and finish checked terms and constraints (split from the rules)."""
+    plain, rules = split
     try:
         optimum = optimize(snapshot, objective, plain, rules, options)
     except InfeasibleError as exc:
