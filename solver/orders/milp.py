@@ -261,8 +261,11 @@ def _program(
     for constraint in constraints:
         blocks += _linear_rows(constraint, x)
         if isinstance(constraint, NoBuyAndSell):
-            both = sp.hstack([sp.eye(n), sp.eye(n), sp.csr_array((n, width - 2 * n))])
-            blocks.append(Rows("le", Entries.of(both), np.ones(n)))
+            assets = np.arange(n)  # buy binary + sell binary <= 1
+            both = Entries.pick(n, assets, width).plus(
+                Entries.pick(n, n + assets, width)
+            )
+            blocks.append(Rows("le", both, np.ones(n)))
             upper[n : 2 * n][buying] = 0.0
             upper[:n][selling] = 0.0
     A = Entries.stack([b.A for b in blocks], width).csr()

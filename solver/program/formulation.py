@@ -217,12 +217,10 @@ def build_layout(s: Snapshot, mask: TradeMask) -> Layout:
     buy_assets = np.flatnonzero(mask.can_buy)
     sell_lots = np.flatnonzero(mask.can_sell & ~mask.must_sell & (s.lot_capacity > 0))
     n_b, n_q = len(buy_assets), len(sell_lots)
-    width, sale_columns = n_b + n_q, n_b + np.arange(n_q)
-    buys = Entries(buy_assets, np.arange(n_b), np.ones(n_b), (s.n_assets, width))
-    lot_sales = Entries(sell_lots, sale_columns, np.ones(n_q), (s.n_lots, width))
-    sells = Entries(
-        s.lot_asset[sell_lots], sale_columns, np.ones(n_q), (s.n_assets, width)
-    )
+    width = n_b + n_q
+    buys = _place(buy_assets, 0, s.n_assets, width)
+    lot_sales = _place(sell_lots, n_b, s.n_lots, width)
+    sells = _place(s.lot_asset[sell_lots], n_b, s.n_assets, width)  # S @ lot_sales
     forced_sells = s.holdings @ forced
     weights, cash = after_trades(
         s, Affine(buys, np.zeros(s.n_assets)), Affine(sells, forced_sells)
@@ -261,3 +259,9 @@ def _variables(s: Snapshot, mask: TradeMask, layout: Layout) -> Program:
         weights=layout.weights.csr() @ z + layout.weights_before,
         cash=layout.cash @ z + layout.cash_before,
     )
+
+
+def _place(index: np.ndarray, offset: int, rows: int, width: int) -> Entries:
+    """Return the 0/1 map placing variable ``offset + k`` at row ``index[k]``."""
+    k = np.arange(len(index))
+    return Entries(np.asarray(index), offset + k, np.ones(len(index)), (rows, width))
