@@ -95,8 +95,7 @@ class WashSaleRule:
         start = (snapshot.as_of - pd.Timedelta(days=self.window_days)).to_datetime64()
         losses = np.zeros(snapshot.n_assets, bool)
         bought = np.zeros(snapshot.n_assets, bool)
-        acquired = snapshot.lots["acquired"].to_numpy()
-        bought[snapshot.lot_asset[acquired >= start]] = True
+        bought[snapshot.lot_asset[snapshot.lot_acquired >= start]] = True
         trades = snapshot.recent_trades
         if trades is not None and len(trades):
             asset = snapshot.universe.get_indexer(pd.Index(trades["asset"]))

@@ -25,15 +25,10 @@ from models import (
 from models.account import RECENT_TRADE_COLUMNS
 from models.errors import InputError
 from models.lots import Lot
-from models.snapshot import (
-    AccountParts,
-    Snapshot,
-    Universe,
-    assemble_snapshot,
-    on_universe,
-)
+from models.snapshot import AccountParts, Snapshot, assemble_snapshot
 from models.tax import lot_tax_rates
 from models.terms import Constraint, Term, TradeRule
+from models.universe import Universe, on_universe
 from solver.api import solve_snapshot
 from solver.dynamic.policies import Day, Orders, Risk, fifo_sells
 from solver.dynamic.tax_rules import is_long_term_on

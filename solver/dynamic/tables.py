@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models._align import text
 from models.account import LOT_COLUMNS
 
 TRADE_COLUMNS = ("asset", "date", "side", "quantity", "price", "realized_gain")
@@ -48,7 +49,7 @@ def _table(
         for name, kind, values in zip(names, types, columns, strict=True)
         if name in keep
     }
-    return pd.DataFrame(data, columns=list(keep))
+    return pd.DataFrame(data, columns=list(keep), copy=False)
 
 
 def _column(values: tuple[Any, ...], kind: str) -> Any:
@@ -58,7 +59,7 @@ def _column(values: tuple[Any, ...], kind: str) -> Any:
     one, 30 times slower (the ledger's tables are built every decision).
     """
     if kind == "str":
-        return pd.array(values, dtype="str")
+        return text(values)
     if kind.startswith("M8"):
         return pd.DatetimeIndex(values, dtype=kind).to_numpy()
     return np.array(values, kind)

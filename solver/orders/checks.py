@@ -9,7 +9,7 @@ import pandas as pd
 
 from models.snapshot import Snapshot
 from models.terms import Constraint, Outcome, TradeRule
-from solver.orders.trades import outcome_from_trades
+from solver.orders.trades import TradeRows, trade_rows
 from solver.program.formulation import CASH_NON_NEGATIVE, LOT_QUANTITY
 
 VIOLATION_TOLERANCE = 1e-7  # fraction of V, or tracking-error units
@@ -33,11 +33,12 @@ def verify(
     """
     rows: list[tuple[str, float, bool, str]] = []
     try:
-        o = outcome_from_trades(snapshot, trades)
+        found = trade_rows(snapshot, trades)
     except KeyError as exc:
         rows.append(("trades", np.inf, False, str(exc)))
         return None, _frame(rows)
-    rows.extend(_physical(snapshot, trades, o))
+    o = found.outcome(snapshot)
+    rows.extend(_physical(snapshot, found.quantity, o))
     for constraint in constraints:
         amount = constraint.violation(o)
         if amount > VIOLATION_TOLERANCE:
@@ -50,23 +51,21 @@ def verify(
         if amount > VIOLATION_TOLERANCE:
             rows.append((rule.name, amount, False, ""))
     if step is not None:
-        rows.extend(_whole_orders(snapshot, trades, step, forced))
+        rows.extend(_whole_orders(snapshot, found, step, forced))
     return o, _frame(rows)
 
 
 def _whole_orders(
-    s: Snapshot, trades: pd.DataFrame, step: np.ndarray, forced: np.ndarray
+    s: Snapshot, trades: TradeRows, step: np.ndarray, forced: np.ndarray
 ) -> list[tuple[str, float, bool, str]]:
     """Check lot-size multiples and minimum trade values, by asset and side."""
     rows = []
     held = np.bincount(s.lot_asset, s.lot_quantity, s.n_assets)
     forced_asset = np.bincount(s.lot_asset, forced, s.n_assets) > 0
-    sides = trades["side"].to_numpy()
-    asset_index = s.universe.get_indexer(pd.Index(trades["asset"]))
-    quantity = trades["quantity"].to_numpy(float)
-    for side in ("buy", "sell"):
-        of_side = sides == side
-        shares = np.bincount(asset_index[of_side], quantity[of_side], s.n_assets)
+    for side, of_side in (("buy", trades.bought), ("sell", trades.sold)):
+        shares = np.bincount(
+            trades.asset[of_side], trades.quantity[of_side], s.n_assets
+        )
         units = shares / step
         whole = np.abs(units - np.round(units)) <= 1e-6 * np.maximum(units, 1.0)
         if side == "sell":
@@ -83,16 +82,15 @@ def _whole_orders(
 
 
 def _physical(
-    s: Snapshot, trades: pd.DataFrame, o: Outcome
+    s: Snapshot, quantity: np.ndarray, o: Outcome
 ) -> list[tuple[str, float, bool, str]]:
     """Check what holds for every order list: quantities and cash."""
     rows = []
-    quantity = trades["quantity"].to_numpy(dtype=float)
     if len(quantity) and (not np.isfinite(quantity).all() or quantity.min() < 0):
         rows.append(("trades", np.inf, False, "negative or non-finite quantity"))
     excess = (o.lot_sales - s.lot_capacity) / s.lot_capacity
     if len(excess) and excess.max() > VIOLATION_TOLERANCE:
-        lot = s.lots["lot_id"].iloc[int(excess.argmax())]
+        lot = s.lot_ids[int(excess.argmax())]
         rows.append((LOT_QUANTITY, float(excess.max()), False, f"lot {lot!r} oversold"))
     if o.cash < -VIOLATION_TOLERANCE:
         rows.append((CASH_NON_NEGATIVE, -o.cash, False, "negative cash"))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
+from models._align import text
 from models.snapshot import Snapshot
 from models.terms import Outcome
 from solver.program.sides import NOISE
@@ -45,37 +48,43 @@ def trades_table(
     sold_asset = s.lot_asset[sold]
     lot_price = s.prices[sold_asset]
     sell_quantity = lot_shares[sold]
-    gain = sell_quantity * (lot_price - s.lots["cost_basis"].to_numpy()[sold])
+    gain = sell_quantity * (lot_price - s.lot_basis[sold])
     price = np.concatenate([lot_price, s.prices[bought]])
     quantity = np.concatenate([sell_quantity, buy_shares[bought]])
     value = quantity * price
     no_buy_field = np.full(len(bought), np.nan, dtype=object)
     is_forced = np.zeros(len(sold), bool) if forced is None else forced[sold]
+    assets = s.universe.to_numpy(dtype=object)
     table = pd.DataFrame(
         {
-            "account_id": s.account_id,
-            "asset": np.concatenate([s.universe[sold_asset], s.universe[bought]]),
-            "side": np.repeat(["sell", "buy"], [len(sold), len(bought)]),
+            "account_id": text(np.full(len(price), s.account_id, dtype=object)),
+            "asset": text(np.concatenate([assets[sold_asset], assets[bought]])),
+            "side": text(np.repeat(["sell", "buy"], [len(sold), len(bought)])),
             "quantity": quantity,
-            "lot_id": np.concatenate([s.lots["lot_id"].to_numpy()[sold], no_buy_field]),
+            "lot_id": text(np.concatenate([s.lot_ids[sold], no_buy_field])),
             "price": price,
             "value": value,
             "realized_gain": np.concatenate([gain, np.zeros(len(bought))]),
-            "term": np.concatenate(
-                [np.where(s.lot_long_term[sold], "long", "short"), no_buy_field]
+            "term": text(
+                np.concatenate(
+                    [np.where(s.lot_long_term[sold], "long", "short"), no_buy_field]
+                )
             ),
             "est_tax": np.concatenate(
                 [gain * s.lot_tax_rate[sold], np.zeros(len(bought))]
             ),
             "est_cost": value * s.cost_rate[np.concatenate([sold_asset, bought])],
-            "reason": np.concatenate(
-                [
-                    sale_reasons(s, sold_asset, gain, is_forced, bought),
-                    buy_reasons(s, bought, sold_asset),
-                ]
+            "reason": text(
+                np.concatenate(
+                    [
+                        sale_reasons(s, sold_asset, gain, is_forced, bought),
+                        buy_reasons(s, bought, sold_asset),
+                    ]
+                )
             ),
         },
         columns=list(TRADE_COLUMNS),
+        copy=False,
     )
     return table
 
@@ -124,26 +133,54 @@ def outcome_from_trades(s: Snapshot, trades: pd.DataFrame) -> Outcome:
     Sells must name a lot of the account; unknown lots or assets raise
     ``KeyError`` naming them, which verification reports.
     """
-    buys = np.zeros(s.n_assets)
-    lot_sales = np.zeros(s.n_lots)
-    if len(trades):
-        side = trades["side"].to_numpy()
-        asset = trades["asset"].to_numpy()
-        quantity = trades["quantity"].to_numpy(float)
-        bought = side == "buy"
-        asset_index = s.universe.get_indexer(asset[bought])
-        if (asset_index < 0).any():
-            unknown = asset[bought][asset_index < 0][0]
-            raise KeyError(f"buy of unknown asset {unknown!r}")
-        np.add.at(buys, asset_index, quantity[bought] * s.prices[asset_index])
-        sold = side == "sell"
-        lot_id = trades["lot_id"].to_numpy()[sold]
-        lot_index = pd.Index(s.lots["lot_id"]).get_indexer(lot_id)
-        if (lot_index < 0).any():
-            raise KeyError(f"sale of unknown lot {lot_id[lot_index < 0][0]!r}")
-        wrong_asset = s.universe[s.lot_asset[lot_index]].to_numpy() != asset[sold]
+    return trade_rows(s, trades).outcome(s)
+
+
+@dataclass(frozen=True)
+class TradeRows:
+    """A trades table's rows as positions in a snapshot, for the checks."""
+
+    bought: np.ndarray  # bool per row
+    sold: np.ndarray  # bool per row
+    asset: np.ndarray  # the row's asset in the universe
+    lot: np.ndarray  # the sale's lot (-1 on buys)
+    quantity: np.ndarray  # shares
+
+    def outcome(self, s: Snapshot) -> Outcome:
+        """Return the buys and lot sales at the snapshot's prices."""
+        value = self.quantity * s.prices[np.maximum(self.asset, 0)]
+        buys = np.zeros(s.n_assets)
+        lot_sales = np.zeros(s.n_lots)
+        np.add.at(buys, self.asset[self.bought], value[self.bought])
+        np.add.at(lot_sales, self.lot[self.sold], value[self.sold])
+        return Outcome(s, buys / s.value, lot_sales / s.value)
+
+
+def trade_rows(s: Snapshot, trades: pd.DataFrame) -> TradeRows:
+    """Locate every row's asset and lot; raise ``KeyError`` naming an unknown one."""
+    side = trades["side"].to_numpy(dtype=object)
+    bought, sold = side == "buy", side == "sell"
+    names = trades["asset"].to_numpy(dtype=object)
+    asset = positions(s.asset_position, names)
+    unknown = bought & (asset < 0)
+    if unknown.any():
+        raise KeyError(f"buy of unknown asset {names[unknown.argmax()]!r}")
+    lot = np.full(len(trades), -1)
+    if sold.any():
+        lot_ids = trades["lot_id"].to_numpy(dtype=object)[sold]
+        lot[sold] = positions(s.lot_position, lot_ids)
+        if (lot[sold] < 0).any():
+            raise KeyError(f"sale of unknown lot {lot_ids[lot[sold] < 0][0]!r}")
+        wrong_asset = s.lot_asset[lot[sold]] != asset[sold]
         if wrong_asset.any():
-            raise KeyError(f"lot {lot_id[wrong_asset][0]!r} of another asset")
-        sold_value = quantity[sold] * s.prices[s.lot_asset[lot_index]]
-        np.add.at(lot_sales, lot_index, sold_value)
-    return Outcome(s, buys / s.value, lot_sales / s.value)
+            raise KeyError(f"lot {lot_ids[wrong_asset][0]!r} of another asset")
+    quantity = trades["quantity"].to_numpy(dtype=float)
+    return TradeRows(bought, sold, asset, lot, quantity)
+
+
+def positions(position: dict[str, int], names: np.ndarray) -> np.ndarray:
+    """Return each name's position (-1 where unknown)."""
+    found: np.ndarray = np.fromiter(
+        (position.get(name, -1) for name in names), dtype=np.int64, count=len(names)
+    )
+    return found

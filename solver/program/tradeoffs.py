@@ -260,7 +260,7 @@ def _lot_sales(point: int, o: Outcome) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "point": point,
-            "lot_id": s.lots["lot_id"].to_numpy()[sold],
+            "lot_id": s.lot_ids[sold],
             "asset": s.universe.to_numpy()[s.lot_asset[sold]],
             "sold": o.lot_sales[sold] / s.lot_capacity[sold],
             "value": o.lot_sales[sold] * s.value,

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from models import Account, FactorRiskModel, InputError, Market, tiered_lot_sizes
+from models._align import text
 from models.snapshot import build_snapshot
 from tests.conftest import account, diagonal_market
 
@@ -125,3 +126,19 @@ def test_accounts_on_one_universe_share_its_numbers_and_a_bad_price_names_each()
             build_snapshot(Account(account_id, 1.0, account(0.0).lots), TARGETS, bad)
         assert (err.value.account_id, err.value.asset) == (account_id, "Y")
     assert bad.cache == {}
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array(["A1", "lot-2", ""], dtype=object),
+        np.array(["x", np.nan, None], dtype=object),
+        np.array([], dtype=object),
+        np.array(["long", "short"]),  # numpy's own text type
+        ("a", "b"),
+        np.array([1, "b"], dtype=object),  # not all text: pandas' path
+    ],
+)
+def test_text_matches_pandas_str_conversion(values):
+    expected = pd.Series(pd.array(values, dtype="str"))
+    pd.testing.assert_series_equal(pd.Series(text(values)), expected)

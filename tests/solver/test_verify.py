@@ -7,6 +7,7 @@ from models import MaxTurnover, MinCash, NoBuyAndSell, Restrictions, TrackingErr
 from models.snapshot import build_snapshot
 from models.terms import Outcome
 from solver.orders.checks import verify
+from solver.orders.trades import outcome_from_trades
 from solver.result import SolveOptions
 from tests.conftest import account, diagonal_market
 
@@ -46,10 +47,29 @@ def test_verify_accepts_a_valid_trade_list():
         ),
         (_trades(("X", "sell", 1.0, "zz")), [], "trades"),
         (_trades(("X", "sell", 1.0, "y1")), [], "trades"),
+        (_trades(("Z", "buy", 1.0, None)), [], "trades"),
     ],
 )
 def test_verify_reports_each_broken_constraint(trades, constraints, broken):
     assert broken in set(_violations(trades, constraints)["constraint"])
+
+
+def test_outcome_from_trades_adds_up_rows_by_hand():
+    # V = 100 cash + 60 x 10 (X) + 15 x 20 (Y) = 1,000; rows of one lot or
+    # asset add up, and the sale of Y's lot is priced at Y's price
+    snapshot = build_snapshot(ACCOUNT, TARGETS, MARKET)
+    trades = _trades(
+        ("X", "sell", 10.0, "x1"),
+        ("Y", "buy", 2.0, None),
+        ("X", "sell", 5.0, "x1"),
+        ("Y", "buy", 1.0, None),
+        ("Y", "sell", 3.0, "y1"),
+    )
+    o = outcome_from_trades(snapshot, trades)
+    assert snapshot.value == 1000.0
+    assert list(snapshot.lot_ids) == ["x1", "y1"]
+    assert o.buys.tolist() == [0.0, 0.06]
+    assert o.lot_sales.tolist() == [0.15, 0.06]
 
 
 def test_verify_reports_restriction_breach():
