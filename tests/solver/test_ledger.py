@@ -16,7 +16,7 @@ from solver.dynamic.closing import (
     sold_out,
 )
 from solver.dynamic.ledger import Ledger
-from solver.dynamic.tables import TRADE_COLUMNS
+from solver.dynamic.tables import TRADE_COLUMNS, lot_table, trade_table
 from tests.conftest import ATOL_SHARES, ATOL_VALUE
 
 SHORT, LONG = 0.408, 0.238  # the default tax rates
@@ -508,3 +508,24 @@ def test_ledger_liquidation_realizes_every_dollar_paid_and_received():
     assert len(closing) > held  # lots split off by the closing's own washes
     # chains of wash sales tack holding periods, never to before the first buy
     assert min(r.acquired for r in ledger.realizations) >= days[0]
+
+
+def test_ledger_tables_match_pandas_own_conversion():
+    # dates of several units and times of day, as pandas would read them
+    days = [pd.Timestamp("2020-01-02"), pd.Timestamp("1999-12-31 15:30").as_unit("s")]
+    rows = [("A", "a-1", 2.0, 10.0, days[0]), ("B", "b-1", 1.5, 3.0, days[1])]
+    lots = lot_table(rows)
+    expected = pd.DataFrame(
+        {
+            "asset": pd.array(["A", "B"], dtype="str"),
+            "lot_id": pd.array(["a-1", "b-1"], dtype="str"),
+            "quantity": [2.0, 1.5],
+            "cost_basis": [10.0, 3.0],
+            "acquired": pd.to_datetime(days).as_unit("ns"),
+        }
+    )
+    pd.testing.assert_frame_equal(lots, expected[list(LOT_COLUMNS)])
+    trades = trade_table([("A", days[1], "sell", 1.0, 9.0, -1.0)], ("date", "side"))
+    assert trades["date"].tolist() == [days[1]]
+    assert trades["date"].dtype == "M8[ns]"
+    assert trade_table([]).shape == (0, len(TRADE_COLUMNS))
