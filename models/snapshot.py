@@ -76,8 +76,9 @@ class Snapshot:
 
     @cached_property
     def lot_ids(self) -> np.ndarray:
-        """The lots' ids, in lot order (object array of str)."""
-        ids: np.ndarray = self.lots["lot_id"].to_numpy(dtype=object)
+        """The lots' ids, in lot order (object array of str, read-only)."""
+        ids: np.ndarray = self.lots["lot_id"].to_numpy(dtype=object, copy=True)
+        ids.flags.writeable = False  # ``lot_position`` is built from it
         return ids
 
     @cached_property

@@ -309,13 +309,13 @@ class Ledger:
         return sorted({year for year, _, _ in self._booked})
 
     def _day(self, date: object, *, trade: bool) -> pd.Timestamp:
-        """Return ``date`` at midnight, not before the last trade."""
+        """Return ``date`` at midnight, not before the last trade; no time zones."""
         if isinstance(date, pd.Timestamp) and date.tz is None:
             day = date if not date.value % _DAY_NS else date.normalize()
         else:
             parsed = pd.to_datetime(date, errors="coerce")  # type: ignore[call-overload]
-            if not isinstance(parsed, pd.Timestamp):
-                raise InputError(f"not a date: {date!r}", field="date")
+            if not isinstance(parsed, pd.Timestamp) or parsed.tz is not None:
+                raise InputError(f"not a date, or zoned: {date!r}", field="date")
             day = parsed.normalize()
         ok = self._last is None or day >= self._last
         if not ok:

@@ -157,7 +157,14 @@ class TradeRows:
 
 
 def trade_rows(s: Snapshot, trades: pd.DataFrame) -> TradeRows:
-    """Locate every row's asset and lot; raise ``KeyError`` naming an unknown one."""
+    """Locate every row's asset and lot; raise ``KeyError`` naming an unknown one.
+
+    The table must have the columns ``asset``, ``side``, ``quantity`` and
+    ``lot_id`` (``KeyError`` naming the first missing), even without sales.
+    """
+    for column in ("asset", "side", "quantity", "lot_id"):
+        if column not in trades:
+            raise KeyError(f"trades table without column {column!r}")
     side = trades["side"].to_numpy(dtype=object)
     bought, sold = side == "buy", side == "sell"
     names = trades["asset"].to_numpy(dtype=object)

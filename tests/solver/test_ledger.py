@@ -529,3 +529,15 @@ def test_ledger_tables_match_pandas_own_conversion():
     assert trades["date"].tolist() == [days[1]]
     assert trades["date"].dtype == "M8[ns]"
     assert trade_table([]).shape == (0, len(TRADE_COLUMNS))
+
+
+@pytest.mark.parametrize(
+    "date", [pd.Timestamp("2020-01-02", tz="Asia/Tokyo"), "2020-01-02T00:00+09:00"]
+)
+def test_ledger_refuses_dates_with_a_time_zone(date):
+    # in UTC this is 2020-01-01 15:00: a silent shift would move the day
+    ledger = Ledger(1_000.0)
+    with pytest.raises(InputError) as err:
+        ledger.buy(date, "A", 1.0, 10.0)
+    assert err.value.field == "date"
+    assert not ledger.lots().shape[0]

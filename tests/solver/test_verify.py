@@ -48,6 +48,7 @@ def test_verify_accepts_a_valid_trade_list():
         (_trades(("X", "sell", 1.0, "zz")), [], "trades"),
         (_trades(("X", "sell", 1.0, "y1")), [], "trades"),
         (_trades(("Z", "buy", 1.0, None)), [], "trades"),
+        (_trades(("Y", "buy", 1.0, None)).drop(columns="lot_id"), [], "trades"),
     ],
 )
 def test_verify_reports_each_broken_constraint(trades, constraints, broken):
