@@ -98,7 +98,7 @@ class WashSaleRule:
         bought[snapshot.lot_asset[snapshot.lot_acquired >= start]] = True
         trades = snapshot.recent_trades
         if trades is not None and len(trades):
-            asset = snapshot.universe.get_indexer(pd.Index(trades["asset"]))
+            asset = snapshot.asset_index(trades["asset"].to_numpy(dtype=object))
             side = trades["side"].to_numpy()
             recent = (trades["date"].to_numpy() >= start) & (asset >= 0)
             gain = trades["realized_gain"].to_numpy(dtype=float)

@@ -78,22 +78,24 @@ class Snapshot:
     def lot_ids(self) -> np.ndarray:
         """The lots' ids, in lot order (object array of str, read-only)."""
         ids: np.ndarray = self.lots["lot_id"].to_numpy(dtype=object, copy=True)
-        ids.flags.writeable = False  # ``lot_position`` is built from it
+        ids.flags.writeable = False  # ``lot_index`` reads it
         return ids
 
     @cached_property
-    def lot_position(self) -> dict[str, int]:
-        """Each lot id's position: orders name lots by id.
-
-        A dict: for the few rows of an order list, 10-30 times faster
-        than a pandas index lookup.
-        """
+    def _lot_position(self) -> dict[str, int]:
         return {lot: k for k, lot in enumerate(self.lot_ids)}
 
     @cached_property
-    def asset_position(self) -> dict[str, int]:
-        """Each asset's position in ``universe`` (a dict, as ``lot_position``)."""
+    def _asset_position(self) -> dict[str, int]:
         return {asset: k for k, asset in enumerate(self.universe)}
+
+    def lot_index(self, lot_ids: np.ndarray) -> np.ndarray:
+        """Return each lot id's position among the lots (-1 where unknown)."""
+        return _positions(self._lot_position, lot_ids)
+
+    def asset_index(self, assets: np.ndarray) -> np.ndarray:
+        """Return each asset's position in ``universe`` (-1 where unknown)."""
+        return _positions(self._asset_position, assets)
 
     @cached_property
     def lot_basis(self) -> np.ndarray:
@@ -106,6 +108,18 @@ class Snapshot:
         """Purchase date per lot (``datetime64``)."""
         acquired: np.ndarray = self.lots["acquired"].to_numpy()
         return acquired
+
+
+def _positions(position: dict[str, int], names: np.ndarray) -> np.ndarray:
+    """Return each name's position (-1 where unknown).
+
+    A dict: for the few rows of an order list or of recent trades, 10-30
+    times faster than a pandas index lookup.
+    """
+    found: np.ndarray = np.fromiter(
+        (position.get(name, -1) for name in names), dtype=np.int64, count=len(names)
+    )
+    return found
 
 
 def build_snapshot(

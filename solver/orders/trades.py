@@ -168,14 +168,14 @@ def trade_rows(s: Snapshot, trades: pd.DataFrame) -> TradeRows:
     side = trades["side"].to_numpy(dtype=object)
     bought, sold = side == "buy", side == "sell"
     names = trades["asset"].to_numpy(dtype=object)
-    asset = positions(s.asset_position, names)
+    asset = s.asset_index(names)
     unknown = bought & (asset < 0)
     if unknown.any():
         raise KeyError(f"buy of unknown asset {names[unknown.argmax()]!r}")
     lot = np.full(len(trades), -1)
     if sold.any():
         lot_ids = trades["lot_id"].to_numpy(dtype=object)[sold]
-        lot[sold] = positions(s.lot_position, lot_ids)
+        lot[sold] = s.lot_index(lot_ids)
         if (lot[sold] < 0).any():
             raise KeyError(f"sale of unknown lot {lot_ids[lot[sold] < 0][0]!r}")
         wrong_asset = s.lot_asset[lot[sold]] != asset[sold]
@@ -183,11 +183,3 @@ def trade_rows(s: Snapshot, trades: pd.DataFrame) -> TradeRows:
             raise KeyError(f"lot {lot_ids[wrong_asset][0]!r} of another asset")
     quantity = trades["quantity"].to_numpy(dtype=float)
     return TradeRows(bought, sold, asset, lot, quantity)
-
-
-def positions(position: dict[str, int], names: np.ndarray) -> np.ndarray:
-    """Return each name's position (-1 where unknown)."""
-    found: np.ndarray = np.fromiter(
-        (position.get(name, -1) for name in names), dtype=np.int64, count=len(names)
-    )
-    return found

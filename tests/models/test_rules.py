@@ -68,3 +68,18 @@ def test_wash_sale_treats_unknown_gain_as_loss_and_ignores_gains():
     assert list(WashSaleRule().mask(_snapshot(recent)).can_buy) == [False, False, True]
     recent["realized_gain"] = [5.0, 0.0]
     assert WashSaleRule().mask(_snapshot(recent)).can_buy.all()
+
+
+def test_wash_sale_ignores_recent_trades_outside_the_universe():
+    recent = pd.DataFrame(
+        {
+            "asset": ["Q", "Q"],
+            "date": ["2026-06-10", "2026-06-20"],
+            "side": ["sell", "buy"],
+            "quantity": [1, 1],
+            "realized_gain": [-5.0, np.nan],
+        }
+    )
+    mask = WashSaleRule().mask(_snapshot(recent))
+    assert mask.can_buy.all()
+    assert mask.can_sell.all()
