@@ -1,7 +1,8 @@
 """What an account is worth after tax at the end: sold out, or kept.
 
 Both work on a copy of the ledger (:meth:`Ledger.copy`) and settle every
-unsettled year through the closing date's by :meth:`Ledger.settle_year`.
+year through the closing date's by :meth:`Ledger.settle_year`, those
+without sales too (a loss carried forward is deducted in each).
 Liquidation sells every lot first in first out at the given cost, by the
 rules of :meth:`Ledger.sell`: a loss washed by shares bought in the window
 before it moves into them and is realised when they are sold in turn. The
@@ -66,8 +67,8 @@ def _closed(
                     price = float(price_of[held.asset])
                     cost = held.quantity * price * cost_rate
                     closed.sell(day, held.lot_id, held.quantity, price, cost)
-    done = closed.settled_through
-    for year in sorted({*closed.unsettled_years(), day.year}):
-        if done is None or year > done:
-            closed.settle_year(year)
+    done = closed.settled_through  # every year after it, with sales or not
+    first = min([*closed.unsettled_years(), day.year]) if done is None else done + 1
+    for year in range(first, day.year + 1):
+        closed.settle_year(year)
     return closed

@@ -130,15 +130,23 @@ class Ledger:
         total = quantity * price + cost
         if total - self.cash > _REL_TOL * total:
             raise InputError(f"needs {total:.2f}", asset=asset, field="cash")
-        self.cash = max(self.cash - total, 0.0)
-        self._trades.append((asset, day, "buy", quantity, price, np.nan))
-        self._purchases += 1
-        basis, left, created = price + cost / quantity, quantity, list[Lot]()
-        start = day - self._window
-        losses = self._losses.get(asset, [])
+        start, losses = day - self._window, self._losses.get(asset, [])
         first = len(losses)
         while first and self.realizations[losses[first - 1]].date >= start:
             first -= 1  # sales are in date order: look only inside the window
+        for index in losses[first:]:  # refused before anything changes
+            sale, done = self.realizations[index], self.settled_through
+            if sale.quantity - self._washed[index] > _REL_TOL * quantity:
+                if done is not None and (year := sale.date.year) <= done:
+                    problem = f"washes a {sale.date.date()} loss of settled year {year}"
+                    raise InputError(
+                        problem, asset=asset, lot_id=sale.lot_id, field="date"
+                    )
+                break  # the loss it washes first; the rest are of later years
+        self.cash, self._last = max(self.cash - total, 0.0), day
+        self._trades.append((asset, day, "buy", quantity, price, np.nan))
+        self._purchases += 1
+        basis, left, created = price + cost / quantity, quantity, list[Lot]()
         for index in losses[first:]:
             sale = self.realizations[index]
             matched = min(left, sale.quantity - self._washed[index])
@@ -178,7 +186,7 @@ class Ledger:
         proceeds = quantity * price - cost
         ok = self.cash + proceeds >= -_REL_TOL * cost
         require(ok, "cash cannot pay the cost", **where, field="cash")
-        self.cash = max(self.cash + proceeds, 0.0)
+        self.cash, self._last = max(self.cash + proceeds, 0.0), day
         basis, long_term = quantity * lot.cost_basis, is_long_term_on(lot.acquired, day)
         gain, held = proceeds - basis, lot.acquired
         row = (day, asset, lot_id, quantity, proceeds, basis, gain, long_term, held)
@@ -232,11 +240,6 @@ class Ledger:
         """Return the shares held per asset."""
         return dict(self._held)
 
-    def positions(self) -> pd.Series:
-        """Return the shares held per asset (index ``asset``)."""
-        shares = pd.Series(self.shares(), dtype=float)
-        return shares.sort_index().rename_axis("asset")
-
     def settles_on(self, year: int) -> pd.Timestamp:
         """Return the first day ``year`` can be settled: its wash windows closed."""
         return pd.Timestamp(year, 12, 31) + self._window + pd.Timedelta(days=1)
@@ -284,7 +287,8 @@ class Ledger:
         done = self.settled_through
         require(done is None or year > done, f"settled through {done}", field="year")
         earlier = min((y for y, _, _ in self._booked), default=year)
-        require(earlier >= year, f"settle {earlier} first", field="year")
+        due = earlier if done is None else done + 1  # a year without sales too
+        require(due >= year, f"settle {due} first", field="year")
         gains = year_gains(self._booked, year)
         tax, self.loss_carryforward = self._annual_tax(gains, self.loss_carryforward)
         self.settled_through = year
@@ -309,7 +313,10 @@ class Ledger:
         return sorted({year for year, _, _ in self._booked})
 
     def _day(self, date: object, *, trade: bool) -> pd.Timestamp:
-        """Return ``date`` at midnight, not before the last trade; no time zones."""
+        """Return ``date`` at midnight, not before the last accepted trade.
+
+        No time zones: the ledger's tables read dates as naive.
+        """
         if isinstance(date, pd.Timestamp) and date.tz is None:
             day = date if not date.value % _DAY_NS else date.normalize()
         else:
@@ -324,7 +331,6 @@ class Ledger:
             done = self.settled_through
             if done is not None and day.year <= done:
                 raise InputError(f"{done} settled", field="date")
-            self._last = day
         return day
 
     def _new_lot(
@@ -342,16 +348,10 @@ class Ledger:
     def _wash(self, index: int, matched: float) -> None:
         """Disallow the loss on ``matched`` shares of a sale, in the sale's year."""
         sale = self.realizations[index]
-        year, done = sale.date.year, self.settled_through
-        if done is not None and year <= done:
-            problem = f"washes a loss of {sale.date.date()}, in settled year {year}"
-            raise InputError(
-                problem, asset=sale.asset, lot_id=sale.lot_id, field="date"
-            )
         amount = -sale.gain / sale.quantity * matched
         self.realizations[index] = sale.with_disallowed(sale.disallowed + amount)
         self._washed[index] += matched
-        self._booked.append((year, sale.long_term, amount))
+        self._booked.append((sale.date.year, sale.long_term, amount))
 
     def _wash_with_earlier_buys(self, index: int, purchase: int) -> None:
         """Match a loss sale with held shares bought in the window before it.

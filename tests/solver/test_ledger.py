@@ -342,7 +342,7 @@ def test_ledger_recent_trades_window_and_columns():
     assert len(ledger.recent_trades(d("2025-03-03"), days=29)) == 1
 
 
-def test_ledger_lots_and_positions_tables():
+def test_ledger_lots_table_and_shares():
     ledger = Ledger(10_000.0)
     ledger.buy(d("2025-01-02"), "A", 10, 10.0)
     ledger.buy(d("2025-01-03"), "A", 5.5, 10.0)
@@ -351,9 +351,7 @@ def test_ledger_lots_and_positions_tables():
     assert tuple(lots.columns) == LOT_COLUMNS
     assert lots["lot_id"].is_unique
     assert lots["acquired"].iloc[2] == d("2025-01-03")  # normalized to midnight
-    positions = ledger.positions()
-    assert positions.index.name == "asset"
-    np.testing.assert_allclose(positions.loc[["A", "B"]], [15.5, 2.0])
+    assert ledger.shares() == {"A": pytest.approx(15.5), "B": pytest.approx(2.0)}
 
 
 DAY = d("2025-02-01")
@@ -417,7 +415,7 @@ def test_ledger_conserves_cash_shares_and_basis(seed):
         costs += cost
     expected_cash = initial + received - paid - costs - taxes
     assert ledger.cash - ledger.tax_owed == pytest.approx(expected_cash, abs=ATOL_VALUE)
-    held = ledger.positions().reindex(assets, fill_value=0.0)
+    held = [ledger.shares().get(a, 0.0) for a in assets]
     net = [bought[a] - sold[a] for a in assets]
     np.testing.assert_allclose(held, net, atol=ATOL_SHARES)
     # wash sales move basis between sales and lots; none is created or lost
@@ -541,3 +539,41 @@ def test_ledger_refuses_dates_with_a_time_zone(date):
         ledger.buy(date, "A", 1.0, 10.0)
     assert err.value.field == "date"
     assert not ledger.lots().shape[0]
+
+
+def test_closing_settles_the_years_without_sales_too():
+    # a 9,000 loss in 2025 deducts 3,000 a year: in 2025, 2026 (no sale) and 2027
+    ledger = Ledger(20_000.0)
+    lot = ledger.buy(d("2025-01-02"), "A", 100, 100.0)
+    ledger.sell(d("2025-02-03"), lot.lot_id, 100, 10.0)
+    ledger.buy(d("2025-03-03"), "B", 10, 100.0)  # cash 10,000
+    assert ledger.settle_year(2025) == pytest.approx(-SHORT * 3_000)
+    prices = pd.Series({"B": 100.0})
+    value, carry = kept_after_tax(ledger, d("2027-01-15"), prices)
+    assert carry == pytest.approx(0.0)
+    assert value == pytest.approx(10_000 + 1_000 + 3 * SHORT * 3_000)  # 14,672
+    closed = sold_out(ledger, d("2027-01-15"), prices)
+    assert closed.market_value(prices) == pytest.approx(value)  # B sold at cost
+    assert closed.settled_through == 2027
+    with pytest.raises(InputError, match="settle 2026 first"):
+        ledger.copy().settle_year(2027)
+
+
+def test_ledger_refused_trades_change_nothing():
+    ledger = Ledger(10_000.0)
+    lot = ledger.buy(d("2025-06-02"), "XYZ", 100, 10.0)
+    ledger.sell(d("2025-12-20"), lot.lot_id, 100, 7.5)  # a 250 loss
+    ledger.settle_year(2025)
+
+    def state():
+        trades = ledger.recent_trades(d("2026-01-05"), days=60)
+        return ledger.cash, len(trades), ledger.shares(), len(ledger.lots())
+
+    before = state()
+    with pytest.raises(InputError) as err:  # it would wash the settled loss
+        ledger.buy(d("2026-01-05"), "XYZ", 100, 8.0)
+    assert (err.value.field, err.value.lot_id) == ("date", lot.lot_id)
+    with pytest.raises(InputError):
+        ledger.buy(d("2026-01-20"), "ABC", -1.0, 8.0)  # a bad quantity
+    assert state() == before
+    ledger.buy(d("2026-01-10"), "ABC", 1.0, 8.0)  # a refused trade kept no date
