@@ -32,6 +32,7 @@ from solver.batch.tables import (
     frame_tables,
     read_frame,
     read_path,
+    require_rows,
     table_files,
 )
 from solver.batch.validate import describe, fatal, find_problems, invalid_accounts
@@ -89,10 +90,13 @@ class BatchInput:
         """Yield a job per account, or per household, not in ``skip``.
 
         A household's job comes once the shard holding its last account is
-        read (its accounts' lots may sit in different shards).
+        read (its accounts' lots may sit in different shards); its accounts
+        are in the order of the ``accounts`` table's rows, whatever the
+        shards (the first row gives the household's settings).
         """
         waiting: dict[str, list[AccountJob]] = {}
         sizes = self.household_sizes(skip)
+        row = {aid: k for k, aid in enumerate(self.account_ids)}
         for job in self.account_jobs(skip):
             hid = job.household_id
             if hid is None:
@@ -100,7 +104,8 @@ class BatchInput:
                 continue
             waiting.setdefault(hid, []).append(job)
             if len(waiting[hid]) == sizes[hid]:
-                yield HouseholdJob(hid, tuple(waiting.pop(hid)))
+                members = sorted(waiting.pop(hid), key=lambda m: row[m.account_id])
+                yield HouseholdJob(hid, tuple(members))
 
     def household_sizes(self, skip: set[str]) -> dict[str, int]:
         """Return how many accounts each household still to solve has."""
@@ -161,16 +166,18 @@ def load_batch(in_dir: Path, config: RunConfig, work_dir: Path) -> BatchInput:
     Raises
     ------
     InputError
-        When the batch cannot run at all: a missing table or column, both
-        risk models or neither, or a risk model that is not valid.
-        Account-level problems do not raise: they are listed in ``problems``
-        and the accounts marked invalid.
+        When the batch cannot run at all: a missing table or column, a
+        required table without rows, both risk models or neither, or a risk
+        model that is not valid. Account-level problems do not raise: they
+        are listed in ``problems`` and the accounts marked invalid.
     """
     tables = {
         name: read_path(path, name)
         for name, path in table_files(in_dir).items()
         if name != "lots"
     }
+    for name, table in tables.items():
+        require_rows(table, name)
     return _check_batch(tables, lambda: split_lots(in_dir, work_dir), config)
 
 

@@ -201,6 +201,15 @@ def _check_frame(frames: Mapping[str, object], name: str) -> None:
             f"table {name!r} must be a pandas DataFrame, got {type(frame).__name__}",
             field=name,
         )
+    require_rows(frame, name)
+
+
+def require_rows(frame: pd.DataFrame, name: str) -> None:
+    """Refuse a table without rows: an empty read is an error, not a batch.
+
+    ``lots`` (a batch of cash-only accounts has none) and the optional
+    tables may be empty.
+    """
     if not len(frame) and name != "lots" and name not in OPTIONAL_TABLES:
         raise InputError(f"table {name!r} has no rows", field=name)
 

@@ -107,6 +107,7 @@ def household_result(
                     violations=_violation(c.name, excess),
                 )
             notes.append(f"rounding exceeds {c.name} by {excess:.3g}")
+    shared_notes = [f"household {s.account_id}: {note}" for note in notes]
     notes += [f"{r.account_id}: {r.message}" for r in results if r.message]
     status = _worst([optimum.status, *(r.status for r in results)])
     message = "; ".join(notes)
@@ -123,14 +124,15 @@ def household_result(
     shared = household[list(HOUSEHOLD_FIELDS)].copy()
     shared["household_id"] = s.account_id
     household["household_id"] = s.account_id
-    accounts_out = {
-        r.account_id: replace(
-            r,
-            summary=_with(r.summary, shared),
-            trades=r.trades.assign(household_id=s.account_id),
+    accounts_out: dict[str, RebalanceResult] = {}
+    for r in results:  # each account's message also says the household's
+        told = "; ".join(filter(None, [*shared_notes, r.message]))
+        row = _with(r.summary, shared)
+        row["message"] = told
+        trades = r.trades.assign(household_id=s.account_id)
+        accounts_out[r.account_id] = replace(
+            r, message=told, summary=row, trades=trades
         )
-        for r in results
-    }
     return HouseholdResult(s.account_id, status, message, accounts_out, household)
 
 

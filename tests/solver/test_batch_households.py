@@ -192,3 +192,52 @@ def test_a_household_is_committed_whole_and_a_broken_run_resumes(
     timing = ["solve_seconds"]
     pd.testing.assert_frame_equal(done.drop(columns=timing), want.drop(columns=timing))
     assert clean.solved_now == len(tables["accounts"])
+
+
+def test_a_household_takes_its_first_rows_settings_whatever_the_shards(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import solver.batch.shards as shards
+
+    tables = _tables()
+    accounts = tables["accounts"]
+    accounts["max_turnover"] = [0.02, None, None, 0.02, None, None, None, None]
+    one = rebalance_tables(tables, CONFIG, workers=1)
+    monkeypatch.setattr(shards, "ROWS_PER_SHARD", 1)  # a shard per lot, about
+    buckets = len(tables["lots"])
+    ids = accounts["account_id"]
+    bucket = dict(zip(ids, shards.bucket_of(ids, buckets), strict=True))
+    # the shards must read some household's accounts out of row order
+    assert any(
+        sorted(members, key=bucket.__getitem__) != members
+        for members in (["B000", "B001"], ["B003", "B004", "B005"])
+    )
+    many = rebalance_tables(tables, CONFIG, workers=1)
+    timing = ["solve_seconds"]
+    pd.testing.assert_frame_equal(
+        many.summary.drop(columns=timing), one.summary.drop(columns=timing)
+    )
+    pd.testing.assert_frame_equal(many.trades, one.trades)
+
+
+def test_each_member_row_says_when_the_households_orders_break_a_soft_limit() -> None:
+    tables = _tables()
+    accounts = tables["accounts"]
+    accounts["max_turnover"] = [0.02, None, None, 0.02, None, None, None, None]
+    result = rebalance_tables(tables, CONFIG, workers=1)
+    summary = result.summary.set_index("account_id")
+    prices = tables["prices"].set_index("asset")["price"]
+    lots, cash = tables["lots"], accounts.set_index("account_id")["cash"]
+    exceeded = 0
+    households = {"H1": ["B000", "B001"], "H2": ["B003", "B004", "B005"]}
+    for hid, members in households.items():
+        held = lots[lots["account_id"].isin(members)]
+        value = (held["quantity"] * prices[held["asset"]].to_numpy()).sum()
+        value += cash[members].sum()
+        traded = result.trades.loc[result.trades["account_id"].isin(members), "value"]
+        excess = traded.sum() / 2 / value - 0.02  # one-way turnover over the cap
+        if excess > 1e-6:
+            exceeded += 1
+            note = f"household {hid}: rounding exceeds max_turnover by {excess:.3g}"
+            assert all(note in summary.loc[m, "message"] for m in members), note
+    assert exceeded  # whole shares of these small accounts cannot keep to 2%

@@ -129,6 +129,19 @@ def test_batch_stops_when_a_table_is_given_in_both_formats(tmp_path, name):
     assert not list((tmp_path / "out").glob("summary.*"))
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("name", ["accounts", "targets", "prices"])
+def test_batch_stops_on_a_required_table_with_only_a_header(tmp_path, name, fmt):
+    # an empty read is an error: not a finished batch of no accounts
+    tables = _tables()
+    tables[name] = tables[name].iloc[:0]
+    save(tmp_path / "in", tables, fmt=fmt)
+    with pytest.raises(InputError, match=f"table '{name}' has no rows") as caught:
+        rebalance_batch(tmp_path / "in", tmp_path / "out", config=CONFIG, workers=1)
+    assert caught.value.field == name
+    assert not list((tmp_path / "out").glob("summary.*"))
+
+
 def test_find_table_refuses_lots_in_both_formats(tmp_path):
     (tmp_path / "lots.parquet").touch()
     (tmp_path / "lots.csv").touch()
