@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from models import MinCash, NoBuyAndSell, TrackingError
+from models import MaxTurnover, MinCash, NoBuyAndSell, TrackingError
 from models.account import Account
 from models.household import FixedMask, Joint
 from models.snapshot import Snapshot
@@ -18,7 +18,7 @@ from solver.api import finish
 from solver.orders.trades import outcome_from_trades
 from solver.program.sides import fix_sides
 from solver.program.solve import Solution
-from solver.result import RebalanceResult, SolveOptions, Status
+from solver.result import RebalanceResult, SolveOptions
 
 
 def round_accounts(
@@ -37,13 +37,16 @@ def round_accounts(
     accounts' holdings (rounded ones as rounded, the rest as solved), in
     its own value's terms; its tracking-error weight is scaled by its share
     of the household so that its program is the household's with the
-    others fixed.
+    others fixed. A household turnover cap becomes the account's: what the
+    others' turnover (rounded or solved) leaves of it.
     """
     answer = optimum.answer
-    weights = [
-        _own_outcome(joint, k, answer, joint.accounts[k]).weights
-        for k in range(len(accounts))
+    solved = [
+        _own_outcome(joint, k, answer, joint.accounts[k]) for k in range(len(accounts))
     ]
+    weights = [o.weights for o in solved]
+    turnover = [o.turnover for o in solved]
+    caps = [c.limit for c in plain if isinstance(c, MaxTurnover)]
     one_side = any(isinstance(c, NoBuyAndSell) for c in plain)
     sides = optimum.mask
     if one_side:  # rounding keeps each asset on one side across the accounts
@@ -66,6 +69,13 @@ def round_accounts(
         own_plain: list[Constraint] = [MinCash(min(floors[k] / share, 1.0))]
         if one_side:
             own_plain.append(NoBuyAndSell())
+        others_turnover = sum(
+            joint.scale[j] * turnover[j] for j in range(len(accounts)) if j != k
+        )
+        own_plain += [
+            MaxTurnover(float(np.clip((cap - others_turnover) / share, 0.0, 1.0)))
+            for cap in caps
+        ]
         own_rules: list[TradeRule] = [
             type(r)(_own_mask(joint, k, r.mask(joint.snapshot)))
             for r in joint_rules
@@ -82,10 +92,8 @@ def round_accounts(
             start=time.perf_counter(),
         )
         results.append(result)
-        if len(result.trades):
-            weights[k] = outcome_from_trades(snapshot, result.trades).weights
-        elif result.status in (Status.INFEASIBLE, Status.FAILED):
-            weights[k] = alone.current
+        rounded = outcome_from_trades(snapshot, result.trades)  # none: it holds
+        weights[k], turnover[k] = rounded.weights, rounded.turnover
     return results
 
 
