@@ -38,7 +38,8 @@ def round_accounts(
     its own value's terms; its tracking-error weight is scaled by its share
     of the household so that its program is the household's with the
     others fixed. A household turnover cap becomes the account's: what the
-    others' turnover (rounded or solved) leaves of it.
+    others' turnover (rounded or solved) leaves of it, but at least the
+    account's own turnover as solved.
     """
     answer = optimum.answer
     solved = [
@@ -69,11 +70,10 @@ def round_accounts(
         own_plain: list[Constraint] = [MinCash(min(floors[k] / share, 1.0))]
         if one_side:
             own_plain.append(NoBuyAndSell())
-        others_turnover = sum(
-            joint.scale[j] * turnover[j] for j in range(len(accounts)) if j != k
-        )
+        used = sum(joint.scale[j] * turnover[j] for j in range(len(accounts)) if j != k)
+        least = solved[k].turnover  # its own turnover as solved stays allowed
         own_plain += [
-            MaxTurnover(float(np.clip((cap - others_turnover) / share, 0.0, 1.0)))
+            MaxTurnover(float(np.clip((cap - used) / share, least, 1.0)))
             for cap in caps
         ]
         own_rules: list[TradeRule] = [
