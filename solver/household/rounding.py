@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from models import MaxTurnover, MinCash, NoBuyAndSell, TrackingError
+from models import GainBudget, MaxTurnover, MinCash, NoBuyAndSell, TrackingError
 from models.account import Account
 from models.household import FixedMask, Joint
 from models.snapshot import Snapshot
@@ -37,17 +37,15 @@ def round_accounts(
     accounts' holdings (rounded ones as rounded, the rest as solved), in
     its own value's terms; its tracking-error weight is scaled by its share
     of the household so that its program is the household's with the
-    others fixed. A household turnover cap becomes the account's: what the
-    others' turnover (rounded or solved) leaves of it, but at least the
-    account's own turnover as solved.
+    others fixed. The household's turnover cap and gain budget are shared
+    out (``_own_limits``).
     """
     answer = optimum.answer
     solved = [
         _own_outcome(joint, k, answer, joint.accounts[k]) for k in range(len(accounts))
     ]
     weights = [o.weights for o in solved]
-    turnover = [o.turnover for o in solved]
-    caps = [c.limit for c in plain if isinstance(c, MaxTurnover)]
+    used = [_Used.of(o, joint.scale[k]) for k, o in enumerate(solved)]
     one_side = any(isinstance(c, NoBuyAndSell) for c in plain)
     sides = optimum.mask
     if one_side:  # rounding keeps each asset on one side across the accounts
@@ -70,12 +68,8 @@ def round_accounts(
         own_plain: list[Constraint] = [MinCash(min(floors[k] / share, 1.0))]
         if one_side:
             own_plain.append(NoBuyAndSell())
-        used = sum(joint.scale[j] * turnover[j] for j in range(len(accounts)) if j != k)
-        least = solved[k].turnover  # its own turnover as solved stays allowed
-        own_plain += [
-            MaxTurnover(float(np.clip((cap - used) / share, least, 1.0)))
-            for cap in caps
-        ]
+        others_used = _Used.total(used[:k] + used[k + 1 :])
+        own_plain += _own_limits(plain, others_used, solved[k], share)
         own_rules: list[TradeRule] = [
             type(r)(_own_mask(joint, k, r.mask(joint.snapshot)))
             for r in joint_rules
@@ -93,8 +87,46 @@ def round_accounts(
         )
         results.append(result)
         rounded = outcome_from_trades(snapshot, result.trades)  # none: it holds
-        weights[k], turnover[k] = rounded.weights, rounded.turnover
+        weights[k], used[k] = rounded.weights, _Used.of(rounded, share)
     return results
+
+
+@dataclass(frozen=True)
+class _Used:
+    """What an account's orders use of the household's shared limits."""
+
+    turnover: float  # one-way, a fraction of the household's value
+    gain: float  # net realized gain, currency
+
+    @classmethod
+    def of(cls, o: Outcome, share: float) -> _Used:
+        """Return the use of an account's outcome (``share``: of the household)."""
+        return cls(o.turnover * share, float(o.realized_gain.sum()) * o.snapshot.value)
+
+    @staticmethod
+    def total(uses: Sequence[_Used]) -> _Used:
+        """Return the use of several accounts together."""
+        return _Used(sum(u.turnover for u in uses), sum(u.gain for u in uses))
+
+
+def _own_limits(
+    plain: Sequence[Constraint], others: _Used, solved: Outcome, share: float
+) -> list[Constraint]:
+    """Return the household's turnover cap and gain budget as one account's.
+
+    Each is what the other accounts (rounded, or as solved) leave of it, but
+    never less than what the account's own solved answer uses, so that its
+    rounding starts from a point within its limits.
+    """
+    own = _Used.of(solved, share)
+    limits: list[Constraint] = []
+    for c in plain:
+        if isinstance(c, MaxTurnover):
+            left = (c.limit - others.turnover) / share
+            limits.append(MaxTurnover(float(np.clip(left, own.turnover / share, 1.0))))
+        elif isinstance(c, GainBudget):
+            limits.append(GainBudget(max(c.limit - others.gain, own.gain)))
+    return limits
 
 
 def _own_outcome(joint: Joint, k: int, o: Outcome, snapshot: Snapshot) -> Outcome:
