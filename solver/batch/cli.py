@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -38,17 +40,35 @@ exit status:
   4   an output could not be written (full disk, no permission); what was
       committed is kept, run again to resume
   70  internal error (a bug); the traceback is logged
-  130 interrupted; run again to resume
+  130 interrupted (Ctrl-C); run again to resume
+  143 stopped by SIGTERM (a scheduler's kill); the worker processes are
+      stopped too; run again to resume
 """
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, stopping the run as Ctrl-C does: the pool's workers too."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status (``ExitCode``)."""
+    """Run the command line; return the exit status (``ExitCode``).
+
+    In the main thread SIGTERM stops the run as Ctrl-C does (without it the
+    default action would end this process alone, leaving its workers).
+    """
     args = _parser().parse_args(argv)  # bad usage exits 2 (CANNOT_RUN)
     handlers = _start_logging(args.log_level, args.log_file)
+    main_thread = threading.current_thread() is threading.main_thread()
+    before = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         return _command(args)
     finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, before)
         for handler in handlers:
             logging.getLogger(PACKAGE_LOGGER).removeHandler(handler)
             handler.close()
@@ -79,9 +99,9 @@ def _command(args: argparse.Namespace) -> int:
     except OutputError as exc:
         logger.error("%s; what was committed is kept: run again to resume", exc)
         return ExitCode.OUTPUT_FAILED
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         logger.error("interrupted; what was committed is kept: run again to resume")
-        return 130
+        return 143 if isinstance(exc, Terminated) else 130
     except Exception:
         logger.exception("internal error; please report it with this traceback")
         return ExitCode.INTERNAL

@@ -20,6 +20,7 @@ from dataclasses import fields
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 
 import solver.batch.parts
@@ -516,3 +517,24 @@ def test_net_side_rule_is_a_batch_setting_and_never_beats_auto(small_batch, tmp_
     bounds = net["objective_bound"] - auto["objective_bound"]
     assert bounds.abs().max() < 1e-9  # the same relaxed program
     assert json.loads((out / "manifest.json").read_text())["settings"]["sides"] == "net"
+
+
+def test_sigterm_stops_the_workers_too_and_the_run_resumes(tmp_path):
+    # a scheduler's kill: without a handler the parent alone would end
+    write_batch(tmp_path / "in", n_accounts=200, n_assets=40)
+    out, log = tmp_path / "out", tmp_path / "log"
+    process = _start(tmp_path / "in", out, log, "--workers", "2")
+    deadline = time.monotonic() + 120
+    while not list((out / ".parts").glob("*.commit.json")):
+        assert time.monotonic() < deadline, "the run committed nothing in 120 s"
+        assert process.poll() is None, "the run ended before it could be stopped"
+        time.sleep(0.02)
+    workers = psutil.Process(process.pid).children(recursive=True)
+    assert workers
+    os.kill(process.pid, signal.SIGTERM)
+    assert process.wait(60) == 143
+    psutil.wait_procs(workers, timeout=10)
+    assert not [w.pid for w in workers if w.is_running()]
+    assert main(_cli(tmp_path / "in", "--out", tmp_path / "out")) == ExitCode.OK
+    summary = pd.read_parquet(tmp_path / "out" / "summary.parquet")
+    assert len(summary) == 200
