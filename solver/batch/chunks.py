@@ -89,9 +89,8 @@ def solve_household_job(
     seconds = time.perf_counter() - start
     rows = []
     for member in job.members:
-        row = unsolved(member.account_id, status, message, seconds, market.as_of)
-        row["household_id"] = job.household_id
-        rows.append(row)
+        aid, as_of, hid = member.account_id, market.as_of, job.household_id
+        rows.append(unsolved(aid, status, message, seconds, as_of, hid))
     return rows, empty_trades()
 
 

@@ -338,9 +338,10 @@ def _store_invalid(batch: BatchInput, store: Sink, done: set[str]) -> set[str]:
 
     Returns the accounts it committed.
     """
+    as_of, households = batch.market.as_of, batch.households
     rows = [
-        unsolved(aid, Status.INVALID_INPUT, message, 0.0, batch.market.as_of)
-        for aid, message in batch.invalid.items()
+        unsolved(aid, Status.INVALID_INPUT, text, 0.0, as_of, households.get(aid))
+        for aid, text in batch.invalid.items()
         if aid not in done
     ]
     if rows:

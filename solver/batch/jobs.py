@@ -82,6 +82,17 @@ class BatchInput:
     invalid: dict[str, str]  # account_id -> message
 
     @property
+    def households(self) -> dict[str, str]:
+        """The household of each account that has one."""
+        accounts = self.tables["accounts"].drop_duplicates("account_id")
+        hids = household_ids(accounts)
+        return {
+            str(aid): str(hid)
+            for aid, hid in zip(accounts["account_id"], hids, strict=True)
+            if isinstance(hid, str)
+        }
+
+    @property
     def account_ids(self) -> list[str]:
         """Every account of the input, in input order, each once."""
         return list(dict.fromkeys(self.tables["accounts"]["account_id"].astype(str)))
@@ -319,8 +330,10 @@ def solve_job(market: Market, job: AccountJob) -> tuple[pd.Series, pd.DataFrame]
     else:
         return result.summary, result.trades
     seconds = time.perf_counter() - start
-    row = unsolved(job.account_id, status, message, seconds, market.as_of)
-    return row, empty_trades()
+    as_of, hid = market.as_of, job.household_id
+    return unsolved(
+        job.account_id, status, message, seconds, as_of, hid
+    ), empty_trades()
 
 
 def unsolved(
@@ -329,6 +342,7 @@ def unsolved(
     message: str,
     seconds: float,
     as_of: pd.Timestamp,
+    household_id: str | None = None,
 ) -> pd.Series:
     """Return the summary row of an account that has no orders."""
     row: dict[str, object] = dict.fromkeys(SUMMARY_FIELDS, np.nan)
@@ -339,6 +353,6 @@ def unsolved(
         solve_seconds=seconds,
         solver="",
         as_of=as_of.date().isoformat(),
-        household_id="",
+        household_id=household_id or "",
     )
     return pd.Series(row, name=account_id)

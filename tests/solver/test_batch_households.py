@@ -99,6 +99,7 @@ def test_one_bad_account_stops_its_household_and_only_it() -> None:
     summary = result.summary.set_index("account_id")
     for aid in ("B003", "B004", "B005"):
         assert summary.loc[aid, "status"] == "invalid_input", aid
+        assert summary.loc[aid, "household_id"] == "H2", aid  # rejected up front
     assert "household H2" in summary.loc["B003", "message"]
     assert "B004" in summary.loc["B003", "message"]
     others = summary.drop(index=["B003", "B004", "B005"])
