@@ -9,7 +9,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from models import GainBudget, MaxTurnover, MinCash, NoBuyAndSell, TrackingError
+from models import (
+    GainBudget,
+    MaxTrackingError,
+    MaxTurnover,
+    MinCash,
+    NoBuyAndSell,
+    TrackingError,
+)
 from models.account import Account
 from models.household import FixedMask, Joint
 from models.snapshot import Snapshot
@@ -58,9 +65,10 @@ def round_accounts(
         )
         alone = joint.accounts[k]
         snapshot = replace(alone, target=(alone.target - others) / share)
+        own = _own_outcome(joint, k, answer, snapshot)
         solution = replace(
             optimum,
-            outcome=_own_outcome(joint, k, answer, snapshot),
+            outcome=own,
             mask=_own_mask(joint, k, sides),
             constraints=pd.DataFrame,
             bound=None,
@@ -69,7 +77,7 @@ def round_accounts(
         if one_side:
             own_plain.append(NoBuyAndSell())
         others_used = _Used.total(used[:k] + used[k + 1 :])
-        own_plain += _own_limits(plain, others_used, solved[k], share)
+        own_plain += _own_limits(plain, others_used, own, share)
         own_rules: list[TradeRule] = [
             type(r)(_own_mask(joint, k, r.mask(joint.snapshot)))
             for r in joint_rules
@@ -112,11 +120,14 @@ class _Used:
 def _own_limits(
     plain: Sequence[Constraint], others: _Used, solved: Outcome, share: float
 ) -> list[Constraint]:
-    """Return the household's turnover cap and gain budget as one account's.
+    """Return the household's turnover, tracking-error and gain limits as one's.
 
-    Each is what the other accounts (rounded, or as solved) leave of it, but
-    never less than what the account's own solved answer uses, so that its
-    rounding starts from a point within its limits.
+    ``solved`` is the account's part of the continuous answer. Turnover and
+    gains add up: the account gets what the other accounts (rounded, or as
+    solved) leave. With the others held, the household's tracking error is
+    ``share`` times the account's against what the others leave of the
+    target. Never less than the account's solved answer uses, so that its
+    rounding starts within its limits.
     """
     own = _Used.of(solved, share)
     limits: list[Constraint] = []
@@ -126,6 +137,9 @@ def _own_limits(
             limits.append(MaxTurnover(float(np.clip(left, own.turnover / share, 1.0))))
         elif isinstance(c, GainBudget):
             limits.append(GainBudget(max(c.limit - others.gain, own.gain)))
+        elif isinstance(c, MaxTrackingError):
+            te = float(np.sqrt(solved.snapshot.risk.variance(solved.active)))
+            limits.append(MaxTrackingError(max(c.limit / share, te)))
     return limits
 
 

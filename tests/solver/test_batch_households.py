@@ -255,7 +255,8 @@ def test_a_households_rounding_keeps_its_turnover_cap() -> None:
 
 
 def test_each_member_row_says_when_the_households_orders_break_a_soft_limit() -> None:
-    # whole shares cannot keep H2's tracking error within 5 bp
+    # whole shares cannot keep H2's tracking error within 5 bp; each account
+    # is rounded within its share of the cap, so they come close
     tables = _tables()
     capped = [None, None, None, 0.0005, None, None, None, None]
     tables["accounts"]["max_tracking_error"] = capped
@@ -263,7 +264,7 @@ def test_each_member_row_says_when_the_households_orders_break_a_soft_limit() ->
     summary = summary.set_index("account_id")
     note = "household H2: rounding exceeds max_tracking_error by"
     for member in ["B003", "B004", "B005"]:
-        assert summary.loc[member, "tracking_error_after"] > 0.0005
+        assert 0.0005 < summary.loc[member, "tracking_error_after"] <= 0.0006
         assert summary.loc[member, "message"].startswith(note)
     assert not summary.loc[["B000", "B001"], "message"].str.contains(note).any()
 
