@@ -87,10 +87,11 @@ def solve_household_job(
         rows = [r.summary for r in result.accounts.values()]
         return rows, result.trades
     seconds = time.perf_counter() - start
-    rows = []
-    for member in job.members:
-        aid, as_of, hid = member.account_id, market.as_of, job.household_id
-        rows.append(unsolved(aid, status, message, seconds, as_of, hid))
+    hid = job.household_id
+    rows = [
+        unsolved(m.account_id, status, message, seconds, market.as_of, hid)
+        for m in job.members
+    ]
     return rows, empty_trades()
 
 

@@ -330,10 +330,9 @@ def solve_job(market: Market, job: AccountJob) -> tuple[pd.Series, pd.DataFrame]
     else:
         return result.summary, result.trades
     seconds = time.perf_counter() - start
-    as_of, hid = market.as_of, job.household_id
-    return unsolved(
-        job.account_id, status, message, seconds, as_of, hid
-    ), empty_trades()
+    hid = job.household_id
+    row = unsolved(job.account_id, status, message, seconds, market.as_of, hid)
+    return row, empty_trades()
 
 
 def unsolved(

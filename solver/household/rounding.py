@@ -44,8 +44,8 @@ def round_accounts(
     accounts' holdings (rounded ones as rounded, the rest as solved), in
     its own value's terms; its tracking-error weight is scaled by its share
     of the household so that its program is the household's with the
-    others fixed. The household's turnover cap and gain budget are shared
-    out (``_own_limits``).
+    others fixed. The household's turnover cap, tracking-error cap and gain
+    budget become the account's (``_own_limits``).
     """
     answer = optimum.answer
     solved = [
