@@ -48,8 +48,11 @@ class DriftReport:
 def drift_report(in_dir: Path, config: RunConfig, *, top: int = 3) -> DriftReport:
     """Return the drift of every account of ``in_dir`` under the config's triggers.
 
-    ``status`` is ``trade`` when a trigger fires, ``no_trade`` when none
-    does, ``invalid_input`` for accounts whose data cannot be used.
+    ``status`` is what ``batch`` does with the same triggers: ``trade`` when
+    one fires, and for an account with a cash flow or in a household (both
+    solved whatever the triggers; ``fires`` still says whether one fires),
+    ``no_trade`` otherwise, ``invalid_input`` for accounts whose data cannot
+    be used.
     """
     config = config.check().resolved()
     texts = config.triggers or DEFAULT_TRIGGERS
@@ -68,7 +71,11 @@ def drift_report(in_dir: Path, config: RunConfig, *, top: int = 3) -> DriftRepor
                 rows.append(_invalid(job.account_id, str(exc)))
                 continue
             drift = Drift.of(snapshot, job.last_rebalance)
-            rows.append(_row(drift, snapshot.value, trigger, top))
+            row = _row(drift, snapshot.value, trigger, top)
+            solved_anyway = _always_solved(job.household_id, job.cash_flow)
+            if solved_anyway:
+                row.update(status="trade", reason=f"{solved_anyway}; {row['reason']}")
+            rows.append(row)
             weights.append(_weights(drift))
     order = {aid: k for k, aid in enumerate(batch.account_ids)}
     accounts = pd.DataFrame(rows, columns=list(DRIFT_COLUMNS))
@@ -101,6 +108,19 @@ def _row(d: Drift, value: float, trigger: AnyTrigger, top: int) -> dict[str, obj
         "fires": firing.fired,
         "reason": firing.reason,
     }
+
+
+def _always_solved(household_id: str | None, cash_flow: float) -> str:
+    """Say why ``batch`` solves an account whatever the triggers, or ``""``.
+
+    A household is always solved together, and a cash flow always traded
+    (``solver.rebalance`` skips the trigger for it).
+    """
+    if household_id is not None:
+        return f"household {household_id}: triggers do not gate households"
+    if cash_flow:
+        return f"cash flow of {cash_flow:,.2f}: always traded"
+    return ""
 
 
 def _weights(d: Drift) -> pd.DataFrame:

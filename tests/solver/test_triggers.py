@@ -200,3 +200,41 @@ def test_drift_command_reports_every_account(tmp_path, capsys):
     assert (
         valid["status"] == np.where(largest[valid.index] > 0.02, "trade", "no_trade")
     ).all()
+
+
+def test_drift_says_trade_for_what_the_batch_solves_whatever_the_trigger(tmp_path):
+    """An account with a cash flow, and a household's accounts, are solved by
+    ``batch`` even when no trigger fires; ``drift`` must say so."""
+    tables = write_batch(tmp_path / "in", n_accounts=5)
+    accounts = tables["accounts"]
+    accounts["cash_flow"] = [np.nan, 5_000.0, np.nan, np.nan, np.nan]
+    accounts["household_id"] = [None, None, "H1", "H1", None]
+    accounts.loc[3, "model_id"] = accounts.loc[
+        2, "model_id"
+    ]  # one household, one model
+    accounts.to_parquet(tmp_path / "in" / "accounts.parquet", index=False)
+    never = "drift:0.99"  # no account drifts this far
+    assert (
+        main(
+            [
+                "drift",
+                str(tmp_path / "in"),
+                "--out",
+                str(tmp_path / "d"),
+                "--format",
+                "csv",
+                "--trigger",
+                never,
+            ]
+        )
+        == 0
+    )
+    drift = pd.read_csv(tmp_path / "d" / "drift.csv").set_index("account_id")
+    config = RunConfig(as_of="2026-11-24", max_turnover=0.1, triggers=(never,))
+    batch = rebalance_batch(tmp_path / "in", tmp_path / "b", config=config, workers=1)
+    solved = batch.summary.set_index("account_id")["status"] != "no_trade"
+    assert not drift["fires"].any()
+    assert (drift["status"] == np.where(solved[drift.index], "trade", "no_trade")).all()
+    assert list(solved) == [False, True, True, True, False]
+    assert "cash flow" in drift.iloc[1]["reason"]
+    assert "household H1" in drift.iloc[2]["reason"]
