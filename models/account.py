@@ -158,7 +158,8 @@ def _clean_lots(lots: pd.DataFrame, account_id: str) -> pd.DataFrame:
         columns[field] = values
     acquired = parse_dates(lots["acquired"])
     refuse("acquired", acquired.isna().to_numpy(), "not a date: {!r}")
-    columns["acquired"] = acquired.dt.normalize().to_numpy()
+    instants = acquired.to_numpy()
+    columns["acquired"] = instants.astype("datetime64[D]").astype(instants.dtype)
     return pd.DataFrame(columns)
 
 

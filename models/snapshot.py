@@ -162,7 +162,10 @@ def build_snapshot(
     aid = account.account_id
     weights = by_asset(targets, "weight", table="targets", account_id=aid)
     target_cash, risky_targets = _check_targets(weights, aid)
-    lots = account.lots[account.lots["quantity"] > 0].reset_index(drop=True)
+    lots = account.lots
+    held_lots = lots["quantity"].to_numpy() > 0
+    if not held_lots.all():
+        lots = lots[held_lots].reset_index(drop=True)
     held = lots["asset"].to_numpy(dtype=object)
     assets = np.union1d(risky_targets.index.to_numpy(dtype=object), held)
     if len(include):

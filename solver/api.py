@@ -220,7 +220,11 @@ def finish(
         rounding_note = rounded.note
     trades = trades_table(snapshot, buy_shares, lot_shares, optimum.mask.must_sell)
     after, violations = verify(snapshot, trades, plain, rules, step=step)
-    hard = violations[~violations["is_soft"].astype(bool)]
+    hard = (
+        violations[~violations["is_soft"].astype(bool)]
+        if len(violations)
+        else violations
+    )
     if (after is None or len(hard)) and optimum.status is Status.OPTIMAL_INACCURATE:
         reason = "low-accuracy answer fails verification: " + ", ".join(
             hard["constraint"]

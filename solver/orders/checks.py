@@ -98,5 +98,14 @@ def _physical(
 
 
 def _frame(rows: list[tuple[str, float, bool, str]]) -> pd.DataFrame:
-    """Return violations as a DataFrame with fixed columns."""
+    """Return violations as a DataFrame with fixed columns.
+
+    Most order lists break nothing: a copy of the empty table is a tenth of
+    the time of building it.
+    """
+    if not rows:
+        return _NONE.copy()
     return pd.DataFrame(rows, columns=list(VIOLATION_COLUMNS))
+
+
+_NONE = pd.DataFrame([], columns=list(VIOLATION_COLUMNS))

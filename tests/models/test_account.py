@@ -58,3 +58,16 @@ def test_account_rejects_unknown_trade_side():
     with pytest.raises(InputError) as err:
         Account("A7", 1.0, lots(), recent_trades=trades)
     assert (err.value.asset, err.value.field) == ("X", "side")
+
+
+def test_account_keeps_the_day_of_a_dated_time():
+    """A time of day is dropped, before 1970 too (floored, not rounded to 0)."""
+    table = lots(
+        ("X", "L1", 1, 5.0, "2025-01-10T15:30:00"),
+        ("X", "L2", 1, 5.0, "1969-12-31T10:00:00"),
+        ("X", "L3", 1, 5.0, "2024-02-29"),
+    )
+    acquired = Account("A7", 1.0, table).lots["acquired"]
+    assert list(acquired) == list(
+        pd.to_datetime(["2025-01-10", "1969-12-31", "2024-02-29"])
+    )
