@@ -34,8 +34,9 @@ def metrics(
     - ``years`` simulated; ``tracking_error``: annualised std of the daily
       pre-tax return minus the daily-rebalanced target's;
       ``turnover_per_year``: half the traded value
-      over the value, summed, per year; ``rebalances``: days that traded.
-    - ``costs``, ``taxes_paid`` (settled, refunds negative), ``deferred_tax``
+      over the value, summed, per year (the sales that fund a withdrawal
+      included); ``rebalances``: days the policy traded.
+    - ``costs`` (of every trade, withdrawals' sales included), ``taxes_paid`` (settled, refunds negative), ``deferred_tax``
       (the tax the open lots would add if sold at the end, after the cost of
       selling them; negative for a net unrealised loss), ``exit_cost`` (that
       cost),

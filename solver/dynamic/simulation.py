@@ -75,8 +75,9 @@ class BacktestResult:
 
     ``daily`` (index date): ``value`` (cash and positions less tax owed),
     ``cash``, ``contribution``, ``tax`` (settled that day, negative for a
-    refund), ``cost``, ``traded`` (fraction of the value before trading),
-    ``rebalanced``, ``return`` (pre-tax: taxes count as withdrawals),
+    refund), ``cost`` and ``traded`` (fraction of the value before trading;
+    both with the sales that fund a withdrawal), ``rebalanced`` (the policy
+    traded), ``return`` (pre-tax: taxes count as withdrawals),
     ``after_tax_return`` and ``target_return``. ``metrics``: see
     :func:`solver.dynamic.metrics.metrics`.
     """
@@ -124,6 +125,7 @@ def backtest(
     risk = _risk(history, config.risk_lookback, assets, config.risk_lookback)
     for k, date in enumerate(dates):
         p = table[k]
+        flow_cost = flow_traded = 0.0  # of the sales that fund a withdrawal
         if date >= settles_on:
             path["tax"][k] = ledger.settle_year(pending)
             pending += 1
@@ -133,7 +135,7 @@ def backtest(
                 history, config.risk_lookback + k, assets, config.risk_lookback
             )
             if config.contribution:
-                path["contribution"][k] = _contribute(
+                path["contribution"][k], flow_cost, flow_traded = _contribute(
                     ledger, config.contribution, date, assets, p, cost_rate
                 )
                 shares = _shares(ledger, assets)
@@ -157,8 +159,10 @@ def backtest(
             shares = _shares(ledger, assets)
             last_rebalance = date
             path["rebalanced"][k] = float(k > 0)
-            path["traded"][k] = traded / value if k else 0.0  # not the first buy
-        path["cost"][k] = cost
+        path["traded"][k] = (
+            (traded + flow_traded) / value if k else 0.0
+        )  # not the first buy
+        path["cost"][k] = cost + flow_cost
         path["value"][k] = float(shares @ p) + ledger.cash - ledger.tax_owed
         path["cash"][k] = ledger.cash
         held[k] = shares * p / path["value"][k]
@@ -270,22 +274,25 @@ def _contribute(
     assets: pd.Index,
     prices: np.ndarray,
     cost_rate: float,
-) -> float:
+) -> tuple[float, float, float]:
     """Deposit ``amount``, or withdraw it, selling pro rata (FIFO lots) if short.
 
     Returns the amount that left or entered the account (a withdrawal is
-    capped at the account's value).
+    capped at the account's value), and the cost and traded value of the
+    sales that fund it.
     """
     short = -amount - ledger.cash
+    cost = traded = 0.0
     if short > 0:
         held = _shares(ledger, assets)
         value = float(held @ prices)
         fraction = min(1.0, short / (value * (1 - cost_rate))) if value > 0 else 0.0
         sells = fifo_sells(ledger, assets, fraction * held)
-        _execute(ledger, Orders(0 * held, sells), date, assets, prices, cost_rate)
+        orders = Orders(0 * held, sells)
+        cost, traded = _execute(ledger, orders, date, assets, prices, cost_rate)
         amount = max(amount, -ledger.cash)
     ledger.deposit(amount)
-    return amount
+    return amount, cost, traded
 
 
 def _sell(

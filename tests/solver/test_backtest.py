@@ -76,6 +76,30 @@ def test_cash_never_negative_and_costs_are_charged():
     )
 
 
+@pytest.mark.parametrize("contribution", [-20_000.0, 5_000.0])
+def test_costs_are_what_the_value_lost_to_trading(contribution):
+    """Without tax, each day's value changes by the market's move on the
+    shares held, the flow and minus the costs: the costs reported must be
+    that gap, withdrawals' sales included."""
+    prices = _prices()
+    config = BacktestConfig(
+        cost_bps=10.0,
+        tax_rate_short=0.0,
+        tax_rate_long=0.0,
+        risk_lookback=LOOKBACK,
+        contribution=contribution,
+    )
+    result = backtest(prices, _equal(prices), band_policy(0.02), config)
+    daily = result.daily
+    p = prices.loc[daily.index, result.weights.columns].to_numpy()
+    shares = result.weights.to_numpy() * daily["value"].to_numpy()[:, None] / p
+    moved = (shares[:-1] * (p[1:] - p[:-1])).sum(axis=1)
+    gap = moved + daily["contribution"].iloc[1:] - daily["value"].diff().iloc[1:]
+    np.testing.assert_allclose(gap, daily["cost"].iloc[1:], atol=1e-6)
+    sold_for_flow = daily["contribution"] < 0
+    assert (daily["traded"][sold_for_flow] > 0).all()
+
+
 def test_wider_bands_trade_less_and_track_worse():
     prices = _prices(n_days=600)
     target = _equal(prices)
