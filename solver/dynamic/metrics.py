@@ -36,7 +36,8 @@ def metrics(
       ``turnover_per_year``: half the traded value
       over the value, summed, per year (the sales that fund a withdrawal
       included); ``rebalances``: days the policy traded.
-    - ``costs`` (of every trade, withdrawals' sales included), ``taxes_paid`` (settled, refunds negative), ``deferred_tax``
+    - ``costs`` (of every trade, withdrawals' sales included),
+      ``taxes_paid`` (settled, refunds negative), ``deferred_tax``
       (the tax the open lots would add if sold at the end, after the cost of
       selling them; negative for a net unrealised loss), ``exit_cost`` (that
       cost),
