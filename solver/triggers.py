@@ -185,20 +185,30 @@ class DriftBands:
 
         The value this frees or needs is spread over the assets inside their
         bands in proportion to their targets, so the total invested stays
-        the same (cash is left as it is).
+        the same (cash is left as it is); an asset the spread would push out
+        of its band stops at the edge, and the rest goes to the others
+        (water-filling). Only when no band has room left is the remainder
+        spread over every asset by target, out of bands.
         """
         band = self.bands(d.target)
-        outside = self.outside(d)
-        weights = d.current.copy()
-        weights[outside] = np.clip(
-            d.current[outside], (d.target - band)[outside], (d.target + band)[outside]
-        )
-        freed = float((d.current - weights).sum())
-        share = np.where(outside, 0.0, d.target)
-        if share.sum() <= 0:  # every targeted asset is outside: spread over all
-            share = d.target
-        if share.sum() > 0:
-            weights += freed * share / share.sum()
+        low, high = d.target - band, d.target + band
+        inside = ~self.outside(d)
+        weights = np.where(inside, d.current, np.clip(d.current, low, high))
+        for _ in range(len(weights)):
+            freed = float(d.current.sum() - weights.sum())
+            share = np.where(inside, d.target, 0.0)
+            if share.sum() <= 0:
+                break
+            spread = weights + freed * share / share.sum()
+            edge = np.clip(spread, low, high)
+            stops = inside & (edge != spread)
+            if not stops.any():
+                return spread
+            weights = np.where(stops, edge, weights)
+            inside &= ~stops
+        freed = float(d.current.sum() - weights.sum())
+        if d.target.sum() > 0:
+            weights = weights + freed * d.target / d.target.sum()
         return weights
 
 

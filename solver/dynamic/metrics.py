@@ -46,7 +46,9 @@ def metrics(
     - ``final_value`` (after the taxes paid), ``after_tax_value`` (liquidated).
     - ``pre_tax_return``, ``after_tax_return`` (liquidated) and
       ``after_tax_return_kept``: time-weighted, a year; ``tax_drag`` and
-      ``tax_drag_kept``: pre-tax minus after-tax; ``pre_tax_irr`` and
+      ``tax_drag_kept``: pre-tax minus after-tax (``tax_drag`` also holds
+      the final sale's cost, ``exit_cost``: about cost_bps / years, 0.6 bp
+      a year over 17 years at 10 bp); ``pre_tax_irr`` and
       ``after_tax_irr``: money-weighted, a year, NaN without contributions.
     """
     years = (len(daily) - 1) / TRADING_DAYS

@@ -238,3 +238,21 @@ def test_drift_says_trade_for_what_the_batch_solves_whatever_the_trigger(tmp_pat
     assert list(solved) == [False, True, True, True, False]
     assert "cash flow" in drift.iloc[1]["reason"]
     assert "household H1" in drift.iloc[2]["reason"]
+
+
+def test_edge_weights_keep_inside_assets_inside_their_bands():
+    # X0 45% -> 30% frees 15pp, X4 2% -> 10% takes 8pp: 7pp for X1-X3 by
+    # their equal targets would take X1 from 29% to 31.3%, past its 30%
+    # edge; it stops there and X2, X3 share the other 6pp: 15% each
+    bands = DriftBands(absolute=0.10)
+    d = _drift([0.45, 0.29, 0.12, 0.12, 0.02], [0.2] * 5)
+    expected = [0.30, 0.30, 0.15, 0.15, 0.10]
+    np.testing.assert_allclose(bands.edge_weights(d), expected)
+
+
+def test_edge_weights_beyond_every_band_spread_the_rest_by_target():
+    # 20% in cash: the edges (49% each) would invest 98%, but the total
+    # invested stays 80%, so the 18pp too much come off both by target
+    bands = DriftBands(absolute=0.01)
+    d = _drift([0.45, 0.35], [0.5, 0.5], cash=0.2, target_cash=0.0)
+    np.testing.assert_allclose(bands.edge_weights(d), [0.40, 0.40])
