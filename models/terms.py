@@ -158,11 +158,6 @@ class Outcome:
         return gain
 
     @property
-    def gross_turnover(self) -> float:
-        """Half the traded value, cash flows included."""
-        return float(self.traded.sum() / 2)
-
-    @property
     def turnover(self) -> float:
         """One-way turnover, without the trades a cash flow calls for.
 
@@ -171,9 +166,23 @@ class Outcome:
         the traded value without a cash flow.
         """
         s = self.snapshot
-        bought = float(self.buys.sum()) - s.deposit
-        sold = float(self.sells.sum()) - s.withdrawal
-        return (max(bought, 0.0) + max(sold, 0.0)) / 2
+        bought, sold = float(self.buys.sum()), float(self.sells.sum())
+        return float(one_way_turnover(bought, sold, s.deposit, s.withdrawal))
+
+
+def one_way_turnover(
+    bought: np.ndarray | float,
+    sold: np.ndarray | float,
+    deposit: float,
+    withdrawal: float,
+) -> np.ndarray:
+    """Return ``((bought - deposit)+ + (sold - withdrawal)+) / 2``, elementwise.
+
+    ``bought`` and ``sold`` are total buys and sales (fractions of V); what a
+    deposit pays for or a withdrawal calls for is not turnover.
+    """
+    excess = np.maximum(np.subtract(bought, deposit), 0.0)
+    return (excess + np.maximum(np.subtract(sold, withdrawal), 0.0)) / 2
 
 
 @dataclass(frozen=True)

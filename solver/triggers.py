@@ -199,7 +199,7 @@ class DriftBands:
             share = np.where(inside, d.target, 0.0)
             if share.sum() <= 0:
                 break
-            spread = weights + freed * share / share.sum()
+            spread: np.ndarray = weights + freed * share / share.sum()
             edge = np.clip(spread, low, high)
             stops = inside & (edge != spread)
             if not stops.any():

@@ -83,7 +83,8 @@ def search(rounder: Rounder, buy: np.ndarray, sell: np.ndarray) -> Rungs | None:
     n_combos = grid.shape[1]
     weights = np.tile(base.weights, (n_combos, 1))
     cash = np.full(n_combos, base.cash)
-    turnover = np.full(n_combos, base.gross_turnover)
+    total_bought = np.zeros(n_combos)  # changes from the base
+    total_sold = np.zeros(n_combos)
     separable = np.zeros(n_combos)
     before = [t.per_asset(base) for t in rounder.separable]
     bounds_ok = np.ones(n_combos, dtype=bool)
@@ -98,7 +99,8 @@ def search(rounder: Rounder, buy: np.ndarray, sell: np.ndarray) -> Rungs | None:
         cash += (
             -(bought - base.buys[i]) + (sold - base.sells[i]) - s.cost_rate[i] * traded
         )[pick]
-        turnover += (traded / 2)[pick]
+        total_bought += (bought - base.buys[i])[pick]
+        total_sold += (sold - base.sells[i])[pick]
         for term, old in zip(rounder.separable, before, strict=True):
             value = np.array([term.per_asset(layers[j])[i] for j in range(sizes[row])])
             separable += term.weight * (value - old[i])[pick]
@@ -115,7 +117,10 @@ def search(rounder: Rounder, buy: np.ndarray, sell: np.ndarray) -> Rungs | None:
         bounds_ok
         # a start already past a limit may stay there, never drift further
         & (cash >= min(limits.cash_floor - SLACK, base.cash))
-        & (turnover <= max(limits.turnover + SLACK, base.gross_turnover))
+        & (
+            limits.turnover_after(base, total_bought, total_sold)
+            <= max(limits.turnover + SLACK, base.turnover)
+        )
     )
     current = rounder.value(base)
     allowance = rounder.allowance(base)

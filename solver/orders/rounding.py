@@ -22,7 +22,7 @@ import numpy as np
 
 from models.constraints import AssetBounds, MaxTurnover, MinCash, NoBuyAndSell
 from models.objective import TrackingError
-from models.terms import Constraint, Outcome, SeparableTerm, Term
+from models.terms import Constraint, Outcome, SeparableTerm, Term, one_way_turnover
 from solver.orders.ladders import Ladders
 from solver.program.report import objective_value
 
@@ -45,10 +45,12 @@ class Limits:
     """The limits rounding tracks move by move, in fractions of V."""
 
     cash_floor: float
-    turnover: float  # cap on gross turnover (half the traded value)
+    turnover: float  # cap on one-way turnover (``Outcome.turnover``)
     lower: np.ndarray
     upper: np.ndarray
     one_side: bool
+    deposit: float  # the cash flow, which turnover leaves out
+    withdrawal: float
 
     @classmethod
     def of(cls, ladders: Ladders, constraints: Sequence[Constraint]) -> Limits:
@@ -60,13 +62,25 @@ class Limits:
         for c in constraints:
             if isinstance(c, MinCash):
                 floor = max(floor, c.fraction)
-            elif isinstance(c, MaxTurnover):  # as gross turnover: flows added
-                turnover = min(turnover, c.limit + (s.deposit + s.withdrawal) / 2)
+            elif isinstance(c, MaxTurnover):
+                turnover = min(turnover, c.limit)
             elif isinstance(c, AssetBounds):
                 low, high = c.bounds(s)
                 lower, upper = np.maximum(lower, low), np.minimum(upper, high)
         one_side = any(isinstance(c, NoBuyAndSell) for c in constraints)
-        return cls(floor, turnover, lower, upper, one_side)
+        return cls(floor, turnover, lower, upper, one_side, s.deposit, s.withdrawal)
+
+    def turnover_after(
+        self, o: Outcome, bought: np.ndarray, sold: np.ndarray
+    ) -> np.ndarray:
+        """Return the one-way turnover once ``o``'s total buys and sales change.
+
+        ``bought`` and ``sold`` are the changes (arrays of candidates).
+        """
+        buys, sells = float(o.buys.sum()), float(o.sells.sum())
+        return one_way_turnover(
+            buys + bought, sells + sold, self.deposit, self.withdrawal
+        )
 
 
 @dataclass(frozen=True)
@@ -77,7 +91,8 @@ class Scored:
     sell: np.ndarray  # (4, n) sell rung after each move
     objective: np.ndarray  # (4, n) change in objective; inf if not allowed
     cash: np.ndarray  # (4, n) change in cash
-    turnover: np.ndarray  # (4, n) change in one-way turnover
+    bought: np.ndarray  # (4, n) change in the total bought
+    sold: np.ndarray  # (4, n) change in the total sold
 
 
 class Rounder:
@@ -139,7 +154,8 @@ class Rounder:
             sell=ns,
             objective=np.where(allowed & self._keeps_bounds(o, dw), change, np.inf),
             cash=-bought + sold - s.cost_rate * traded,
-            turnover=traded / 2,
+            bought=bought,
+            sold=sold,
         )
 
     def _candidates(
@@ -180,14 +196,16 @@ class Rounder:
             buy = np.where(both & ~keep_buy, 0, buy)
             sell = np.where(both & keep_buy, 0, sell)
         buy, sell = self._into_bounds(buy, sell)
-        floor = self.limits.cash_floor
-        buy, sell = self._restore(buy, sell, lambda o: floor - o.cash, lambda m: m.cash)
-        cap = self.limits.turnover
+        limits = self.limits
+        floor, cap = limits.cash_floor, limits.turnover
+        buy, sell = self._restore(
+            buy, sell, lambda o: floor - o.cash, lambda o, m: m.cash
+        )
         return self._restore(
             buy,
             sell,
-            lambda o: o.gross_turnover - cap,
-            lambda m: -m.turnover,
+            lambda o: o.turnover - cap,
+            lambda o, m: o.turnover - limits.turnover_after(o, m.bought, m.sold),
             keep_cash=True,
         )
 
@@ -216,7 +234,7 @@ class Rounder:
         buy: np.ndarray,
         sell: np.ndarray,
         deficit: Callable[[Outcome], float],
-        gain: Callable[[Scored], np.ndarray],
+        gain: Callable[[Outcome, Scored], np.ndarray],
         keep_cash: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Cover ``deficit`` with the moves that cost least objective per gain.
@@ -231,18 +249,19 @@ class Rounder:
             if missing <= SLACK:
                 break
             scored = self.score(buy, sell, o)
-            useful = (gain(scored) > 0) & np.isfinite(scored.objective)
+            gains = gain(o, scored)
+            useful = (gains > 0) & np.isfinite(scored.objective)
             if keep_cash:
                 useful &= o.cash + scored.cash >= self.limits.cash_floor
             if not useful.any():
                 break
             ratio = np.where(
-                useful, scored.objective / np.where(useful, gain(scored), 1), np.inf
+                useful, scored.objective / np.where(useful, gains, 1), np.inf
             )
             move, asset = _best_per_asset(ratio)
             order = np.argsort(ratio[move, asset])
             move, asset = move[order], asset[order]
-            covered = np.cumsum(gain(scored)[move, asset])
+            covered = np.cumsum(gains[move, asset])
             overshoot = int(rounds >= PATIENT_ROUNDS)
             take = max(int(np.searchsorted(covered, missing)) + overshoot, 1)
             if keep_cash:  # the batch as a whole must keep the floor too
@@ -277,8 +296,8 @@ class Rounder:
         cash_ok = (o.cash + scored.cash >= limits.cash_floor - SLACK) | (
             scored.cash >= 0
         )
-        turnover = o.gross_turnover + scored.turnover
-        turnover_ok = (turnover <= limits.turnover + SLACK) | (scored.turnover <= 0)
+        turnover = limits.turnover_after(o, scored.bought, scored.sold)
+        turnover_ok = (turnover <= limits.turnover + SLACK) | (turnover <= o.turnover)
         fits: np.ndarray = cash_ok & turnover_ok
         return fits
 
@@ -298,8 +317,12 @@ class Rounder:
         if not len(move):
             return None
         cash = o.cash + np.cumsum(scored.cash[move, asset])
-        turn = o.gross_turnover + np.cumsum(scored.turnover[move, asset])
-        cap = max(limits.turnover, o.gross_turnover) + SLACK
+        turn = limits.turnover_after(
+            o,
+            np.cumsum(scored.bought[move, asset]),
+            np.cumsum(scored.sold[move, asset]),
+        )
+        cap = max(limits.turnover, o.turnover) + SLACK
         fits = (cash >= limits.cash_floor - SLACK) & (turn <= cap)
         batch = len(fits) if fits.all() else int(np.argmin(fits))
         trials = [slice(0, batch)] if batch > 1 else []
@@ -320,8 +343,7 @@ class Rounder:
         """Whether an outcome breaks the cash floor or the turnover cap."""
         limits = self.limits
         return bool(
-            o.cash < limits.cash_floor - SLACK
-            or o.gross_turnover > limits.turnover + SLACK
+            o.cash < limits.cash_floor - SLACK or o.turnover > limits.turnover + SLACK
         )
 
     def within(self, o: Outcome, allowance: list[float]) -> bool:

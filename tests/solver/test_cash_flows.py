@@ -207,3 +207,49 @@ def test_the_turnover_cap_with_a_flow_matches_a_formulation_from_the_maths(
         problem.value, rel=1e-5, abs=1e-9
     )
     assert result.summary["turnover"] <= limit + 1e-7
+
+
+@pytest.mark.parametrize("rounding", ["greedy", "milp"])
+@pytest.mark.parametrize(
+    ("flow", "targets"),
+    [(-40_000.0, {"A": 0.5, "B": 0.5}), (40_000.0, {"CASH": 1.0})],
+)
+def test_rounding_keeps_the_turnover_cap_when_cash_pays_the_flow(
+    rounding: str, flow: float, targets: dict[str, float]
+) -> None:
+    """Cash pays the whole withdrawal (or the deposit stays in cash), so no
+    trade is the flow's: every trade is turnover. With a 2% cap and V =
+    $60,000 (withdrawal) the account may buy $2,400; with V = $140,000 and a
+    cash target it may sell $5,600. Rounding used to count the flow as room
+    and bought $42,400 (sold $45,600), reported optimal."""
+    holder = account(
+        100_000.0 if flow < 0 else 0.0,
+        *(
+            ()
+            if flow < 0
+            else [
+                ("A", "a1", 500, 100.0, "2020-01-02"),
+                ("B", "b1", 1000, 50.0, "2020-01-02"),
+            ]
+        ),
+        cash_flow=flow,
+    )
+    market = diagonal_market({"A": 100.0, "B": 50.0}, {"A": 0.04, "B": 0.05})
+    result = solver.rebalance(
+        holder,
+        targets=targets,
+        market=market,
+        objective=(TrackingError(100.0), LinearCost()),
+        constraints=(MaxTurnover(0.02),),
+        options=solver.SolveOptions(rounding=rounding),
+    )
+    trades = result.trades
+    value = 100_000.0 + flow
+    bought = trades.loc[trades["side"] == "buy", "value"].sum()
+    sold = trades.loc[trades["side"] == "sell", "value"].sum()
+    one_way = (max(bought - max(flow, 0.0), 0.0) + max(sold + min(flow, 0.0), 0.0)) / 2
+    assert result.status is solver.Status.OPTIMAL
+    assert one_way / value <= 0.02 + 1e-9
+    assert bought + sold >= 0.9 * 0.04 * value  # it still trades to the cap
+    summary = result.summary
+    assert summary["objective_discrete"] >= summary["objective_bound"] - 1e-9
