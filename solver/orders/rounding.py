@@ -22,8 +22,9 @@ import numpy as np
 
 from models.constraints import AssetBounds, MaxTurnover, MinCash, NoBuyAndSell
 from models.objective import TrackingError
-from models.terms import Constraint, Outcome, SeparableTerm, Term, one_way_turnover
+from models.terms import Constraint, Outcome, SeparableTerm, Term
 from solver.orders.ladders import Ladders
+from solver.orders.limits import Limits
 from solver.program.report import objective_value
 
 SLACK = 1e-9  # fraction of V kept inside tracked limits
@@ -38,49 +39,6 @@ SINGLE_TRIES = 20  # single moves tried when a batch breaks a constraint
 THOROUGH_MAX_ASSETS = 100
 
 Rungs = tuple[np.ndarray, np.ndarray]  # (buy, sell) rung of every asset
-
-
-@dataclass(frozen=True)
-class Limits:
-    """The limits rounding tracks move by move, in fractions of V."""
-
-    cash_floor: float
-    turnover: float  # cap on one-way turnover (``Outcome.turnover``)
-    lower: np.ndarray
-    upper: np.ndarray
-    one_side: bool
-    deposit: float  # the cash flow, which turnover leaves out
-    withdrawal: float
-
-    @classmethod
-    def of(cls, ladders: Ladders, constraints: Sequence[Constraint]) -> Limits:
-        """Collect the tracked limits from the constraints."""
-        s = ladders.snapshot
-        lower = np.full(s.n_assets, -np.inf)
-        upper = np.full(s.n_assets, np.inf)
-        floor, turnover = 0.0, np.inf
-        for c in constraints:
-            if isinstance(c, MinCash):
-                floor = max(floor, c.fraction)
-            elif isinstance(c, MaxTurnover):
-                turnover = min(turnover, c.limit)
-            elif isinstance(c, AssetBounds):
-                low, high = c.bounds(s)
-                lower, upper = np.maximum(lower, low), np.minimum(upper, high)
-        one_side = any(isinstance(c, NoBuyAndSell) for c in constraints)
-        return cls(floor, turnover, lower, upper, one_side, s.deposit, s.withdrawal)
-
-    def turnover_after(
-        self, o: Outcome, bought: np.ndarray, sold: np.ndarray
-    ) -> np.ndarray:
-        """Return the one-way turnover once ``o``'s total buys and sales change.
-
-        ``bought`` and ``sold`` are the changes (arrays of candidates).
-        """
-        buys, sells = float(o.buys.sum()), float(o.sells.sum())
-        return one_way_turnover(
-            buys + bought, sells + sold, self.deposit, self.withdrawal
-        )
 
 
 @dataclass(frozen=True)
@@ -201,6 +159,7 @@ class Rounder:
         buy, sell = self._restore(
             buy, sell, lambda o: floor - o.cash, lambda o, m: m.cash
         )
+        buy = self._afford(buy, sell)
         return self._restore(
             buy,
             sell,
@@ -208,6 +167,23 @@ class Rounder:
             lambda o, m: o.turnover - limits.turnover_after(o, m.bought, m.sold),
             keep_cash=True,
         )
+
+    def _afford(self, buy: np.ndarray, sell: np.ndarray) -> np.ndarray:
+        """Scale every buy down together until cash keeps its floor.
+
+        For when moves of one rung did not get there: a fractional share's
+        rung is 1e-4 shares, and a sale that rounding dropped (a position
+        below the minimum trade) may have paid for many of them.
+        """
+        L = self.ladders
+        o = L.outcome(buy, sell)
+        missing = self.limits.cash_floor - o.cash
+        spend = float(o.buys @ (1 + L.snapshot.cost_rate))
+        if missing <= 0 or spend <= 0:
+            return buy
+        keep = max(1.0 - missing / spend, 0.0)
+        below: np.ndarray = L.buy.bracket(L.buy.shares(buy) * keep)[0]
+        return below
 
     def _into_bounds(
         self, buy: np.ndarray, sell: np.ndarray

@@ -670,3 +670,51 @@ def test_repair_covers_a_large_cash_deficit_with_small_moves():
     )
     assert result.status == "optimal"
     assert result.summary["cash_after"] >= 0
+
+
+@pytest.mark.parametrize("fractional", [True, False])
+@pytest.mark.parametrize("rounding", ["nearest", "greedy", "milp"])
+def test_a_position_below_the_minimum_trade_funds_no_buy(fractional, rounding):
+    """3 shares of A at $278.69 ($836) under a $987 minimum trade cannot be
+    sold, and the account has no cash: it can only stay as it is. The
+    continuous answer sells A for B; rounding dropped the sale and, in
+    fractional shares (1e-4-share rungs), kept most of the buy: negative
+    cash, a VerificationError."""
+    market = Market(
+        as_of=pd.Timestamp("2026-11-24"),
+        prices=pd.DataFrame(
+            {
+                "asset": ["A", "B"],
+                "price": [278.69, 29.53],
+                "min_trade_value": [987.0, 0.0],
+            }
+        ),
+        risk_model=CovarianceRiskModel(
+            pd.DataFrame(
+                [[0.07, 0.024], [0.024, 0.0944]], index=["A", "B"], columns=["A", "B"]
+            )
+        ),
+    )
+    holder = Account(
+        "ACC-2",
+        cash=0.0,
+        lots=pd.DataFrame(
+            {
+                "asset": ["A"],
+                "lot_id": ["L1"],
+                "quantity": [3.0],
+                "cost_basis": [215.11],
+                "acquired": ["2021-08-14"],
+            }
+        ),
+        fractional_shares=fractional,
+    )
+    result = solver.rebalance(
+        holder,
+        targets={"B": 0.77, "CASH": 0.23},
+        market=market,
+        objective=(TrackingError(1000.0), LinearCost()),
+        options=solver.SolveOptions(rounding=rounding),
+    )
+    assert result.status is solver.Status.OPTIMAL
+    assert result.trades.empty

@@ -1,0 +1,55 @@
+"""The limits rounding checks move by move: cash floor, turnover cap, bounds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.constraints import AssetBounds, MaxTurnover, MinCash, NoBuyAndSell
+from models.terms import Constraint, Outcome, one_way_turnover
+from solver.orders.ladders import Ladders
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits rounding tracks move by move, in fractions of V."""
+
+    cash_floor: float
+    turnover: float  # cap on one-way turnover (``Outcome.turnover``)
+    lower: np.ndarray
+    upper: np.ndarray
+    one_side: bool
+    deposit: float  # the cash flow, which turnover leaves out
+    withdrawal: float
+
+    @classmethod
+    def of(cls, ladders: Ladders, constraints: Sequence[Constraint]) -> Limits:
+        """Collect the tracked limits from the constraints."""
+        s = ladders.snapshot
+        lower = np.full(s.n_assets, -np.inf)
+        upper = np.full(s.n_assets, np.inf)
+        floor, turnover = 0.0, np.inf
+        for c in constraints:
+            if isinstance(c, MinCash):
+                floor = max(floor, c.fraction)
+            elif isinstance(c, MaxTurnover):
+                turnover = min(turnover, c.limit)
+            elif isinstance(c, AssetBounds):
+                low, high = c.bounds(s)
+                lower, upper = np.maximum(lower, low), np.minimum(upper, high)
+        one_side = any(isinstance(c, NoBuyAndSell) for c in constraints)
+        return cls(floor, turnover, lower, upper, one_side, s.deposit, s.withdrawal)
+
+    def turnover_after(
+        self, o: Outcome, bought: np.ndarray, sold: np.ndarray
+    ) -> np.ndarray:
+        """Return the one-way turnover once ``o``'s total buys and sales change.
+
+        ``bought`` and ``sold`` are the changes (arrays of candidates).
+        """
+        buys, sells = float(o.buys.sum()), float(o.sells.sum())
+        return one_way_turnover(
+            buys + bought, sells + sold, self.deposit, self.withdrawal
+        )
