@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+import numpy as np
+
 from models.constraints import NoBuyAndSell
 from models.errors import InputError
 from models.snapshot import Snapshot
@@ -24,6 +26,33 @@ def combined_mask(snapshot: Snapshot, rules: Sequence[TradeRule]) -> TradeMask:
     for rule in rules:
         mask = mask & rule.mask(snapshot)
     return mask
+
+
+def rules_mask(snapshot: Snapshot, rules: Sequence[TradeRule]) -> TradeMask:
+    """Return the rules' combined mask; raise if a lot must be sold and may not be.
+
+    Raises
+    ------
+    InfeasibleError
+        Naming the rules that force the first such lot's sale and those
+        that forbid it (e.g. ``liquidate`` and ``wash_sale``).
+    """
+    mask = combined_mask(snapshot, rules)
+    clash = mask.must_sell & ~mask.can_sell
+    if not clash.any():
+        return mask
+    lot = int(np.argmax(clash))
+    masks = [(rule.name, rule.mask(snapshot)) for rule in rules]
+    forcing = [name for name, m in masks if m.must_sell[lot]]
+    blocking = [name for name, m in masks if not m.can_sell[lot]]
+    names = tuple(dict.fromkeys([*forcing, *blocking]))
+    asset = snapshot.universe[snapshot.lot_asset[lot]]
+    raise InfeasibleError(
+        f"infeasible: conflicting constraints {', '.join(names)}: lot "
+        f"{snapshot.lot_ids[lot]!r} of {asset} must be sold ({', '.join(forcing)}) "
+        f"and may not be ({', '.join(blocking)})",
+        conflicting=names,
+    )
 
 
 def optimize(
@@ -49,7 +78,7 @@ def optimize(
         With the smallest conflicting set of named constraints found by
         dropping them one at a time.
     """
-    mask = combined_mask(snapshot, rules)
+    mask = rules_mask(snapshot, rules)
     program = _direct_program(snapshot, mask, objective, constraints, options)
     optimum = solve_once(
         snapshot, mask, objective, constraints, options, matrices=program

@@ -31,7 +31,7 @@ from models.terms import Constraint, Outcome, Term, TradeMask, TradeRule
 from solver.errors import NoMatrixFormError, SolverFailedError
 from solver.program.continuous import (
     check_objective,
-    combined_mask,
+    rules_mask,
     solve_once,
     split_constraints,
 )
@@ -99,7 +99,7 @@ def sweep(
     unit = [replace(cast(Any, t), weight=1.0) for t in objective]
     base = {t.name: t.weight for t in objective}
     cap = next((c.limit for c in plain if isinstance(c, MaxTrackingError)), None)
-    mask = combined_mask(snapshot, rules)
+    mask = rules_mask(snapshot, rules)
     cache: dict[bytes, Matrices] = {}
 
     def program(m: TradeMask) -> Matrices:

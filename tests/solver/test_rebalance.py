@@ -20,7 +20,7 @@ from models import (
 from models.snapshot import build_snapshot
 from models.synthetic import synthetic_account, synthetic_market, synthetic_targets
 from solver.program.continuous import optimize
-from solver.result import SUMMARY_FIELDS, TRADE_COLUMNS, SolveOptions
+from solver.result import SUMMARY_FIELDS, TRADE_COLUMNS, SolveOptions, Status
 from tests.conftest import ATOL_SHARES, account, diagonal_market
 
 CONTINUOUS = SolveOptions(rounding="none")
@@ -379,3 +379,40 @@ def test_rebalance_with_nothing_tradable_returns_no_trades():
     assert result.trades.empty
     before = result.summary["tracking_error_before"]
     assert result.summary["tracking_error_after"] == pytest.approx(before)
+
+
+@pytest.mark.parametrize(
+    ("rules", "names"),
+    [
+        ((("A", "liquidate"),), ("restrictions", "wash_sale")),
+        ((("A", "no_trade"), ("A", "liquidate")), ("restrictions",)),
+        ((("A", "no_sell"), ("A", "liquidate")), ("restrictions",)),
+    ],
+)
+def test_a_lot_forced_and_forbidden_is_infeasible_naming_the_rules(rules, names):
+    """A loss lot bought 14 days ago cannot be sold under the wash-sale rule,
+    nor under no_trade / no_sell; liquidate forces its sale. The program
+    used to sell it and verification to raise; the account is infeasible."""
+    holder = account(
+        1000.0,
+        ("A", "LA", 100, 100.0, "2026-11-10"),
+        ("B", "LB", 100, 50.0, "2020-01-01"),
+    )
+    market = diagonal_market(
+        {"A": 90.0, "B": 50.0}, {"A": 0.07, "B": 0.1}, as_of=pd.Timestamp("2026-11-24")
+    )
+    table = pd.DataFrame(rules, columns=["asset", "rule"])
+    constraints = [Restrictions(table)]
+    if "wash_sale" in names:
+        constraints.append(WashSaleRule())
+    result = solver.rebalance(
+        holder,
+        targets={"A": 0.5, "B": 0.5},
+        market=market,
+        objective=(TrackingError(100.0), LinearCost(), TaxCost()),
+        constraints=constraints,
+    )
+    assert result.status is Status.INFEASIBLE
+    assert result.trades.empty
+    assert f"conflicting constraints {', '.join(names)}" in result.message
+    assert "lot 'LA' of A must be sold" in result.message
