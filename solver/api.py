@@ -148,6 +148,16 @@ def _solve(
     plain, rules = split
     try:
         optimum = optimize(snapshot, objective, plain, rules, options)
+        return finish(
+            snapshot,
+            optimum,
+            objective,
+            plain,
+            rules,
+            options,
+            fractional=fractional,
+            start=start,
+        )
     except InfeasibleError as exc:
         reason = str(exc)
         if snapshot.withdrawal:
@@ -158,16 +168,6 @@ def _solve(
         )
     except SolverFailedError as exc:
         return _unsolved(snapshot, Status.FAILED, str(exc), objective, start, ())
-    return finish(
-        snapshot,
-        optimum,
-        objective,
-        plain,
-        rules,
-        options,
-        fractional=fractional,
-        start=start,
-    )
 
 
 def finish(

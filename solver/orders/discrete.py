@@ -14,10 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.terms import Constraint, Outcome, Term
+from solver.errors import InfeasibleError
 from solver.orders import neighbourhood
 from solver.orders.ladders import Ladders
 from solver.orders.milp import milp_rungs
-from solver.orders.rounding import MAX_ROUNDS, Rounder, Rungs
+from solver.orders.rounding import MAX_ROUNDS, SLACK, Rounder, Rungs
+from solver.program.formulation import CASH_NON_NEGATIVE
 
 MILP_SKIP_GAP = 1e-3  # of the continuous objective: not worth a program
 
@@ -83,11 +85,36 @@ def discretize(
         if better is None:
             break
         buy, sell = better
+    _check_cash_reachable(ladders, buy, sell)
     return Rounded(
         buy_shares=ladders.buy.shares(buy),
         lot_shares=ladders.lot_shares(ladders.sell.shares(sell)),
         note=note,
     )
+
+
+def _check_cash_reachable(ladders: Ladders, buy: np.ndarray, sell: np.ndarray) -> None:
+    """Raise if the orders leave cash negative and no orders on the ladders can not.
+
+    Selling the most every ladder allows and buying nothing gives the most
+    cash; when even that is negative (a withdrawal that whole lots, lot
+    sizes or minimum trades cannot raise), no order list is feasible.
+
+    Raises
+    ------
+    InfeasibleError
+        Naming ``cash_non_negative``, with the cash the most sales leave.
+    """
+    if ladders.outcome(buy, sell).cash >= -SLACK:
+        return
+    most = ladders.outcome(np.zeros_like(buy), ladders.sell.highest)
+    if most.cash < -SLACK:
+        short = -most.cash * ladders.snapshot.value
+        raise InfeasibleError(
+            f"infeasible in whole orders: {CASH_NON_NEGATIVE}: selling all that "
+            f"lot sizes and minimum trades allow still leaves cash {short:,.2f} short",
+            conflicting=(CASH_NON_NEGATIVE,),
+        )
 
 
 def continuous_targets(

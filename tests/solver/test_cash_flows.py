@@ -9,7 +9,9 @@ import pytest
 import solver
 from models import (
     Account,
+    CovarianceRiskModel,
     LinearCost,
+    Market,
     MaxCash,
     MaxTurnover,
     MinCash,
@@ -17,6 +19,7 @@ from models import (
     Restrictions,
     TaxCost,
     TrackingError,
+    WashSaleRule,
 )
 from models.synthetic import synthetic_account, synthetic_market, synthetic_targets
 from solver.batch import RunConfig, rebalance_tables
@@ -253,3 +256,36 @@ def test_rounding_keeps_the_turnover_cap_when_cash_pays_the_flow(
     assert bought + sold >= 0.9 * 0.04 * value  # it still trades to the cap
     summary = result.summary
     assert summary["objective_discrete"] >= summary["objective_bound"] - 1e-9
+
+
+@pytest.mark.parametrize("rounding", ["nearest", "greedy", "milp"])
+def test_a_withdrawal_whole_lots_cannot_raise_is_infeasible(rounding: str) -> None:
+    """20 shares of X at $100 in round lots of 10; 5 of them (a loss bought
+    10 days ago) cannot be sold under the wash-sale rule, so at most 10
+    shares ($1,000) can be, and the account has no cash: a $1,400
+    withdrawal is $400 short. The continuous answer sells 14 shares; the
+    rounded orders broke cash and verification raised."""
+    market = Market(
+        as_of=pd.Timestamp("2026-11-24"),
+        prices=pd.DataFrame({"asset": ["X"], "price": [100.0], "lot_size": [10.0]}),
+        risk_model=CovarianceRiskModel(
+            pd.DataFrame([[0.04]], index=["X"], columns=["X"])
+        ),
+    )
+    holder = account(
+        0.0,
+        ("X", "old", 15, 50.0, "2020-01-02"),
+        ("X", "new", 5, 120.0, "2026-11-14"),
+        cash_flow=-1_400.0,
+    )
+    result = solver.rebalance(
+        holder,
+        targets={"X": 1.0},
+        market=market,
+        objective=(TrackingError(100.0), LinearCost()),
+        constraints=(WashSaleRule(),),
+        options=solver.SolveOptions(rounding=rounding),
+    )
+    assert result.status is solver.Status.INFEASIBLE
+    assert "cash 400.00 short" in result.message
+    assert "withdrawal of 1,400.00" in result.message
