@@ -17,6 +17,7 @@ from functools import cached_property
 
 import numpy as np
 
+from models.errors import InputError
 from models.objective import TaxCost
 from models.snapshot import Snapshot
 from models.terms import Outcome, Term, TradeMask
@@ -140,8 +141,11 @@ def build_ladders(
     first = np.maximum(
         1.0, np.ceil(s.min_trade_value / (s.prices * step) - SHARE_TOLERANCE)
     )
-    max_buy = np.where(mask.can_buy, np.floor(s.value / (s.prices * step)), 0.0)
-    max_sell = np.floor(sellable / step * (1 + SHARE_TOLERANCE))
+    with np.errstate(divide="ignore", over="ignore"):
+        max_buy = np.where(mask.can_buy, np.floor(s.value / (s.prices * step)), 0.0)
+        max_sell = np.floor(sellable / step * (1 + SHARE_TOLERANCE))
+        per_share = s.prices / s.value
+    _check_counts(s, np.maximum(max_buy, max_sell), per_share)
     odd = sellable - max_sell * step > SHARE_TOLERANCE * np.maximum(sellable, 1.0)
     closes = np.isclose(sellable, held) & (sellable * s.prices >= s.min_trade_value)
     return Ladders(
@@ -162,6 +166,27 @@ def build_ladders(
         lot_start=cumulative - quantity[order] - base,
         forced_shares=np.where(mask.must_sell, quantity, 0.0),
     )
+
+
+def _check_counts(s: Snapshot, steps: np.ndarray, per_share: np.ndarray) -> None:
+    """Refuse an asset whose orders cannot be counted exactly in its steps.
+
+    At most ``MAX_RUNGS`` steps (lots or fractions) of a trade, and a finite
+    weight for one share: past these, quantities would be capped or
+    overflow, and the orders silently wrong.
+    """
+    bad = ~(steps <= MAX_RUNGS) | ~np.isfinite(per_share)
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise InputError(
+            f"price {float(s.prices[k]):g} cannot be counted in orders of an "
+            f"account worth {s.value:g}: {float(steps[k]):.3g} steps of "
+            f"{float(s.lot_size[k]):g} share(s) or fractions (at most "
+            f"{MAX_RUNGS:.3g}), and a share's weight must be finite",
+            account_id=s.account_id,
+            asset=str(s.universe[k]),
+            field="price",
+        )
 
 
 def _rungs(count: np.ndarray) -> np.ndarray:

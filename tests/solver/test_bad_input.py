@@ -136,21 +136,21 @@ def test_account_rejects_a_lot_without_an_id_or_asset():
     assert (err.value.field, err.value.lot_id) == ("asset", "x1")
 
 
-def test_rebalance_of_a_huge_account_in_tiny_fractional_steps_does_not_overflow():
-    # was: RuntimeWarning (invalid value in cast) when the ladder counts
-    # 1e12 / (1e-6 * 1e-4) = 1e22 steps, more than an int64 holds
+def test_a_huge_account_in_tiny_fractional_steps_is_refused_not_capped():
+    # was first a RuntimeWarning (the ladder counts 1e12 / (1e-6 * 1e-4) =
+    # 1e22 steps, more than an int64 holds), then, with the count capped at
+    # 2**53, an "optimal" answer buying $900,720 of X for a $5e11 target
+    # (tracking error 10%): 5e17 shares are beyond exact share counts
     market = diagonal_market({"X": 1e-6, "Y": 10.0}, {"X": 0.04, "Y": 0.09})
-    result = solver.rebalance(
-        account(1e12, fractional_shares=True),
-        targets=pd.Series({"X": 0.5, "Y": 0.5}),
-        market=market,
-        objective=OBJECTIVE,
-        options=SolveOptions(rounding="nearest"),
-    )
-    assert result.status == "optimal"
-    bought = result.trades.set_index("asset")["value"]
-    assert bought.sum() <= 1e12
-    assert np.isfinite(result.trades["quantity"]).all()
+    with pytest.raises(InputError) as err:
+        solver.rebalance(
+            account(1e12, fractional_shares=True),
+            targets=pd.Series({"X": 0.5, "Y": 0.5}),
+            market=market,
+            objective=OBJECTIVE,
+            options=SolveOptions(rounding="nearest"),
+        )
+    assert (err.value.asset, err.value.field) == ("X", "price")
 
 
 def test_account_reads_dates_as_iso_without_guessing():
@@ -229,3 +229,23 @@ def test_batch_survives_a_rounding_program_highs_cannot_classify():
     tables["factor_loadings"].loc[1, "f00"] = 1e150
     summary = _run(tables)
     assert summary["status"].isin(["optimal", "optimal_inaccurate"]).all()
+
+
+@pytest.mark.parametrize(("cash", "price"), [(1e300, 1e-300), (1e-300, 1e300)])
+def test_prices_no_share_count_can_hold_are_refused(cash, price):
+    """$1e300 buys 1e600 shares at 1e-300: counts past 2**53 are not exact
+    (rounding bought 9e15 shares, 1e-285 dollars, reported optimal); a
+    share of 1e300 in a 1e-300 account has an infinite weight."""
+    market = diagonal_market({"S0": price, "S1": 135.62}, {"S0": 0.02, "S1": 0.05})
+    with pytest.raises(InputError) as err:
+        solver.rebalance(
+            account(cash),
+            targets={"S0": 0.5, "S1": 0.5},
+            market=market,
+            objective=(TrackingError(100.0),),
+        )
+    assert (err.value.account_id, err.value.asset, err.value.field) == (
+        "A1",
+        "S0",
+        "price",
+    )
