@@ -166,6 +166,10 @@ def text(values: Any) -> ExtensionArray:
         arrow = pa.array(values, type=pa.large_string(), from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         strings = pd.array(values, dtype="str")
-    else:
-        strings = pd.array(arrow, dtype="str")
+    else:  # what pd.array(arrow, dtype="str") calls, a sixth of its time
+        array_type: Any = _STR.construct_array_type()  # the extension API's
+        strings = array_type._from_sequence(arrow, dtype=_STR)
     return strings
+
+
+_STR = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' "str"
