@@ -159,7 +159,7 @@ class Rounder:
         buy, sell = self._restore(
             buy, sell, lambda o: floor - o.cash, lambda o, m: m.cash
         )
-        buy = self._afford(buy, sell)
+        buy, sell = self._raise(self._afford(buy, sell), sell)
         return self._restore(
             buy,
             sell,
@@ -184,6 +184,34 @@ class Rounder:
         keep = max(1.0 - missing / spend, 0.0)
         below: np.ndarray = L.buy.bracket(L.buy.shares(buy) * keep)[0]
         return below
+
+    def _raise(
+        self, buy: np.ndarray, sell: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Sell more until cash keeps its floor, each asset at once.
+
+        Cheapest objective per dollar raised first (as one rung more would
+        cost), each asset up to what is still missing or all it may sell:
+        for a withdrawal that one-rung moves of 1e-4 shares cannot raise.
+        """
+        L, s = self.ladders, self.ladders.snapshot
+        o = L.outcome(buy, sell)
+        if self.limits.cash_floor - o.cash <= SLACK:
+            return buy, sell
+        scored = self.score(buy, sell, o)
+        one_more = MOVES.index((0, 1))
+        cash, change = scored.cash[one_more], scored.objective[one_more]
+        useful = np.isfinite(change) & (cash > 0)
+        ratio = np.where(useful, change / np.where(useful, cash, 1.0), np.inf)
+        sell = sell.copy()
+        for i in np.argsort(ratio)[: int(useful.sum())]:
+            missing = self.limits.cash_floor - L.outcome(buy, sell).cash + SLACK
+            if missing <= SLACK:
+                break
+            more = missing * s.value / (s.prices * (1 - s.cost_rate))
+            above = L.sell.bracket(L.sell.shares(sell) + more)[1]
+            sell[i] = min(above[i], L.sell.highest[i])
+        return buy, sell
 
     def _into_bounds(
         self, buy: np.ndarray, sell: np.ndarray

@@ -289,3 +289,49 @@ def test_a_withdrawal_whole_lots_cannot_raise_is_infeasible(rounding: str) -> No
     assert result.status is solver.Status.INFEASIBLE
     assert "cash 400.00 short" in result.message
     assert "withdrawal of 1,400.00" in result.message
+
+
+@pytest.mark.parametrize("fractional", [True, False])
+def test_a_withdrawal_is_raised_in_fractions_when_a_sale_is_too_small(
+    fractional: bool,
+) -> None:
+    """3 shares of A ($836) cannot be sold under A's $987 minimum trade, so
+    the whole $1,000 withdrawal comes from B at $29.53: 33.8639 shares in
+    fractions of 1e-4 (34 whole). The continuous answer sells A too; in
+    fractional shares, moves of one 1e-4 step could not make up A's $836
+    and verification raised (negative cash)."""
+    market = Market(
+        as_of=pd.Timestamp("2026-11-24"),
+        prices=pd.DataFrame(
+            {
+                "asset": ["A", "B"],
+                "price": [278.69, 29.53],
+                "min_trade_value": [987.0, 0.0],
+            }
+        ),
+        risk_model=CovarianceRiskModel(
+            pd.DataFrame(
+                [[0.07, 0.024], [0.024, 0.0944]], index=["A", "B"], columns=["A", "B"]
+            )
+        ),
+    )
+    holder = account(
+        0.0,
+        ("A", "L1", 3, 215.11, "2021-08-14"),
+        ("B", "L2", 100, 20.0, "2021-08-14"),
+        cash_flow=-1_000.0,
+        fractional_shares=fractional,
+    )
+    result = solver.rebalance(
+        holder,
+        targets={"A": 0.05, "B": 0.95},
+        market=market,
+        objective=(TrackingError(1000.0), LinearCost()),
+        constraints=(NoBuyAndSell(),),
+    )
+    assert result.status is solver.Status.OPTIMAL
+    trades = result.trades
+    assert list(trades["asset"]) == ["B"] and list(trades["side"]) == ["sell"]
+    expected = 33.8639 if fractional else 34.0
+    assert trades["quantity"].iloc[0] == pytest.approx(expected, abs=1e-9)
+    assert result.summary["cash_after"] >= 0.0
