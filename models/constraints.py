@@ -321,7 +321,11 @@ class FactorBounds:
 
 @dataclass(frozen=True, slots=True)
 class GainBudget:
-    """Net realized gains (gains minus losses) at most ``limit`` in currency."""
+    """Net realized gains (gains minus losses) at most ``limit`` in currency.
+
+    Only sales that realise tax count: none in a tax-advantaged account
+    (``Snapshot.lot_taxed_gain``).
+    """
 
     limit: float
     name: ClassVar[str] = "gain_budget"
@@ -335,12 +339,13 @@ class GainBudget:
     def build(self, x: ProgramVars) -> list[Row]:
         """Return ``g' s <= limit / V``."""
         s = x.snapshot
-        return [s.lot_gain_fraction @ x.lot_sales <= self.limit / s.value]
+        return [s.lot_taxed_gain @ x.lot_sales <= self.limit / s.value]
 
     def violation(self, o: Outcome) -> float:
         """Return the net gain above the budget, as a fraction of V."""
         s = o.snapshot
-        return max(0.0, float(o.realized_gain.sum()) - self.limit / s.value)
+        taxed = float(o.lot_sales @ s.lot_taxed_gain)
+        return max(0.0, taxed - self.limit / s.value)
 
 
 @dataclass(frozen=True, slots=True)

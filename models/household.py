@@ -13,6 +13,7 @@ household's value.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -25,7 +26,9 @@ import scipy.sparse as sp
 from models.errors import InputError
 from models.risk import RiskRoot
 from models.snapshot import Snapshot
-from models.terms import Expr, Outcome, ProgramVars, Row, TradeMask
+from models.terms import Expr, Outcome, ProgramVars, Row, TradeMask, one_way_turnover
+
+MAX_FLOW_ACCOUNTS = 5  # MaxTurnover's rows double twice with each such account
 
 SEPARATOR = "/"  # between account and asset in the joint universe's labels
 
@@ -55,6 +58,22 @@ class Joint:
         """Return each account's cash before trading, fraction of the household."""
         cash: np.ndarray = np.array([a.cash for a in self.accounts]) * self.scale
         return cash
+
+    @cached_property
+    def flows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return each account's deposit and withdrawal, fraction of the household."""
+        deposit = np.array([a.deposit for a in self.accounts]) * self.scale
+        return deposit, np.array([a.withdrawal for a in self.accounts]) * self.scale
+
+    def turnover(self, o: Outcome) -> float:
+        """Return the household's one-way turnover: its accounts' own, summed.
+
+        Each account's trades less its own cash flow's (``Outcome.turnover``,
+        in the household's value): a sale in one account does not raise
+        another's withdrawal.
+        """
+        bought, sold = self.membership @ o.buys, self.membership @ o.sells
+        return float(one_way_turnover(bought, sold, *self.flows).sum())
 
     def cash_after(self, o: Outcome) -> np.ndarray:
         """Return each account's cash after an outcome, fraction of the household."""
@@ -142,6 +161,7 @@ def joint_snapshot(household_id: str, accounts: Sequence[Snapshot]) -> Joint:
         deposit=total("deposit"),
         withdrawal=total("withdrawal"),
         group=np.tile(np.arange(n), k),
+        lot_taxable=np.concatenate([np.full(a.n_lots, a.taxable) for a in accounts]),
     )
     return Joint(
         snapshot,
@@ -189,6 +209,54 @@ class AccountCash:
         """Return the largest shortfall below an account's floor."""
         shortfall = self.floor - self.joint.cash_after(o)
         return float(max(0.0, shortfall.max(initial=0.0)))
+
+
+@dataclass(frozen=True)
+class HouseholdTurnover:
+    """The household's ``MaxTurnover``: its accounts' own turnover, summed.
+
+    ``sum_a ((B_a - d_a)+ + (S_a - w_a)+) / 2 <= limit`` in linear rows: one
+    per choice, for each account with a cash flow, of which of its two
+    parts count (the sum of the parts is the largest such choice).
+    """
+
+    joint: Joint
+    limit: float
+    name: ClassVar[str] = "max_turnover"
+    unit: ClassVar[str] = "fraction of the household's value"
+    is_soft: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        deposit, withdrawal = self.joint.flows
+        if int(((deposit > 0) | (withdrawal > 0)).sum()) > MAX_FLOW_ACCOUNTS:
+            raise InputError(
+                f"max_turnover supports at most {MAX_FLOW_ACCOUNTS} accounts "
+                "with a cash flow in one household",
+                account_id=self.joint.snapshot.account_id,
+                field="max_turnover",
+            )
+
+    def build(self, x: ProgramVars) -> list[Row]:
+        """Return ``Cb buys + Cs sells <= 2 limit + credit``, a row per choice."""
+        deposit, withdrawal = self.joint.flows
+        flowing = np.flatnonzero((deposit > 0) | (withdrawal > 0))
+        member = self.joint.membership.toarray()
+        rows_b, rows_s, credits = [], [], []
+        for choice in itertools.product((True, False), repeat=2 * len(flowing)):
+            count_b = np.ones(len(member), bool)
+            count_s = np.ones(len(member), bool)
+            count_b[flowing], count_s[flowing] = choice[0::2], choice[1::2]
+            rows_b.append(count_b @ member)
+            rows_s.append(count_s @ member)
+            credits.append(deposit @ count_b + withdrawal @ count_s)
+        counted_b = sp.csr_array(np.array(rows_b))
+        counted_s = sp.csr_array(np.array(rows_s))
+        limit = 2 * self.limit + np.array(credits)
+        return [counted_b @ x.buys + counted_s @ x.sells <= limit]
+
+    def violation(self, o: Outcome) -> float:
+        """Return the household's turnover above the cap."""
+        return max(0.0, self.joint.turnover(o) - self.limit)
 
 
 @dataclass(frozen=True)

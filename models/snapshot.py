@@ -63,6 +63,9 @@ class Snapshot:
     # the real asset of each universe entry when one asset appears several
     # times (a household's accounts); None: each entry is its own asset
     group: np.ndarray | None = None
+    # whether each lot's sales realise tax (a household's accounts differ);
+    # None: every lot as ``taxable``
+    lot_taxable: np.ndarray | None = None
 
     @property
     def n_assets(self) -> int:
@@ -96,6 +99,13 @@ class Snapshot:
     def asset_index(self, assets: np.ndarray) -> np.ndarray:
         """Return each asset's position in ``universe`` (-1 where unknown)."""
         return _positions(self._asset_position, assets)
+
+    @cached_property
+    def lot_taxed_gain(self) -> np.ndarray:
+        """Gain per unit sold that counts for tax, per lot (0 if untaxed)."""
+        taxable = self.taxable if self.lot_taxable is None else self.lot_taxable
+        gain: np.ndarray = self.lot_gain_fraction * taxable
+        return gain
 
     @cached_property
     def lot_basis(self) -> np.ndarray:

@@ -173,8 +173,8 @@ class Outcome:
 def one_way_turnover(
     bought: np.ndarray | float,
     sold: np.ndarray | float,
-    deposit: float,
-    withdrawal: float,
+    deposit: np.ndarray | float,
+    withdrawal: np.ndarray | float,
 ) -> np.ndarray:
     """Return ``((bought - deposit)+ + (sold - withdrawal)+) / 2``, elementwise.
 

@@ -121,6 +121,7 @@ def household_result(
         seconds=time.perf_counter() - start,
         solver=optimum.solver,
     )
+    household["turnover"] = joint.turnover(after)  # each account's own flow
     shared = household[list(HOUSEHOLD_FIELDS)].copy()
     shared["household_id"] = s.account_id
     household["household_id"] = s.account_id

@@ -109,7 +109,8 @@ class _Used:
     @classmethod
     def of(cls, o: Outcome, share: float) -> _Used:
         """Return the use of an account's outcome (``share``: of the household)."""
-        return cls(o.turnover * share, float(o.realized_gain.sum()) * o.snapshot.value)
+        taxed = float(o.lot_sales @ o.snapshot.lot_taxed_gain)
+        return cls(o.turnover * share, taxed * o.snapshot.value)
 
     @staticmethod
     def total(uses: Sequence[_Used]) -> _Used:

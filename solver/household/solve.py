@@ -35,6 +35,7 @@ from models.errors import InputError
 from models.household import (
     AccountCash,
     AccountRestrictions,
+    HouseholdTurnover,
     HouseholdWashSales,
     Joint,
     joint_snapshot,
@@ -125,7 +126,11 @@ def rebalance_household(
     )
     floors = _cash_floors(joint, plain, per_account)
     joint_rules = _joint_rules(joint, rules, per_account)
-    joint_plain = [c for c in plain if not isinstance(c, MinCash)]
+    joint_plain: list[Constraint] = [
+        HouseholdTurnover(joint, c.limit) if isinstance(c, MaxTurnover) else c
+        for c in plain
+        if not isinstance(c, MinCash)
+    ]
     joint_plain.append(AccountCash(joint, floors))
     try:
         optimum = optimize(joint.snapshot, objective, joint_plain, joint_rules, options)

@@ -6,7 +6,6 @@ answer; each must now end in a clear error or a valid result.
 
 import gc
 
-import numpy as np
 import pandas as pd
 import pytest
 

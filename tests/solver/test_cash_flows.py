@@ -331,7 +331,8 @@ def test_a_withdrawal_is_raised_in_fractions_when_a_sale_is_too_small(
     )
     assert result.status is solver.Status.OPTIMAL
     trades = result.trades
-    assert list(trades["asset"]) == ["B"] and list(trades["side"]) == ["sell"]
+    assert list(trades["asset"]) == ["B"]
+    assert list(trades["side"]) == ["sell"]
     expected = 33.8639 if fractional else 34.0
     assert trades["quantity"].iloc[0] == pytest.approx(expected, abs=1e-9)
     assert result.summary["cash_after"] >= 0.0

@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 import solver
 from models import (
     Account,
+    GainBudget,
     LinearCost,
     Market,
+    MaxTurnover,
     MinCash,
     NoBuyAndSell,
     Restrictions,
@@ -330,3 +332,70 @@ def test_restrictions_of_one_account_stay_in_that_account() -> None:
     assert result.accounts["A"].trades.empty
     sells = result.accounts["B"].trades.query("side == 'sell'")
     assert sells["value"].sum() == pytest.approx(1000.0, rel=0.02)
+
+
+def test_the_gain_budget_counts_only_taxable_sales():
+    """Selling X in the taxable account realises $500 of gain; the IRA's
+    $1,000 "loss" on Y is no tax loss, so it cannot pay for it: under a zero
+    budget the taxable account realises no net gain. It realised $495,
+    offset in the budget by the IRA."""
+    market = diagonal_market(
+        {"X": 10.0, "Y": 10.0, "Z": 10.0}, dict.fromkeys("XYZ", 0.04)
+    )
+    taxable = Account("TAX", 0.0, lots(("X", "t1", 100, 5.0, "2020-01-02")))
+    ira = Account(
+        "IRA",
+        0.0,
+        lots(("Y", "i1", 100, 20.0, "2020-01-02")),
+        account_type="tax_deferred",
+    )
+    result = solver.rebalance_household(
+        "H",
+        [taxable, ira],
+        targets=pd.Series({"Z": 1.0}),
+        market=market,
+        objective=(TrackingError(100.0), LinearCost(), TaxCost()),
+        constraints=(GainBudget(0.0),),
+    )
+    trades = result.trades
+    sold_x = trades.loc[(trades["account_id"] == "TAX") & (trades["side"] == "sell")]
+    assert (sold_x["quantity"] * (10.0 - 5.0)).sum() <= 1e-6  # the gain, by hand
+    assert (trades.loc[trades["account_id"] == "IRA", "side"] == "sell").any()
+
+
+@pytest.mark.parametrize("cap", [None, 0.2])
+def test_household_turnover_is_each_accounts_own_less_its_own_flow(cap):
+    """A0 withdraws $5,000 from its own $10,000 cash: no sale needed. The
+    IRA's sales of X are turnover; they raise none of A0's withdrawal (money
+    does not move between accounts). The household's turnover is the
+    accounts' own, summed over its $15,000: it was netted against A0's
+    flow (0.4547 reported for 0.6213), and a 0.2 cap ended at 0.2107."""
+    market = diagonal_market({"X": 10.0, "Y": 10.0}, {"X": 0.04, "Y": 0.04})
+    members = [
+        Account("A0", 10_000.0, lots(), cash_flow=-5_000.0),
+        Account(
+            "A1",
+            0.0,
+            lots(("X", "i1", 1000, 10.0, "2020-01-02")),
+            account_type="tax_deferred",
+        ),
+    ]
+    result = solver.rebalance_household(
+        "H",
+        members,
+        targets=pd.Series({"X": 0.5, "Y": 0.5}),
+        market=market,
+        objective=(TrackingError(100.0), LinearCost()),
+        constraints=(MinCash(0.0),) + ((MaxTurnover(cap),) if cap else ()),
+    )
+    value = result.trades.groupby(["account_id", "side"])["value"].sum()
+    a0 = value.get(("A0", "buy"), 0.0) / 2  # no sale: the withdrawal came from cash
+    a1 = (value.get(("A1", "buy"), 0.0) + value.get(("A1", "sell"), 0.0)) / 2
+    by_hand = (a0 + a1) / 15_000.0
+    assert result.summary["turnover"] == pytest.approx(by_hand, abs=1e-12)
+    if cap is not None:
+        assert by_hand <= cap + 1e-9
+        assert (
+            result.summary["objective_discrete"]
+            >= result.summary["objective_bound"] - 1e-9
+        )
