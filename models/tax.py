@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 
 
-def is_long_term(acquired: pd.Series | np.ndarray, as_of: pd.Timestamp) -> np.ndarray:
+def is_long_term(
+    acquired: pd.Series | np.ndarray, as_of: pd.Timestamp | np.datetime64
+) -> np.ndarray:
     """Return whether each lot is held more than one year on ``as_of``.
 
     The holding period starts the day after acquisition and includes the
@@ -17,15 +19,17 @@ def is_long_term(acquired: pd.Series | np.ndarray, as_of: pd.Timestamp) -> np.nd
     without a time of day compare with one cut-off day, found once per
     ``as_of``: a tenth of the time of adding a year to every date.
     """
-    dates = np.asarray(acquired, dtype="datetime64[ns]")
-    as_of = pd.Timestamp(as_of)
-    if as_of == as_of.normalize() and not (dates.view(np.int64) % DAY_NS).any():
+    dates = np.asarray(acquired)
+    if (
+        dates.dtype.kind == "M"
+        and isinstance(as_of, pd.Timestamp)
+        and as_of.tz is None
+        and as_of == as_of.normalize()
+        and (dates == dates.astype("datetime64[D]")).all()  # NaT fails too
+    ):
         return dates < _first_short_term_day(as_of)
-    one_year_later = pd.Series(dates) + pd.DateOffset(years=1)
-    return np.asarray(as_of > one_year_later, dtype=bool)
-
-
-DAY_NS = 86_400 * 10**9
+    one_year_later = pd.Series(acquired) + pd.DateOffset(years=1)
+    return np.asarray(one_year_later < as_of, dtype=bool)
 
 
 @lru_cache(maxsize=256)

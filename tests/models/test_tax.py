@@ -49,3 +49,10 @@ def test_is_long_term_with_a_time_of_day():
     acquired = pd.Series(pd.to_datetime(["2025-01-10 15:00", "2025-01-10 00:00"]))
     on = pd.Timestamp("2026-01-10 12:00")
     np.testing.assert_array_equal(is_long_term(acquired, on), [False, True])
+
+
+def test_is_long_term_outside_the_nanosecond_range():
+    """Dates before 1677 (or after 2262) in their own unit: not wrapped."""
+    acquired = pd.Series(np.array(["1500-01-01", "2300-01-01"], dtype="datetime64[s]"))
+    as_of = pd.Timestamp(np.datetime64("2300-06-30", "s"))
+    np.testing.assert_array_equal(is_long_term(acquired, as_of), [True, False])
