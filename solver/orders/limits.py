@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.constraints import AssetBounds, MaxTurnover, MinCash, NoBuyAndSell
-from models.terms import Constraint, Outcome, one_way_turnover
+from models.terms import Constraint, Outcome
 from solver.orders.ladders import Ladders
 
 
@@ -42,14 +42,26 @@ class Limits:
         one_side = any(isinstance(c, NoBuyAndSell) for c in constraints)
         return cls(floor, turnover, lower, upper, one_side, s.deposit, s.withdrawal)
 
-    def turnover_after(
+    def turnover_change(
         self, o: Outcome, bought: np.ndarray, sold: np.ndarray
     ) -> np.ndarray:
-        """Return the one-way turnover once ``o``'s total buys and sales change.
+        """Return how ``Outcome.turnover`` changes with ``o``'s total buys and sales.
 
-        ``bought`` and ``sold`` are the changes (arrays of candidates).
+        ``bought`` and ``sold`` are the changes (arrays of candidates). Half
+        their sum where no part crosses its flow, so without a cash flow it
+        is exact, not a difference of two nearly equal turnovers.
         """
-        buys, sells = float(o.buys.sum()), float(o.sells.sum())
-        return one_way_turnover(
-            buys + bought, sells + sold, self.deposit, self.withdrawal
-        )
+        buys = float(o.buys.sum()) - self.deposit
+        sells = float(o.sells.sum()) - self.withdrawal
+        change: np.ndarray = (
+            _part_change(buys, bought) + _part_change(sells, sold)
+        ) / 2
+        return change
+
+
+def _part_change(part: float, change: np.ndarray) -> np.ndarray:
+    """Return how ``max(part, 0)`` changes when ``part`` changes by ``change``."""
+    after = part + change
+    crossed = np.maximum(after, 0.0) - max(part, 0.0)
+    moved: np.ndarray = np.where((part >= 0) & (after >= 0), change, crossed)
+    return moved

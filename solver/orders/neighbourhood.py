@@ -118,7 +118,7 @@ def search(rounder: Rounder, buy: np.ndarray, sell: np.ndarray) -> Rungs | None:
         # a start already past a limit may stay there, never drift further
         & (cash >= min(limits.cash_floor - SLACK, base.cash))
         & (
-            limits.turnover_after(base, total_bought, total_sold)
+            base.turnover + limits.turnover_change(base, total_bought, total_sold)
             <= max(limits.turnover + SLACK, base.turnover)
         )
     )

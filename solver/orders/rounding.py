@@ -164,7 +164,7 @@ class Rounder:
             buy,
             sell,
             lambda o: o.turnover - cap,
-            lambda o, m: o.turnover - limits.turnover_after(o, m.bought, m.sold),
+            lambda o, m: -limits.turnover_change(o, m.bought, m.sold),
             keep_cash=True,
         )
 
@@ -300,8 +300,8 @@ class Rounder:
         cash_ok = (o.cash + scored.cash >= limits.cash_floor - SLACK) | (
             scored.cash >= 0
         )
-        turnover = limits.turnover_after(o, scored.bought, scored.sold)
-        turnover_ok = (turnover <= limits.turnover + SLACK) | (turnover <= o.turnover)
+        change = limits.turnover_change(o, scored.bought, scored.sold)
+        turnover_ok = (o.turnover + change <= limits.turnover + SLACK) | (change <= 0)
         fits: np.ndarray = cash_ok & turnover_ok
         return fits
 
@@ -321,7 +321,7 @@ class Rounder:
         if not len(move):
             return None
         cash = o.cash + np.cumsum(scored.cash[move, asset])
-        turn = limits.turnover_after(
+        turn = o.turnover + limits.turnover_change(
             o,
             np.cumsum(scored.bought[move, asset]),
             np.cumsum(scored.sold[move, asset]),
