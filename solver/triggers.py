@@ -187,29 +187,52 @@ class DriftBands:
         bands in proportion to their targets, so the total invested stays
         the same (cash is left as it is); an asset the spread would push out
         of its band stops at the edge, and the rest goes to the others
-        (water-filling). Only when no band has room left is the remainder
-        spread over every asset by target, out of bands.
+        (water-filling). When they have no room left, the assets moved to
+        an edge take the rest within their bands too; only when no band has
+        room is it spread beyond them, never below zero.
         """
         band = self.bands(d.target)
-        low, high = d.target - band, d.target + band
+        low, high = np.maximum(d.target - band, 0.0), d.target + band
         inside = ~self.outside(d)
         weights = np.where(inside, d.current, np.clip(d.current, low, high))
-        for _ in range(len(weights)):
-            freed = float(d.current.sum() - weights.sum())
-            share = np.where(inside, d.target, 0.0)
-            if share.sum() <= 0:
-                break
-            spread: np.ndarray = weights + freed * share / share.sum()
-            edge = np.clip(spread, low, high)
-            stops = inside & (edge != spread)
-            if not stops.any():
-                return spread
-            weights = np.where(stops, edge, weights)
-            inside &= ~stops
-        freed = float(d.current.sum() - weights.sum())
-        if d.target.sum() > 0:
-            weights = weights + freed * d.target / d.target.sum()
+        everyone = np.ones(len(weights), bool)
+        unbounded = np.full(len(weights), np.inf)
+        for movable, floor, ceiling in (
+            (inside, low, high),
+            (everyone, low, high),
+            (everyone, np.zeros(len(weights)), unbounded),
+        ):
+            weights = _spread(d, weights, movable, floor, ceiling)
         return weights
+
+
+def _spread(
+    d: Drift,
+    weights: np.ndarray,
+    movable: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+) -> np.ndarray:
+    """Spread what ``weights`` lack of the current total over ``movable`` assets.
+
+    In proportion to their targets (alike if none with room is targeted),
+    each stopping at ``low`` or ``high``.
+    """
+    for _ in range(len(weights)):
+        freed = float(d.current.sum() - weights.sum())
+        room = weights < high if freed > 0 else weights > low
+        share = np.where(movable & room, d.target, 0.0)
+        if share.sum() <= 0:  # only untargeted assets have room: alike
+            share = (movable & room).astype(float)
+        if freed == 0 or share.sum() <= 0:
+            break
+        spread: np.ndarray = weights + freed * share / share.sum()
+        edge = np.clip(spread, low, high)
+        stops = (share > 0) & (edge != spread)
+        if not stops.any():
+            return spread
+        weights = np.where(stops, edge, weights)
+    return weights
 
 
 @dataclass(frozen=True, slots=True)

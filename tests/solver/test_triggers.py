@@ -256,3 +256,29 @@ def test_edge_weights_beyond_every_band_spread_the_rest_by_target():
     bands = DriftBands(absolute=0.01)
     d = _drift([0.45, 0.35], [0.5, 0.5], cash=0.2, target_cash=0.0)
     np.testing.assert_allclose(bands.edge_weights(d), [0.40, 0.40])
+
+
+def test_edge_weights_use_the_moved_assets_bands_when_the_others_are_full():
+    # X0 25% -> 35% needs 10pp, X1 50% -> 45% frees 5pp: 5pp must come off,
+    # and X2, inside at its lower edge (15%), has none to give; X1 can give
+    # it within its band (45% -> 40%). Spread by target over all it put X0
+    # and X2 below their bands (33%, 14%).
+    bands = DriftBands(absolute=0.05)
+    d = _drift([0.25, 0.50, 0.15], [0.4, 0.4, 0.2], cash=0.10, target_cash=0.0)
+    np.testing.assert_allclose(bands.edge_weights(d), [0.35, 0.40, 0.15])
+
+
+def test_edge_weights_take_from_untargeted_assets_and_never_go_below_zero():
+    # X0 88.3% under its band (93.8% +- 5pp) needs 0.56pp; X1, untargeted
+    # and inside its band [0, 5%], gives them: by target it had no share
+    bands = DriftBands(absolute=0.05)
+    d = _drift([0.88258, 0.02327], [0.93817, 0.0], cash=0.09415, target_cash=0.06183)
+    weights = bands.edge_weights(d)
+    np.testing.assert_allclose(weights, [0.88817, 0.01768])
+    # no room in any band: X1 may go to zero, never below
+    short = _drift(
+        [0.04021, 0.86316], [0.02879, 0.97121], cash=0.09663, target_cash=0.0
+    )
+    weights = bands.edge_weights(short)
+    assert weights.min() >= 0.0
+    np.testing.assert_allclose(weights.sum(), 0.90337)
