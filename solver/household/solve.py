@@ -134,13 +134,13 @@ def rebalance_household(
     joint_plain.append(AccountCash(joint, floors))
     try:
         optimum = optimize(joint.snapshot, objective, joint_plain, joint_rules, options)
+        results = round_accounts(  # whole orders may be infeasible too
+            joint, accounts, optimum, objective, plain, floors, joint_rules, options
+        )
     except (InfeasibleError, SolverFailedError) as exc:
         infeasible = isinstance(exc, InfeasibleError)
         status = Status.INFEASIBLE if infeasible else Status.FAILED
         return unsolved(joint, accounts, objective, status, str(exc), start)
-    results = round_accounts(
-        joint, accounts, optimum, objective, plain, floors, joint_rules, options
-    )
     return household_result(
         joint, accounts, optimum, objective, joint_plain, results, start
     )

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import solver
 from models import (
     Account,
+    CovarianceRiskModel,
     GainBudget,
     LinearCost,
     Market,
@@ -399,3 +400,41 @@ def test_household_turnover_is_each_accounts_own_less_its_own_flow(cap):
             result.summary["objective_discrete"]
             >= result.summary["objective_bound"] - 1e-9
         )
+
+
+def test_a_members_withdrawal_whole_lots_cannot_raise_makes_the_household_infeasible():
+    """A0 must raise $1,400 from its own lots (money does not move between
+    accounts), but in round lots of 10 with 5 of its 20 shares wash-blocked
+    it can sell $1,000: the household is infeasible, saying by how much,
+    instead of raising InfeasibleError from the rounding."""
+    market = Market(
+        as_of=AS_OF,
+        prices=pd.DataFrame(
+            {"asset": ["X", "Y"], "price": [100.0, 50.0], "lot_size": [10.0, 1.0]}
+        ),
+        risk_model=CovarianceRiskModel(
+            pd.DataFrame(
+                [[0.04, 0.0], [0.0, 0.05]], index=["X", "Y"], columns=["X", "Y"]
+            )
+        ),
+    )
+    recent = AS_OF - pd.Timedelta(days=10)
+    members = [
+        Account(
+            "A0",
+            0.0,
+            lots(("X", "old", 15, 50.0, "2020-01-02"), ("X", "new", 5, 120.0, recent)),
+            cash_flow=-1_400.0,
+        ),
+        Account("A1", 5_000.0, lots()),
+    ]
+    result = solver.rebalance_household(
+        "H",
+        members,
+        targets=pd.Series({"X": 0.5, "Y": 0.5}),
+        market=market,
+        objective=(TrackingError(100.0), LinearCost()),
+        constraints=(WashSaleRule(),),
+    )
+    assert result.status is solver.Status.INFEASIBLE
+    assert "cash 400.00 short" in result.message
