@@ -13,10 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.constraints import AssetBounds
 from models.terms import Constraint, Outcome, Term
 from solver.errors import InfeasibleError
 from solver.orders import neighbourhood
-from solver.orders.ladders import Ladders
+from solver.orders.ladders import SHARE_TOLERANCE, Ladders
+from solver.orders.limits import Limits
 from solver.orders.milp import milp_rungs
 from solver.orders.rounding import MAX_ROUNDS, SLACK, Rounder, Rungs
 from solver.program.formulation import CASH_NON_NEGATIVE
@@ -86,6 +88,7 @@ def discretize(
             break
         buy, sell = better
     _check_cash_reachable(ladders, buy, sell)
+    _check_bounds_reachable(ladders, rounder.limits, buy, sell)
     return Rounded(
         buy_shares=ladders.buy.shares(buy),
         lot_shares=ladders.lot_shares(ladders.sell.shares(sell)),
@@ -114,6 +117,54 @@ def _check_cash_reachable(ladders: Ladders, buy: np.ndarray, sell: np.ndarray) -
             f"infeasible in whole orders: {CASH_NON_NEGATIVE}: selling all that "
             f"lot sizes and minimum trades allow still leaves cash {short:,.2f} short",
             conflicting=(CASH_NON_NEGATIVE,),
+        )
+
+
+def _check_bounds_reachable(
+    ladders: Ladders, limits: Limits, buy: np.ndarray, sell: np.ndarray
+) -> None:
+    """Raise if the orders break an asset's bounds and no order of it can not.
+
+    An asset's weight after trading depends on its own order only, so each
+    asset is checked alone: no trade, or the smallest buy or sale on its
+    ladder that reaches its bounds, must land within them (a share worth
+    more than the bounds' width, a round lot, a minimum trade can make
+    that impossible).
+
+    Raises
+    ------
+    InfeasibleError
+        Naming ``asset_bounds`` and the first such asset.
+    """
+    weights = ladders.outcome(buy, sell).weights
+    lower, upper = limits.lower - SLACK, limits.upper + SLACK
+    broken = (weights < lower) | (weights > upper)
+    if not broken.any():
+        return
+    s = ladders.snapshot
+    none = np.zeros_like(buy)
+    start = ladders.outcome(none, none).weights  # forced sales made
+    per_share = s.prices / s.value
+    reachable = (start >= lower) & (start <= upper)
+    sides = (  # weight the side must move at least, and at most
+        (ladders.buy, lower - start, upper - start),
+        (ladders.sell, start - upper, start - lower),
+    )
+    for ladder, near, far in sides:
+        least = np.maximum(near, 0.0) / per_share  # shares
+        rung = np.minimum(ladder.bracket(np.minimum(least, 2.0**53))[1], ladder.highest)
+        shares = ladder.shares(rung)
+        tolerance = SHARE_TOLERANCE * np.maximum(shares, 1.0)
+        reachable |= (shares >= least - tolerance) & (shares * per_share <= far + SLACK)
+    stuck = broken & ~reachable
+    if stuck.any():
+        k = int(np.argmax(stuck))
+        raise InfeasibleError(
+            f"infeasible in whole orders: {AssetBounds.name}: no order of "
+            f"{s.universe[k]} in its lots ({float(ladders.buy.step[k]):g} "
+            f"share(s) at {float(s.prices[k]):,.2f}) puts its weight within "
+            f"[{float(limits.lower[k]):.4g}, {float(limits.upper[k]):.4g}]",
+            conflicting=(AssetBounds.name,),
         )
 
 
