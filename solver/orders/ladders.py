@@ -129,12 +129,6 @@ def build_ladders(
             (s.lot_gain_fraction[free_lots], key[free_lots], s.lot_asset[free_lots])
         )
     ]
-    cumulative = np.cumsum(quantity[order])
-    asset_of = s.lot_asset[order]
-    first_of_asset = np.r_[True, asset_of[1:] != asset_of[:-1]]
-    base = np.maximum.accumulate(
-        np.where(first_of_asset, cumulative - quantity[order], 0)
-    )
     sellable = np.bincount(s.lot_asset[free_lots], quantity[free_lots], s.n_assets)
     held = np.bincount(s.lot_asset, quantity, s.n_assets)
     step = np.full(s.n_assets, FRACTIONAL_STEP) if fractional else s.lot_size
@@ -163,9 +157,26 @@ def build_ladders(
             np.where(odd & closes, sellable, np.nan),
         ),
         lot_order=order,
-        lot_start=cumulative - quantity[order] - base,
+        lot_start=_starts(s.lot_asset[order], quantity[order]),
         forced_shares=np.where(mask.must_sell, quantity, 0.0),
     )
+
+
+def _starts(asset: np.ndarray, quantity: np.ndarray) -> np.ndarray:
+    """Return the shares of the same asset before each lot (lots by asset).
+
+    Added up lot by lot within each asset, one rank at a time: a running
+    sum over every asset would carry a large position's rounding (1e-9
+    shares at 1e7) into a small one's lots.
+    """
+    first = np.r_[True, asset[1:] != asset[:-1]]
+    index = np.arange(len(asset))
+    rank = index - np.maximum.accumulate(np.where(first, index, 0))
+    start = np.zeros(len(asset))
+    for k in range(1, int(rank.max(initial=0)) + 1):
+        at = index[rank == k]
+        start[at] = start[at - 1] + quantity[at - 1]
+    return start
 
 
 def _check_counts(s: Snapshot, steps: np.ndarray, per_share: np.ndarray) -> None:

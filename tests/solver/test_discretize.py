@@ -41,7 +41,7 @@ from solver.orders.ladders import build_ladders
 from solver.program.continuous import optimize
 from solver.program.report import objective_value
 from solver.result import SolveOptions
-from tests.conftest import account, account_value
+from tests.conftest import account, account_value, diagonal_market
 
 AS_OF = pd.Timestamp("2026-06-30")
 TOL = 1e-9  # fraction of V
@@ -718,3 +718,29 @@ def test_a_position_below_the_minimum_trade_funds_no_buy(fractional, rounding):
     )
     assert result.status is solver.Status.OPTIMAL
     assert result.trades.empty
+
+
+def test_a_small_position_is_closed_exactly_beside_a_huge_one():
+    """11.3M shares of A ($0.03) beside 0.883 of B ($73,678) in two lots: a
+    running sum over both assets put B's second lot 1.4e-10 shares short,
+    so closing B sold neither all of it nor a multiple of 1e-4 shares, and
+    verification raised (lot_size)."""
+    q = 0.4415354857703856
+    holder = account(
+        0.0,
+        ("A", "a1", 5636393.03821765, 0.04, "2024-12-12"),
+        ("A", "a2", 5636393.03821765, 0.02, "2026-04-24"),
+        ("B", "b1", q, 93142.03, "2024-08-31"),
+        ("B", "b2", q, 76346.59, "2024-10-12"),
+        fractional_shares=True,
+    )
+    market = diagonal_market({"A": 0.03, "B": 73678.27}, {"A": 0.09, "B": 0.04})
+    result = solver.rebalance(
+        holder,
+        targets={"A": 1.0},
+        market=market,
+        objective=(TrackingError(100.0), LinearCost()),
+        options=solver.SolveOptions(rounding="nearest"),
+    )
+    sold = result.trades.query("asset == 'B' and side == 'sell'")["quantity"].sum()
+    assert sold == pytest.approx(2 * q, rel=1e-15)
