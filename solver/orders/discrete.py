@@ -20,7 +20,7 @@ from solver.orders import neighbourhood
 from solver.orders.ladders import SHARE_TOLERANCE, Ladders
 from solver.orders.limits import Limits
 from solver.orders.milp import milp_rungs
-from solver.orders.rounding import MAX_ROUNDS, SLACK, Rounder, Rungs
+from solver.orders.rounding import IMPROVEMENT, MAX_ROUNDS, SLACK, Rounder, Rungs
 from solver.program.formulation import CASH_NON_NEGATIVE
 
 MILP_SKIP_GAP = 1e-3  # of the continuous objective: not worth a program
@@ -81,7 +81,7 @@ def discretize(
         note = chosen.note
         if chosen.rungs is not None:
             best = min(best, finish(chosen.rungs), key=lambda f: f[:2])
-    buy, sell = best[2]
+    buy, sell = _or_no_trade(rounder, best)
     for _ in range(MAX_ROUNDS if method != "nearest" else 0):
         better = neighbourhood.search(rounder, buy, sell)
         if better is None:
@@ -94,6 +94,30 @@ def discretize(
         lot_shares=ladders.lot_shares(ladders.sell.shares(sell)),
         note=note,
     )
+
+
+def _or_no_trade(rounder: Rounder, best: tuple[bool, float, Rungs]) -> Rungs:
+    """Return ``best``'s rungs, or none traded if that keeps every limit and is better.
+
+    Interior-point noise rounds to orders of a rung (1e-4 shares) that can
+    cost more than they gain; no trade (forced sales made) is then the
+    answer.
+    """
+    broken, value, rungs = best
+    zero = np.zeros_like(rungs[0])
+    o = rounder.ladders.outcome(zero, zero)
+    limits = rounder.limits
+    kept = not rounder.breaks_limits(o) and rounder.within(
+        o, [SLACK] * len(rounder.untracked)
+    )
+    inside = bool(
+        (
+            (o.weights >= limits.lower - SLACK) & (o.weights <= limits.upper + SLACK)
+        ).all()
+    )
+    if kept and inside and (broken or rounder.value(o) < value - IMPROVEMENT):
+        return zero, zero.copy()
+    return rungs
 
 
 def _check_cash_reachable(ladders: Ladders, buy: np.ndarray, sell: np.ndarray) -> None:

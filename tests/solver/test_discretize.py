@@ -35,7 +35,7 @@ from models import (
 )
 from models.snapshot import build_snapshot
 from models.synthetic import synthetic_account, synthetic_market, synthetic_targets
-from models.terms import Outcome
+from models.terms import Outcome, TradeMask
 from solver.orders import discrete, milp
 from solver.orders.ladders import build_ladders
 from solver.program.continuous import optimize
@@ -744,3 +744,23 @@ def test_a_small_position_is_closed_exactly_beside_a_huge_one():
     )
     sold = result.trades.query("asset == 'B' and side == 'sell'")["quantity"].sum()
     assert sold == pytest.approx(2 * q, rel=1e-15)
+
+
+def test_rounding_keeps_no_trade_when_the_noise_would_cost():
+    """An account at its target: the continuous answer's interior-point
+    noise (3e-8 of V) rounds to a 1e-4-share buy and sale, each paying
+    cost and adding tracking error; no trade is better and is kept."""
+    market = _market({"X": 500.0, "Y": 400.0}, 1.0)
+    acct = account(
+        0.0,
+        ("X", "x1", 1000, 450.0, "2020-01-01"),
+        ("Y", "y1", 1250, 300.0, "2020-01-01"),
+    )
+    snap = build_snapshot(acct, pd.Series({"X": 0.5, "Y": 0.5}), market)
+    mask = TradeMask.everything(snap)
+    ladders = build_ladders(snap, mask, OBJECTIVE, fractional=True)
+    noise = Outcome(snap, np.array([3e-8, 0.0]), np.array([0.0, 3e-8]))
+    assert ladders.buy.nearest(noise.buys * snap.value / snap.prices)[0] == 1
+    rounded = discrete.discretize(ladders, noise, OBJECTIVE, [], "nearest")
+    assert not rounded.buy_shares.any()
+    assert not rounded.lot_shares.any()
