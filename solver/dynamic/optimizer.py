@@ -184,7 +184,7 @@ class OptimizerPolicy:
         Constraints only remove trades, so the test holds with them too.
         """
         value = float(day.shares @ day.prices) + day.ledger.cash
-        if value <= 0:
+        if value <= 0 or day.ledger.tax_owed > 0:  # owed tax is raised by sales
             return False
         active = day.shares * day.prices / value - day.target
         gradient = 2 * self.tracking_error_weight * (day.risk.covariance @ active)
@@ -226,7 +226,8 @@ class OptimizerPolicy:
         What :func:`solver.rebalance` would build from the ledger as an
         ``Account`` and the day as a ``Market``, without checking again what
         the ledger keeps checked; the prices' and risk's numbers on the
-        universe are computed once per risk estimate.
+        universe are computed once per risk estimate. Tax owed (settled,
+        more than the cash) is a withdrawal: the first sales pay it.
         """
         ledger = day.ledger
         lots = ledger.lots()  # every open lot holds shares: the ledger drops sold ones
@@ -239,7 +240,7 @@ class OptimizerPolicy:
         parts = AccountParts(
             account_id=ACCOUNT,
             cash=ledger.cash,
-            cash_flow=0.0,
+            cash_flow=-ledger.tax_owed,  # settled tax cash did not cover: raised
             lots=lots,
             recent_trades=recent if len(recent) else None,
             tax_rates=(ledger.tax_rate_short, ledger.tax_rate_long),

@@ -109,6 +109,7 @@ class ThroughAccounts(OptimizerPolicy):
             "backtest",
             day.ledger.cash,
             day.ledger.lots(),
+            cash_flow=-day.ledger.tax_owed,
             recent_trades=recent if len(recent) else None,
             tax_rate_short=day.ledger.tax_rate_short,
             tax_rate_long=day.ledger.tax_rate_long,
@@ -273,3 +274,39 @@ def test_a_policy_parameter_out_of_range_is_named(field_name, value):
     with pytest.raises(InputError) as err:
         OptimizerPolicy(**{field_name: value})
     assert err.value.field == field_name
+
+
+def test_tax_owed_beyond_cash_is_raised_before_any_buy():
+    """2025's tax on a $2,500 short-term gain, $1,020, settles with no cash:
+    the policy's program must raise it (a withdrawal), so its orders are
+    the ones executed; it planned buys the sales could not pay for, and
+    the backtest cut them (a buy of 1,604 shares filled at 340)."""
+    ledger = Ledger(5_000.0)
+    ledger.buy(pd.Timestamp("2025-01-02"), "A", 100, 50.0)
+    ledger.sell(pd.Timestamp("2025-06-02"), "A-1", 50, 100.0)
+    ledger.buy(pd.Timestamp("2025-06-02"), "B", 100, 50.0)
+    assert ledger.settle_year(2025) == pytest.approx(1_020.0)
+    assert (ledger.cash, ledger.tax_owed) == (0.0, pytest.approx(1_020.0))
+    assets = pd.Index(["A", "B"])
+    prices = np.array([100.0, 50.0])
+    shares = np.array([50.0, 100.0])
+    day = Day(
+        date=pd.Timestamp("2026-06-01"),
+        index=1,
+        assets=assets,
+        prices=prices,
+        target=np.array([0.2, 0.8]),
+        shares=shares,
+        value=float(shares @ prices) - ledger.tax_owed,
+        ledger=ledger,
+        risk=Risk(assets, np.diag([0.04, 0.04])),
+        last_rebalance=None,
+        cost_bps=10.0,
+    )
+    policy = OptimizerPolicy(100.0)
+    assert not policy.holds(day)
+    orders = policy.decide(day)
+    assert orders is not None
+    raised = sum(orders.sells.values()) * 100.0 * (1 - 1e-3)
+    spent = float(orders.buys @ prices) * (1 + 1e-3)
+    assert raised - spent >= 1_020.0 - 1e-6
