@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, overload
@@ -317,7 +318,17 @@ def read_path(path: Path, name: str) -> pd.DataFrame:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    """Read a CSV; identifiers verbatim, other columns with pandas' NA strings."""
+    """Read a CSV; identifiers verbatim, other columns with pandas' NA strings.
+
+    Raises
+    ------
+    ValueError
+        Two columns have one name (pandas would rename the second).
+    """
+    with path.open(newline="", encoding="utf-8-sig") as file:
+        names = pd.Index(next(csv.reader(file), []))
+    if names.has_duplicates:
+        raise ValueError(f"duplicate column {names[names.duplicated()][0]!r}")
     header = pd.read_csv(path, nrows=0).columns
     return pd.read_csv(
         path,

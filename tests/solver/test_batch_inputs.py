@@ -18,7 +18,7 @@ from models import InputError
 from solver.batch.config import RunConfig
 from solver.batch.engine import BatchReport, rebalance_batch
 from solver.batch.tables import NA_STRINGS, find_table, read_path
-from tests.solver.batch_data import AS_OF, batch_tables, save
+from tests.solver.batch_data import AS_OF, batch_tables, save, write_batch
 
 CONFIG = RunConfig(as_of=AS_OF)
 ASSET = "A0004"  # held, and targeted by both models
@@ -224,3 +224,16 @@ def test_batch_stops_on_a_restriction_without_an_account(tmp_path):
     with pytest.raises(InputError, match="missing account_id") as caught:
         _run(tmp_path / "in", tables, "csv")
     assert caught.value.field == "account_id"
+
+
+def test_a_csv_header_naming_one_column_twice_stops_the_run(tmp_path):
+    """pandas renames the second 'price' to 'price.1', an ignored extra
+    column: the run went on with the first copy. Which copy is meant is
+    unknown, as for a Parquet file or a DataFrame with two 'price' columns."""
+    write_batch(tmp_path, n_accounts=3, fmt="csv")
+    prices = (tmp_path / "prices.csv").read_text().splitlines()
+    doubled = [prices[0] + ",price", *(row + ",1.0" for row in prices[1:])]
+    (tmp_path / "prices.csv").write_text("\n".join(doubled) + "\n")
+    with pytest.raises(InputError, match="duplicate column 'price'") as err:
+        read_path(tmp_path / "prices.csv", "prices")
+    assert err.value.field == "prices"
