@@ -21,6 +21,28 @@ PRICE_DEFAULTS = {
 OPTIONAL_PRICE_COLUMNS = ("adv", "volatility")
 REQUIRED_NUMBERS = ("price", *PRICE_DEFAULTS)  # must be finite where used
 NUMERIC_COLUMNS = (*REQUIRED_NUMBERS, *OPTIONAL_PRICE_COLUMNS)
+POSITIVE_NUMBERS = ("price", "lot_size", "adv")  # > 0; the others >= 0
+
+
+def bad_numbers(field: str, values: np.ndarray) -> np.ndarray:
+    """Whether each value of a price column breaks its rule (``number_rule``).
+
+    Empty (NaN) is allowed only in the optional columns (no impact term).
+    """
+    with np.errstate(invalid="ignore"):
+        wrong = ~np.isfinite(values) | (
+            values <= 0 if field in POSITIVE_NUMBERS else values < 0
+        )
+    empty_allowed = field in OPTIONAL_PRICE_COLUMNS
+    bad: np.ndarray = wrong & ~(np.isnan(values) & empty_allowed)
+    return bad
+
+
+def number_rule(field: str) -> str:
+    """Say what a price column's values must be."""
+    sign = ">" if field in POSITIVE_NUMBERS else ">="
+    empty = " or empty" if field in OPTIONAL_PRICE_COLUMNS else ""
+    return f"must be a finite number {sign} 0{empty}"
 
 
 ROUND_LOT_TIERS = ((250.0, 100.0), (1_000.0, 40.0), (10_000.0, 10.0))

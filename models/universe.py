@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from models.errors import InputError
-from models.market import NUMERIC_COLUMNS, REQUIRED_NUMBERS, Market
+from models.market import NUMERIC_COLUMNS, Market, bad_numbers, number_rule
 from models.risk import RiskRoot
 from models.risk_scale import warn_if_implausible
 
@@ -74,17 +74,15 @@ def _price_numbers(table: pd.DataFrame, account_id: str) -> dict[str, np.ndarray
 def _check_numbers(
     numbers: dict[str, np.ndarray], assets: pd.Index, account_id: str
 ) -> None:
-    """Raise naming the first bad required number (prices, lot sizes > 0)."""
-    for field in REQUIRED_NUMBERS:
+    """Raise naming the first number that breaks its column's rule."""
+    for field in NUMERIC_COLUMNS:
         if field not in numbers:
             continue
         values = numbers[field]
-        positive = field in ("price", "lot_size")
-        bad = ~np.isfinite(values) | ((values <= 0) if positive else (values < 0))
+        bad = bad_numbers(field, values)
         if bad.any():
-            rule = "must be > 0" if positive else "must be >= 0"
             raise InputError(
-                f"{rule}, got {values[bad][0]!r}",
+                f"{number_rule(field)}, got {float(values[bad][0])!r}",
                 account_id=account_id,
                 asset=str(assets[bad][0]),
                 field=field,

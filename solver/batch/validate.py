@@ -20,6 +20,7 @@ from models.account import (
     TRADE_SIDES,
     parse_dates,
 )
+from models.market import NUMERIC_COLUMNS, bad_numbers, number_rule
 from models.rules import RESTRICTION_RULES
 from models.snapshot import CASH, TARGET_SUM_TOLERANCE
 from solver.batch.config import ACCOUNT_OVERRIDES
@@ -161,12 +162,10 @@ def _name(value: object) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
-def _bad_number(values: pd.Series, *, positive: bool = False) -> np.ndarray:
-    """Whether each value is missing, not a number, negative (or zero)."""
+def _bad_number(values: pd.Series) -> np.ndarray:
+    """Whether each value is missing, not a number or negative."""
     numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-    bad: np.ndarray = ~np.isfinite(numbers) | (
-        numbers <= 0 if positive else numbers < 0
-    )
+    bad: np.ndarray = ~np.isfinite(numbers) | (numbers < 0)
     return bad
 
 
@@ -216,35 +215,36 @@ def _overrides(accounts: pd.DataFrame) -> Iterator[Problem]:
 
 
 def _usable_assets(prices: pd.DataFrame, risk_assets: pd.Index) -> pd.Index:
-    """Return assets with a finite positive price and a risk model entry."""
-    good = prices.loc[~_bad_number(prices["price"], positive=True), "asset"]
-    usable: pd.Index = pd.Index(good).intersection(risk_assets)
+    """Return assets whose price columns keep their rules, with a risk entry."""
+    bad = np.zeros(len(prices), bool)
+    for column in NUMERIC_COLUMNS:
+        if column in prices:
+            bad |= _bad_price_column(prices[column], column)
+    usable: pd.Index = pd.Index(prices.loc[~bad, "asset"]).intersection(risk_assets)
     return usable
+
+
+def _bad_price_column(values: pd.Series, column: str) -> np.ndarray:
+    """Whether each value breaks the column's rule (``models.market``); text too."""
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    text = np.isnan(numbers) & values.notna().to_numpy()
+    bad: np.ndarray = bad_numbers(column, numbers) | text
+    return bad
 
 
 def _prices(
     prices: pd.DataFrame, targets: pd.DataFrame, usable: pd.Index
 ) -> Iterator[Problem]:
-    bad = prices[_bad_number(prices["price"], positive=True)]
-    for asset, price in _rows(bad, "asset", "price"):
-        yield (
-            None,
-            None,
-            asset,
-            None,
-            "price",
-            f"must be a finite number > 0, got {price}",
-        )
+    for column in NUMERIC_COLUMNS:
+        if column not in prices:
+            continue
+        bad = prices[_bad_price_column(prices[column], column)]
+        for asset, value in _rows(bad, "asset", column):
+            yield None, None, asset, None, column, f"{number_rule(column)}, got {value}"
     aimed = targets[~targets["asset"].isin(usable) & (targets["asset"] != CASH)]
+    unusable = "target asset without a usable price or risk entry"
     for model, asset in _rows(aimed, "model_id", "asset"):
-        yield (
-            None,
-            model,
-            asset,
-            None,
-            "price",
-            "target asset without a usable price or risk entry",
-        )
+        yield None, model, asset, None, "price", unusable
 
 
 def _lots(

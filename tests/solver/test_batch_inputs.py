@@ -237,3 +237,28 @@ def test_a_csv_header_naming_one_column_twice_stops_the_run(tmp_path):
     with pytest.raises(InputError, match="duplicate column 'price'") as err:
         read_path(tmp_path / "prices.csv", "prices")
     assert err.value.field == "prices"
+
+
+def test_every_price_column_is_checked_up_front_and_listed(tmp_path):
+    """Text in lot_size, a negative cost, a zero ADV, a negative volatility:
+    each a problem named by asset and field, its holders invalid_input. Only
+    the price was checked up front (the others failed each account later,
+    out of problems.csv), and ADV 0 or a negative volatility were taken."""
+    tables = batch_tables(n_accounts=4)
+    prices = tables["prices"].astype({"lot_size": object})
+    held = list(tables["lots"]["asset"].unique()[:4])
+    prices["adv"], prices["volatility"] = 1e6, 0.02
+    bad = {"lot_size": "100 shares", "cost_bps": -5.0, "adv": 0.0, "volatility": -0.02}
+    for asset, (field, value) in zip(held, bad.items(), strict=True):
+        prices.loc[prices["asset"] == asset, field] = value
+    tables["prices"] = prices
+    save(tmp_path / "in", tables, fmt="csv")
+    (tmp_path / "in" / "config.toml").write_text(f'as_of = "{AS_OF}"\n')
+    report = rebalance_batch(
+        tmp_path / "in", tmp_path / "out", config=RunConfig(as_of=AS_OF), workers=1
+    )
+    listed = set(zip(report.problems["asset"], report.problems["field"], strict=True))
+    assert set(zip(held, bad, strict=True)) <= listed
+    holders = set(tables["lots"].loc[tables["lots"]["asset"].isin(held), "account_id"])
+    status = report.summary.set_index("account_id")["status"]
+    assert (status[sorted(holders)] == "invalid_input").all()
