@@ -94,6 +94,16 @@ class Market:
         default_factory=dict, init=False, repr=False, compare=False
     )
 
+    def usable_assets(self) -> pd.Index:
+        """Return the assets ``buy_any`` may buy.
+
+        Every price column within its rule, and a risk model entry.
+        """
+        ok = np.ones(len(self.prices), bool)
+        for column in NUMERIC_COLUMNS:
+            ok &= ~bad_numbers(column, self.prices[column].to_numpy(dtype=float))
+        return self.prices.index[ok].intersection(self.risk_model.assets)
+
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without the cache (a worker fills its own)."""
         return {**self.__dict__, "cache": {}}

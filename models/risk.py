@@ -84,8 +84,9 @@ class FactorRiskModel:
 
     @property
     def assets(self) -> pd.Index:
-        """Return the assets the model covers."""
-        return self.loadings.index
+        """Return the assets the model covers: loadings and a specific variance."""
+        finite = self.specific_variance.index[np.isfinite(self.specific_variance)]
+        return self.loadings.index[self.loadings.index.isin(finite)]
 
     def __post_init__(self) -> None:
         factors = pd.Index(self.loadings.columns.astype(str), name="factor")

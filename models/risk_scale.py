@@ -56,7 +56,7 @@ def model_volatility(model: RiskModel) -> pd.Series:
         variance = np.diag(model.covariance.to_numpy())
         return pd.Series(np.sqrt(variance), index=model.assets)
     if isinstance(model, FactorRiskModel):
-        assets = model.assets.intersection(model.specific_variance.index)
+        assets = model.assets
         b = model.loadings.loc[assets].to_numpy()
         f = model.factor_covariance.to_numpy()
         variance = np.einsum("ij,jk,ik->i", b, f, b)

@@ -181,8 +181,8 @@ def build_snapshot(
     if len(include):
         assets = np.union1d(assets, np.asarray(include, dtype=object))
     if buy_any:
-        covered = market.prices.index.intersection(market.risk_model.assets)
-        assets = np.union1d(assets, covered.to_numpy(dtype=object))
+        usable = market.usable_assets()
+        assets = np.union1d(assets, usable.to_numpy(dtype=object))
     universe = pd.Index(assets, name="asset", dtype=str)
     unknown = universe.difference(market.prices.index)
     if len(unknown):

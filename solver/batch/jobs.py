@@ -246,7 +246,7 @@ def _risk_model(tables: dict[str, pd.DataFrame]) -> tuple[RiskModel, pd.Index]:
     factor = FactorRiskModel.from_tables(
         tables["factor_loadings"], tables["factor_covariance"], tables["specific_risk"]
     )
-    return factor, factor.loadings.index.intersection(factor.specific_variance.index)
+    return factor, factor.assets
 
 
 def _text(value: object) -> str | None:

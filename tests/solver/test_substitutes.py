@@ -19,6 +19,7 @@ from models import (
     WashSaleRule,
 )
 from solver.result import SolveOptions
+from tests.conftest import lots
 
 AS_OF = pd.Timestamp("2026-06-30")
 TE_WEIGHT, COST_BPS, RATE_SHORT = 100.0, 5.0, 0.408
@@ -106,3 +107,32 @@ def test_the_wash_sale_rule_still_holds_the_loss_lot_bought_in_the_window():
     assert result.status == "optimal", result.message
     sold = result.trades[result.trades["side"] == "sell"]
     assert "A" not in set(sold["asset"])
+
+
+@pytest.mark.parametrize("bad", ["price", "specific_risk"])
+def test_buy_any_leaves_out_an_unusable_asset_nobody_holds(bad):
+    """Z has a zero price, or no specific variance: buy_any may not buy it,
+    but the account neither holds nor targets it, so it is solved (every
+    account of a batch became invalid_input)."""
+    assets = ["X", "Y", "Z"]
+    loadings = pd.DataFrame({"m": [1.0, 0.8, 0.9]}, index=assets)
+    specific = pd.Series(
+        [0.02, 0.03, np.nan if bad == "specific_risk" else 0.02], index=assets
+    )
+    prices = pd.Series({"X": 10.0, "Y": 20.0, "Z": 0.0 if bad == "price" else 5.0})
+    market = Market(
+        as_of=pd.Timestamp("2026-06-30"),
+        prices=prices,
+        risk_model=FactorRiskModel(
+            loadings, pd.DataFrame([[0.04]], index=["m"], columns=["m"]), specific
+        ),
+    )
+    result = solver.rebalance(
+        Account("A1", 1_000.0, lots(("X", "x1", 50, 12.0, "2026-01-05"))),
+        targets={"X": 0.5, "Y": 0.5},
+        market=market,
+        objective=(TrackingError(100.0), LinearCost(), TaxCost()),
+        options=SolveOptions(buy_any=True),
+    )
+    assert result.status is solver.Status.OPTIMAL
+    assert "Z" not in set(result.trades["asset"])
