@@ -273,7 +273,7 @@ class _Run:
             "started": now(),
             "finished": None,
             "in_dir": str(self.in_dir.resolve()),
-            "workers": workers,
+            "workers": None if self.scheduler else workers,  # the cluster's
             "scheduler": self.scheduler,
             "format": self.fmt,
             "accounts": len(batch.account_ids),
@@ -302,12 +302,11 @@ def solve_batch(
     done = done | _store_invalid(batch, sink, done)
     todo = len(set(batch.account_ids) - done)
     logger.info(
-        "%d accounts: %d to solve, %d already committed; %d worker(s)%s",
+        "%d accounts: %d to solve, %d already committed; %s",
         len(batch.account_ids),
         todo,
         len(batch.account_ids) - todo,
-        workers,
-        f" on {scheduler}" if scheduler else "",
+        f"on {scheduler}" if scheduler else f"{workers} worker(s)",
     )
     size = max(1, min(MAX_CHUNK, math.ceil(todo / (workers * 4))))
     jobs = batch.jobs(skip=done)

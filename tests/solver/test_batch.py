@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import subprocess
@@ -301,6 +302,9 @@ def test_batch_on_a_dask_cluster_matches_the_local_run(tmp_path, dask_cluster):
         _sorted(_read(tmp_path / "dask", "trades")),
         _sorted(_read(tmp_path / "local", "trades")),
     )
+    manifest = json.loads((tmp_path / "dask" / "manifest.json").read_text())
+    # the cluster's workers, not this machine's cores (it said 2 for 1)
+    assert (manifest["workers"], manifest["scheduler"]) == (None, dask_cluster)
 
 
 def test_batch_split_into_many_shards_matches_one_shard(tmp_path, monkeypatch):
