@@ -38,6 +38,7 @@ from solver.result import (
     SolveOptions,
     Status,
     empty_trades,
+    result_message,
 )
 from solver.triggers import Drift, Trigger
 
@@ -236,7 +237,9 @@ def finish(
             + ", ".join(hard["constraint"]),
             violations=violations,
         )
-    message = _message(optimum.status, violations, relaxed, optimum.note, rounding_note)
+    message = result_message(
+        optimum.status, violations, relaxed, optimum.note, rounding_note
+    )
     return RebalanceResult(
         account_id=snapshot.account_id,
         status=optimum.status,
@@ -267,8 +270,16 @@ def _details(
     optimum: Solution,
     after: Outcome,
 ) -> Details:
-    """Return the result's terms, constraint reports and weights table."""
+    """Return the result's terms, constraint reports and weights table.
+
+    A limit the relaxed program broke gets no slack or dual: the elastic
+    program's are about its penalty, not the caller's limit (the message
+    says by how much it is broken).
+    """
     mine, internal = constraint_tables(optimum.constraints(), constraints)
+    if optimum.status is Status.RELAXED:
+        broken = [c.name for c in constraints if c.violation(optimum.answer) > NOISE]
+        mine.loc[mine.index.isin(broken), ["slack", "dual"]] = np.nan
     return Details(
         term_table(objective, optimum.answer),
         mine,
@@ -302,34 +313,6 @@ def _rounding_method(options: SolveOptions, n_assets: int, fractional: bool) -> 
     if options.rounding == "auto":
         return "milp" if n_assets <= options.milp_max_assets else "greedy"
     return options.rounding
-
-
-def _message(
-    status: Status,
-    violations: pd.DataFrame,
-    relaxed: dict[str, float],
-    fallback: str,
-    rounding_note: str,
-) -> str:
-    """Say what the caller should know: solver, accuracy, limits, rounding.
-
-    ``fallback`` says why the first solver gave no answer when another did;
-    ``rounding_note`` says when the integer program stopped at a limit
-    before proving optimality (its orders then depend on that limit).
-    """
-    parts = [fallback] if fallback else []
-    if status is Status.OPTIMAL_INACCURATE:
-        parts.append("low solver accuracy; verified")
-    parts += [f"relaxed {name} by {amount:.3g}" for name, amount in relaxed.items()]
-    exceeded = zip(violations["constraint"], violations["amount"], strict=True)
-    parts += [
-        f"rounding exceeds {name} by {amount:.3g}"
-        for name, amount in exceeded
-        if name not in relaxed
-    ]
-    if rounding_note:
-        parts.append(rounding_note)
-    return "; ".join(parts)
 
 
 def _no_trade(

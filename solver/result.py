@@ -276,3 +276,34 @@ class Details:
     constraints: pd.DataFrame
     weights: pd.DataFrame
     internal: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def result_message(
+    status: Status,
+    violations: pd.DataFrame,
+    relaxed: dict[str, float],
+    fallback: str,
+    rounding_note: str,
+) -> str:
+    """Say what the caller should know: solver, accuracy, limits, rounding.
+
+    ``fallback`` says why the first solver gave no answer when another did;
+    ``rounding_note`` says when the integer program stopped at a limit
+    before proving optimality (its orders then depend on that limit).
+    """
+    parts = [fallback] if fallback else []
+    if status is Status.OPTIMAL_INACCURATE:
+        parts.append("low solver accuracy; verified")
+    exceeded = dict(zip(violations["constraint"], violations["amount"], strict=True))
+    parts += [  # what the orders break it by: rounding may add to it
+        f"relaxed {name} by {max(amount, exceeded.get(name, 0.0)):.3g}"
+        for name, amount in relaxed.items()
+    ]
+    parts += [
+        f"rounding exceeds {name} by {amount:.3g}"
+        for name, amount in exceeded.items()
+        if name not in relaxed
+    ]
+    if rounding_note:
+        parts.append(rounding_note)
+    return "; ".join(parts)

@@ -217,6 +217,30 @@ def test_elastic_mode_relaxes_the_soft_limit_by_the_least_needed():
     assert result.summary["cash_after"] == pytest.approx(200.0)
     assert not result.trades.empty
     assert np.isnan(result.summary["objective_bound"])  # penalties: no bound
+    # the broken cap gets no slack or dual (the elastic program's showed it
+    # binding, slack 0 and the penalty weight as dual); the floor binds
+    report = result.constraints
+    assert report.loc["max_turnover", ["slack", "dual"]].isna().all()
+    assert abs(report.loc["min_cash", "slack"]) < 1e-6
+
+
+def test_elastic_mode_says_what_the_orders_break_a_limit_by():
+    """The gain budget is relaxed by the continuous answer, and rounding to
+    whole shares adds to it: the message gives the orders' excess."""
+    market = diagonal_market({"X": 7.0, "Y": 10.0}, VARIANCES)
+    acct = account(0.0, ("X", "x1", 101, 9.0, "2020-01-02"))  # a $2 loss per share
+    result = solver.rebalance(
+        acct,
+        targets=HALF,
+        market=market,
+        objective=(TrackingError(1.0),),
+        constraints=(GainBudget(-150.0), MaxTurnover(0.2), MinCash(0.0)),
+        options=SolveOptions(elastic=True),
+    )
+    assert result.status == "relaxed"
+    realized = result.trades["realized_gain"].sum()
+    excess = (realized - (-150.0)) / 707.0  # a fraction of V
+    assert result.message == f"relaxed gain_budget by {excess:.3g}"
 
 
 def test_elastic_mode_never_relaxes_hard_constraints():
