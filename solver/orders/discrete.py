@@ -18,9 +18,9 @@ from models.terms import Constraint, Outcome, Term
 from solver.errors import InfeasibleError
 from solver.orders import neighbourhood
 from solver.orders.ladders import SHARE_TOLERANCE, Ladders
-from solver.orders.limits import Limits
+from solver.orders.limits import SLACK, Limits
 from solver.orders.milp import milp_rungs
-from solver.orders.rounding import IMPROVEMENT, MAX_ROUNDS, SLACK, Rounder, Rungs
+from solver.orders.rounding import IMPROVEMENT, MAX_ROUNDS, Rounder, Rungs
 from solver.program.formulation import CASH_NON_NEGATIVE
 
 MILP_SKIP_GAP = 1e-3  # of the continuous objective: not worth a program
@@ -106,15 +106,10 @@ def _or_no_trade(rounder: Rounder, best: tuple[bool, float, Rungs]) -> Rungs:
     broken, value, rungs = best
     zero = np.zeros_like(rungs[0])
     o = rounder.ladders.outcome(zero, zero)
-    limits = rounder.limits
     kept = not rounder.breaks_limits(o) and rounder.within(
         o, [SLACK] * len(rounder.untracked)
     )
-    inside = bool(
-        (
-            (o.weights >= limits.lower - SLACK) & (o.weights <= limits.upper + SLACK)
-        ).all()
-    )
+    inside = not rounder.limits.outside(o.weights).any()
     if kept and inside and (broken or rounder.value(o) < value - IMPROVEMENT):
         return zero, zero.copy()
     return rungs
@@ -160,23 +155,22 @@ def _check_bounds_reachable(
     InfeasibleError
         Naming ``asset_bounds`` and the first such asset.
     """
-    weights = ladders.outcome(buy, sell).weights
-    lower, upper = limits.lower - SLACK, limits.upper + SLACK
-    broken = (weights < lower) | (weights > upper)
+    broken = limits.outside(ladders.outcome(buy, sell).weights)
     if not broken.any():
         return
     s = ladders.snapshot
     none = np.zeros_like(buy)
     start = ladders.outcome(none, none).weights  # forced sales made
     per_share = s.prices / s.value
-    reachable = (start >= lower) & (start <= upper)
+    reachable = ~limits.outside(start)
+    lower, upper = limits.lower - SLACK, limits.upper + SLACK
     sides = (  # weight the side must move at least, and at most
         (ladders.buy, lower - start, upper - start),
         (ladders.sell, start - upper, start - lower),
     )
     for ladder, near, far in sides:
         least = np.maximum(near, 0.0) / per_share  # shares
-        rung = np.minimum(ladder.bracket(np.minimum(least, 2.0**53))[1], ladder.highest)
+        rung = np.minimum(ladder.bracket(least)[1], ladder.highest)
         shares = ladder.shares(rung)
         tolerance = SHARE_TOLERANCE * np.maximum(shares, 1.0)
         reachable |= (shares >= least - tolerance) & (shares * per_share <= far + SLACK)

@@ -11,6 +11,8 @@ from models.constraints import AssetBounds, MaxTurnover, MinCash, NoBuyAndSell
 from models.terms import Constraint, Outcome
 from solver.orders.ladders import Ladders
 
+SLACK = 1e-9  # fraction of V kept inside tracked limits
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -41,6 +43,13 @@ class Limits:
                 lower, upper = np.maximum(lower, low), np.minimum(upper, high)
         one_side = any(isinstance(c, NoBuyAndSell) for c in constraints)
         return cls(floor, turnover, lower, upper, one_side, s.deposit, s.withdrawal)
+
+    def outside(self, weights: np.ndarray) -> np.ndarray:
+        """Which weights are outside their asset bounds by more than ``SLACK``."""
+        out: np.ndarray = (weights < self.lower - SLACK) | (
+            weights > self.upper + SLACK
+        )
+        return out
 
     def turnover_change(
         self, o: Outcome, bought: np.ndarray, sold: np.ndarray

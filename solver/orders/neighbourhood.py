@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from solver.orders.ladders import Ladders
-from solver.orders.rounding import IMPROVEMENT, SLACK, Rungs
+from solver.orders.limits import SLACK
+from solver.orders.rounding import IMPROVEMENT, Rungs
 
 if TYPE_CHECKING:
     from solver.orders.rounding import Rounder

@@ -24,10 +24,9 @@ from models.constraints import AssetBounds, MaxTurnover, MinCash, NoBuyAndSell
 from models.objective import TrackingError
 from models.terms import Constraint, Outcome, SeparableTerm, Term
 from solver.orders.ladders import Ladders
-from solver.orders.limits import Limits
+from solver.orders.limits import SLACK, Limits
 from solver.program.report import objective_value
 
-SLACK = 1e-9  # fraction of V kept inside tracked limits
 IMPROVEMENT = 1e-13  # smallest objective gain worth a move
 MAX_ROUNDS = 500
 PATIENT_ROUNDS = 50  # repair rounds that avoid overshooting the deficit
