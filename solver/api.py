@@ -40,7 +40,7 @@ from solver.result import (
     empty_trades,
     result_message,
 )
-from solver.triggers import Drift, Trigger
+from solver.triggers import Drift, Trigger, solved_whatever_triggers
 
 
 def rebalance(
@@ -99,7 +99,7 @@ def rebalance(
     snapshot = build_snapshot(account, targets, market, buy_any=options.buy_any)
     objective = check_objective(objective, snapshot.account_id)
     plain, rules = split_constraints(constraints, snapshot.account_id)
-    if trigger is not None and not (snapshot.deposit or snapshot.withdrawal):
+    if trigger is not None and not solved_whatever_triggers(None, account.cash_flow):
         firing = trigger.check(Drift.of(snapshot, last_rebalance))
         if not firing.fired:
             return _no_trade(snapshot, firing.reason, objective, start)
@@ -259,7 +259,9 @@ def finish(
             solver=optimum.solver,
         ),
         violations=violations,
-        details=partial(_details, snapshot, objective, plain, optimum, after),
+        details=partial(
+            _details, snapshot, objective, plain, optimum, after, tuple(relaxed)
+        ),
     )
 
 
@@ -269,17 +271,16 @@ def _details(
     constraints: Sequence[Constraint],
     optimum: Solution,
     after: Outcome,
+    relaxed: tuple[str, ...],
 ) -> Details:
     """Return the result's terms, constraint reports and weights table.
 
-    A limit the relaxed program broke gets no slack or dual: the elastic
-    program's are about its penalty, not the caller's limit (the message
-    says by how much it is broken).
+    A limit the relaxed program broke (``relaxed``) gets no slack or dual:
+    the elastic program's are about its penalty, not the caller's limit
+    (the message says by how much it is broken).
     """
     mine, internal = constraint_tables(optimum.constraints(), constraints)
-    if optimum.status is Status.RELAXED:
-        broken = [c.name for c in constraints if c.violation(optimum.answer) > NOISE]
-        mine.loc[mine.index.isin(broken), ["slack", "dual"]] = np.nan
+    mine.loc[mine.index.isin(relaxed), ["slack", "dual"]] = np.nan
     return Details(
         term_table(objective, optimum.answer),
         mine,

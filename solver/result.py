@@ -294,14 +294,15 @@ def result_message(
     parts = [fallback] if fallback else []
     if status is Status.OPTIMAL_INACCURATE:
         parts.append("low solver accuracy; verified")
-    exceeded = dict(zip(violations["constraint"], violations["amount"], strict=True))
-    parts += [  # what the orders break it by: rounding may add to it
-        f"relaxed {name} by {max(amount, exceeded.get(name, 0.0)):.3g}"
+    exceeded = list(zip(violations["constraint"], violations["amount"], strict=True))
+    broken = dict(exceeded)  # what the orders break it by: rounding may add to it
+    parts += [
+        f"relaxed {name} by {max(amount, broken.get(name, 0.0)):.3g}"
         for name, amount in relaxed.items()
     ]
     parts += [
         f"rounding exceeds {name} by {amount:.3g}"
-        for name, amount in exceeded.items()
+        for name, amount in exceeded
         if name not in relaxed
     ]
     if rounding_note:

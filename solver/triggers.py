@@ -320,3 +320,16 @@ def parse_triggers(texts: Sequence[str]) -> AnyTrigger | None:
     if not texts:
         return None
     return AnyTrigger(tuple(parse_trigger(t) for t in texts))
+
+
+def solved_whatever_triggers(household_id: str | None, cash_flow: float) -> str:
+    """Say why an account is solved whatever the triggers, or ``""``.
+
+    A household is always solved together (the batch never gates one), and
+    a cash flow is always traded (``solver.rebalance`` skips the trigger).
+    """
+    if household_id is not None:
+        return f"household {household_id}: triggers do not gate households"
+    if cash_flow:
+        return f"cash flow of {cash_flow:,.2f}: always traded"
+    return ""

@@ -17,7 +17,7 @@ from models.errors import InputError
 from models.snapshot import build_snapshot
 from solver.batch.config import RunConfig
 from solver.batch.jobs import job_account, load_batch
-from solver.triggers import AnyTrigger, Drift, parse_trigger
+from solver.triggers import AnyTrigger, Drift, parse_trigger, solved_whatever_triggers
 
 DEFAULT_TRIGGERS = ("drift:0.05", "relative-drift:0.25")  # the "5/25" rule
 DRIFT_COLUMNS = (
@@ -72,7 +72,7 @@ def drift_report(in_dir: Path, config: RunConfig, *, top: int = 3) -> DriftRepor
                 continue
             drift = Drift.of(snapshot, job.last_rebalance)
             row = _row(drift, snapshot.value, trigger, top)
-            solved_anyway = _always_solved(job.household_id, job.cash_flow)
+            solved_anyway = solved_whatever_triggers(job.household_id, job.cash_flow)
             if solved_anyway:
                 row.update(status="trade", reason=f"{solved_anyway}; {row['reason']}")
             rows.append(row)
@@ -108,19 +108,6 @@ def _row(d: Drift, value: float, trigger: AnyTrigger, top: int) -> dict[str, obj
         "fires": firing.fired,
         "reason": firing.reason,
     }
-
-
-def _always_solved(household_id: str | None, cash_flow: float) -> str:
-    """Say why ``batch`` solves an account whatever the triggers, or ``""``.
-
-    A household is always solved together, and a cash flow always traded
-    (``solver.rebalance`` skips the trigger for it).
-    """
-    if household_id is not None:
-        return f"household {household_id}: triggers do not gate households"
-    if cash_flow:
-        return f"cash flow of {cash_flow:,.2f}: always traded"
-    return ""
 
 
 def _weights(d: Drift) -> pd.DataFrame:
