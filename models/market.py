@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -94,8 +95,9 @@ class Market:
         default_factory=dict, init=False, repr=False, compare=False
     )
 
+    @cached_property
     def usable_assets(self) -> pd.Index:
-        """Return the assets ``buy_any`` may buy.
+        """The assets ``buy_any`` may buy, found once per market.
 
         Every price column within its rule, and a risk model entry.
         """

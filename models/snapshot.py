@@ -181,7 +181,7 @@ def build_snapshot(
     if len(include):
         assets = np.union1d(assets, np.asarray(include, dtype=object))
     if buy_any:
-        usable = market.usable_assets()
+        usable = market.usable_assets
         assets = np.union1d(assets, usable.to_numpy(dtype=object))
     universe = pd.Index(assets, name="asset", dtype=str)
     unknown = universe.difference(market.prices.index)
