@@ -38,6 +38,25 @@ def diagonal_market(
     return Market(as_of=as_of, prices=table, risk_model=CovarianceRiskModel(covariance))
 
 
+def min_trade_market() -> Market:
+    """Return A at $278.69 under a $987 minimum trade, and B at $29.53."""
+    return Market(
+        as_of=pd.Timestamp("2026-11-24"),
+        prices=pd.DataFrame(
+            {
+                "asset": ["A", "B"],
+                "price": [278.69, 29.53],
+                "min_trade_value": [987.0, 0.0],
+            }
+        ),
+        risk_model=CovarianceRiskModel(
+            pd.DataFrame(
+                [[0.07, 0.024], [0.024, 0.0944]], index=["A", "B"], columns=["A", "B"]
+            )
+        ),
+    )
+
+
 def lots(*rows: tuple[str, str, float, float, str]) -> pd.DataFrame:
     """Return a lots table from (asset, lot_id, quantity, cost_basis, acquired)."""
     return pd.DataFrame(

@@ -23,7 +23,7 @@ from models import (
 )
 from models.synthetic import synthetic_account, synthetic_market, synthetic_targets
 from solver.batch import RunConfig, rebalance_tables
-from tests.conftest import account, diagonal_market
+from tests.conftest import account, diagonal_market, min_trade_market
 from tests.solver.batch_data import AS_OF, batch_tables
 
 HALF = pd.Series({"X": 0.5, "Y": 0.5})
@@ -300,21 +300,7 @@ def test_a_withdrawal_is_raised_in_fractions_when_a_sale_is_too_small(
     fractions of 1e-4 (34 whole). The continuous answer sells A too; in
     fractional shares, moves of one 1e-4 step could not make up A's $836
     and verification raised (negative cash)."""
-    market = Market(
-        as_of=pd.Timestamp("2026-11-24"),
-        prices=pd.DataFrame(
-            {
-                "asset": ["A", "B"],
-                "price": [278.69, 29.53],
-                "min_trade_value": [987.0, 0.0],
-            }
-        ),
-        risk_model=CovarianceRiskModel(
-            pd.DataFrame(
-                [[0.07, 0.024], [0.024, 0.0944]], index=["A", "B"], columns=["A", "B"]
-            )
-        ),
-    )
+    market = min_trade_market()
     holder = account(
         0.0,
         ("A", "L1", 3, 215.11, "2021-08-14"),

@@ -41,7 +41,7 @@ from solver.orders.ladders import build_ladders
 from solver.program.continuous import optimize
 from solver.program.report import objective_value
 from solver.result import SolveOptions
-from tests.conftest import account, account_value, diagonal_market
+from tests.conftest import account, account_value, diagonal_market, min_trade_market
 
 AS_OF = pd.Timestamp("2026-06-30")
 TOL = 1e-9  # fraction of V
@@ -680,21 +680,7 @@ def test_a_position_below_the_minimum_trade_funds_no_buy(fractional, rounding):
     continuous answer sells A for B; rounding dropped the sale and, in
     fractional shares (1e-4-share rungs), kept most of the buy: negative
     cash, a VerificationError."""
-    market = Market(
-        as_of=pd.Timestamp("2026-11-24"),
-        prices=pd.DataFrame(
-            {
-                "asset": ["A", "B"],
-                "price": [278.69, 29.53],
-                "min_trade_value": [987.0, 0.0],
-            }
-        ),
-        risk_model=CovarianceRiskModel(
-            pd.DataFrame(
-                [[0.07, 0.024], [0.024, 0.0944]], index=["A", "B"], columns=["A", "B"]
-            )
-        ),
-    )
+    market = min_trade_market()
     holder = Account(
         "ACC-2",
         cash=0.0,

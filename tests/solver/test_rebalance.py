@@ -447,25 +447,21 @@ def test_bounds_no_whole_share_can_meet_are_infeasible_naming_the_asset(rounding
     """$10,000 of cash; X costs $7,000 a share and must end within 50% +- 10
     points: no shares is 0%, one share 70%. Whole orders cannot meet the
     bound (the continuous answer holds 0.71 shares); verification raised."""
-    market = diagonal_market({"X": 7_000.0, "Y": 10.0}, {"X": 0.04, "Y": 0.05})
-    result = solver.rebalance(
-        account(10_000.0),
-        targets={"X": 0.5, "Y": 0.5},
-        market=market,
-        objective=(TrackingError(100.0),),
-        constraints=(AssetBounds(-0.1, 0.1, relative_to_target=True),),
-        options=SolveOptions(rounding=rounding),
-    )
+
+    def solve(price_of_x):
+        return solver.rebalance(
+            account(10_000.0),
+            targets={"X": 0.5, "Y": 0.5},
+            market=diagonal_market(
+                {"X": price_of_x, "Y": 10.0}, {"X": 0.04, "Y": 0.05}
+            ),
+            objective=(TrackingError(100.0),),
+            constraints=(AssetBounds(-0.1, 0.1, relative_to_target=True),),
+            options=SolveOptions(rounding=rounding),
+        )
+
+    result = solve(7_000.0)
     assert result.status is Status.INFEASIBLE
     assert "asset_bounds: no order of X" in result.message
     # at $6,000 one share is 60%, within the bound: solved
-    market = diagonal_market({"X": 6_000.0, "Y": 10.0}, {"X": 0.04, "Y": 0.05})
-    solved = solver.rebalance(
-        account(10_000.0),
-        targets={"X": 0.5, "Y": 0.5},
-        market=market,
-        objective=(TrackingError(100.0),),
-        constraints=(AssetBounds(-0.1, 0.1, relative_to_target=True),),
-        options=SolveOptions(rounding=rounding),
-    )
-    assert solved.status is Status.OPTIMAL
+    assert solve(6_000.0).status is Status.OPTIMAL
