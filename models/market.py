@@ -82,9 +82,10 @@ class Market:
     Raises
     ------
     InputError
-        On a missing column or a duplicate asset. Numeric columns are read
-        as floats (unreadable values become NaN); values are checked per
-        account, for the assets that account uses.
+        On a missing column or a duplicate asset. Values are checked per
+        account, for the assets that account uses: a number outside its
+        column's rule, or text in a numeric column (kept in ``unreadable``,
+        so text is never read as empty).
     """
 
     as_of: pd.Timestamp
@@ -92,6 +93,10 @@ class Market:
     risk_model: RiskModel
     # per-universe numbers shared by the accounts that hold the same assets
     cache: dict[tuple[str, ...], Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    # numeric column -> the text given where a number belongs, by asset
+    unreadable: dict[str, pd.Series] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
@@ -104,7 +109,10 @@ class Market:
         ok = np.ones(len(self.prices), bool)
         for column in NUMERIC_COLUMNS:
             ok &= ~bad_numbers(column, self.prices[column].to_numpy(dtype=float))
-        return self.prices.index[ok].intersection(self.risk_model.assets)
+        usable = self.prices.index[ok]
+        for text in self.unreadable.values():
+            usable = usable.difference(text.index)
+        return usable.intersection(self.risk_model.assets)
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without the cache (a worker fills its own)."""
@@ -131,6 +139,11 @@ class Market:
             elif column in given:
                 numbers = pd.to_numeric(given[column], errors="coerce")
                 columns[column] = numbers.to_numpy(dtype=float, na_value=np.nan)
+                text = numbers.isna().to_numpy() & given[column].notna().to_numpy()
+                if text.any():
+                    self.unreadable[column] = pd.Series(
+                        given[column].to_numpy()[text], index=assets.to_numpy()[text]
+                    )
             else:
                 columns[column] = np.full(len(given), defaults[column])
         index = pd.Index(assets.to_numpy(), name="asset", dtype=assets.dtype)

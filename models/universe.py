@@ -45,6 +45,7 @@ def on_universe(market: Market, universe: pd.Index, account_id: str) -> Universe
     shared: Universe | None = market.cache.get(key)
     if shared is not None:
         return shared
+    _check_readable(market, universe, account_id)
     table = market.prices.loc[universe]
     numbers = _price_numbers(table, account_id)
     risk = market.risk_model.root(universe, account_id=account_id)
@@ -62,6 +63,19 @@ def on_universe(market: Market, universe: pd.Index, account_id: str) -> Universe
         market.cache.clear()
     market.cache[key] = shared
     return shared
+
+
+def _check_readable(market: Market, universe: pd.Index, account_id: str) -> None:
+    """Raise naming the first text given where the universe needs a number."""
+    for field, text in market.unreadable.items():
+        used = text.index.intersection(universe)
+        if len(used):
+            raise InputError(
+                f"not a number: {text[used[0]]!r}",
+                account_id=account_id,
+                asset=str(used[0]),
+                field=field,
+            )
 
 
 def _price_numbers(table: pd.DataFrame, account_id: str) -> dict[str, np.ndarray]:

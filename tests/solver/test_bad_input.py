@@ -12,15 +12,18 @@ import pytest
 import solver
 from models import (
     Account,
+    CovarianceRiskModel,
     FactorRiskModel,
     InputError,
     LinearCost,
+    Market,
+    MarketImpact,
     NoBuyAndSell,
     TaxCost,
     TrackingError,
 )
-from solver.result import SolveOptions
-from tests.conftest import account, diagonal_market, lots
+from solver.result import RebalanceResult, SolveOptions
+from tests.conftest import AS_OF, account, diagonal_market, lots
 from tests.solver.batch_contract import run_batch
 from tests.solver.batch_data import batch_tables
 
@@ -248,3 +251,56 @@ def test_prices_no_share_count_can_hold_are_refused(cash, price):
         "S0",
         "price",
     )
+
+
+def _solve(
+    held: Account, targets: pd.Series, adv: dict[str, object]
+) -> RebalanceResult:
+    """Rebalance with market impact: X at $10 and Y at $20, daily volume ``adv``."""
+    prices = pd.DataFrame(
+        {"asset": ["X", "Y"], "price": [10.0, 20.0], "volatility": 0.02}
+    ).assign(adv=list(adv.values()))
+    covariance = pd.DataFrame([[0.04, 0.0], [0.0, 0.09]], ["X", "Y"], ["X", "Y"])
+    market = Market(AS_OF, prices, CovarianceRiskModel(covariance))
+    return solver.rebalance(
+        held, targets=targets, market=market, objective=(*OBJECTIVE, MarketImpact())
+    )
+
+
+def test_text_in_an_optional_price_column_is_refused_not_read_as_empty():
+    # was: "n/a" in adv read as an empty adv, so X traded with no impact term
+    # and nothing said; an empty adv (None) means no impact term, text does not
+    held = account(0.0, ("X", "x1", 100.0, 10.0, "2020-01-02"))
+    targets = pd.Series({"X": 0.5, "Y": 0.5})
+    with pytest.raises(InputError) as err:
+        _solve(held, targets, {"X": "n/a", "Y": 1e6})
+    assert (err.value.asset, err.value.field) == ("X", "adv")
+    assert "not a number: 'n/a'" in str(err.value)
+    empty = _solve(held, targets, {"X": None, "Y": 1e6})
+    assert empty.status == "optimal"
+    # an asset the account neither holds nor aims at does not stop it
+    alone = account(0.0, ("Y", "y1", 50.0, 20.0, "2020-01-02"))
+    other = _solve(alone, pd.Series({"Y": 1.0}), {"X": "n/a", "Y": 1e6})
+    assert other.status == "optimal"
+
+
+def test_batch_marks_the_accounts_of_text_in_an_optional_price_column_invalid():
+    # the batch's side of the rule above (docs/DATA.md: the accounts holding
+    # or targeting the asset are invalid_input; the others solve)
+    tables = _tables()
+    prices = tables["prices"].assign(adv=1e7).astype({"adv": object})
+    asset = tables["lots"].loc[0, "asset"]
+    prices.loc[prices["asset"] == asset, "adv"] = "abc"  # "n/a" reads as empty
+    tables["prices"] = prices
+    summary = _run(tables, fmt="csv")
+    holders = tables["lots"].loc[tables["lots"]["asset"] == asset, "account_id"]
+    aiming = tables["targets"].loc[tables["targets"]["asset"] == asset, "model_id"]
+    accounts = tables["accounts"]
+    followers = accounts.loc[accounts["model_id"].isin(aiming), "account_id"]
+    owners = set(holders) | set(followers)
+    for aid in summary.index:
+        if aid in owners:
+            assert summary.loc[aid, "status"] == "invalid_input"
+            assert repr(asset) in summary.loc[aid, "message"]
+        else:
+            assert summary.loc[aid, "status"] == "optimal"
